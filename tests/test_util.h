@@ -1,0 +1,46 @@
+/* Helpers shared by the cmocka tests: fixture paths, temp dirs, npy loading. */
+#ifndef MGC_TEST_UTIL_H
+#define MGC_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mgc/error.h"
+#include "mgc/npy.h"
+
+#ifndef MGC_FIXTURES
+#error "MGC_FIXTURES must point at tests/fixtures"
+#endif
+
+/* Path of a fixture file (static buffer, one at a time per call site). */
+static inline const char *fixture(char *buf, size_t cap, const char *name) {
+  snprintf(buf, cap, "%s/%s", MGC_FIXTURES, name);
+  return buf;
+}
+
+/* Fresh private directory under $TMPDIR for files a test writes. */
+static inline void make_tmpdir(char *buf, size_t cap) {
+  const char *t = getenv("TMPDIR");
+  snprintf(buf, cap, "%s/mgc-test-XXXXXX", t && *t ? t : "/tmp");
+  assert_non_null(mkdtemp(buf));
+}
+
+static inline void load_npy(const char *path, mgc_npy *a) {
+  if (mgc_npy_read(path, a) != MGC_OK) fail_msg("%s", mgc_error_message());
+}
+
+/* Deterministic xorshift so tests do not depend on libc's rand(). */
+static inline uint32_t test_rand(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return (uint32_t)(*s >> 11);
+}
+
+#endif

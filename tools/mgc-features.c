@@ -1,0 +1,156 @@
+/* mgc-features: compute a feature matrix of an audio file with mgc's
+ * front-end and write it as .npy, [n_features, n_frames] float32 as librosa
+ * returns it, so it can be compared with any other implementation. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgc/audio.h"
+#include "mgc/features.h"
+#include "mgc/npy.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: mgc-features FILE [--kind logmel|mfcc|chroma|stft] [--out X.npy] [options]\n"
+          "\n"
+          "Decode FILE (any format libsndfile reads), resample to the front-end rate,\n"
+          "and compute one feature matrix, written as float32 .npy [n_features, n_frames].\n"
+          "\n"
+          "  -k, --kind K       logmel (default), mfcc, chroma or stft (power spectrogram)\n"
+          "  -o, --out PATH     write the matrix here (otherwise only a summary is printed)\n"
+          "      --sr HZ        sample rate (22050)       --n-fft N   FFT size (2048)\n"
+          "      --hop N        hop length (512)          --n-mels N  mel bands (128)\n"
+          "      --fmin HZ      lowest mel freq (0)       --fmax HZ   highest (sr/2)\n"
+          "      --n-mfcc N     MFCC coefficients (20)    --n-chroma N chroma bins (12)\n"
+          "      --htk          HTK mel scale instead of Slaney\n"
+          "      --no-norm      no Slaney area normalisation of the mel filters\n"
+          "      --pad MODE     reflect (default) or constant\n"
+          "      --no-center    frames start at sample 0 (no padding)\n"
+          "      --top-db DB    clip dB below max - DB over the file (librosa mfcc uses 80)\n"
+          "      --tuning T     chroma tuning in bins, or 'estimate' (default, as librosa)\n"
+          "  -q, --quiet        print nothing but errors\n"
+          "  -h, --help         this help\n");
+}
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
+  char *e;
+  double v = strtod(s, &e);
+  if (e == s || *e || !(v >= lo && v <= hi)) {
+    fprintf(stderr, "mgc-features: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mgc_frontend_params p;
+  mgc_frontend_params_default(&p);
+  p.tuning = NAN;
+  const char *out_path = NULL, *kind_name = "logmel";
+  int quiet = 0;
+  enum { O_SR = 256, O_NFFT, O_HOP, O_NMELS, O_FMIN, O_FMAX, O_NMFCC, O_NCHROMA, O_HTK, O_NONORM, O_PAD,
+         O_NOCENTER, O_TOPDB, O_TUNING };
+  static const struct option opts[] = {
+      {"kind", required_argument, 0, 'k'},   {"out", required_argument, 0, 'o'},
+      {"sr", required_argument, 0, O_SR},    {"n-fft", required_argument, 0, O_NFFT},
+      {"hop", required_argument, 0, O_HOP},  {"n-mels", required_argument, 0, O_NMELS},
+      {"fmin", required_argument, 0, O_FMIN}, {"fmax", required_argument, 0, O_FMAX},
+      {"n-mfcc", required_argument, 0, O_NMFCC}, {"n-chroma", required_argument, 0, O_NCHROMA},
+      {"htk", no_argument, 0, O_HTK},        {"no-norm", no_argument, 0, O_NONORM},
+      {"pad", required_argument, 0, O_PAD},  {"no-center", no_argument, 0, O_NOCENTER},
+      {"top-db", required_argument, 0, O_TOPDB}, {"tuning", required_argument, 0, O_TUNING},
+      {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  int c;
+  double v;
+  while ((c = getopt_long(argc, argv, "k:o:qh", opts, NULL)) != -1) {
+    switch (c) {
+      case 'k': kind_name = optarg; break;
+      case 'o': out_path = optarg; break;
+      case 'q': quiet = 1; break;
+      case 'h': usage(stdout); return 0;
+      case O_SR: if (parse_num("--sr", optarg, 1000, 384000, &v)) return 2; p.sample_rate = (int)v; break;
+      case O_NFFT: if (parse_num("--n-fft", optarg, 16, 65536, &v)) return 2; p.n_fft = (int)v; break;
+      case O_HOP: if (parse_num("--hop", optarg, 1, 65536, &v)) return 2; p.hop_length = (int)v; break;
+      case O_NMELS: if (parse_num("--n-mels", optarg, 1, 1024, &v)) return 2; p.n_mels = (int)v; break;
+      case O_FMIN: if (parse_num("--fmin", optarg, 0, 1e6, &v)) return 2; p.fmin = v; break;
+      case O_FMAX: if (parse_num("--fmax", optarg, 0, 1e6, &v)) return 2; p.fmax = v; break;
+      case O_NMFCC: if (parse_num("--n-mfcc", optarg, 1, 1024, &v)) return 2; p.n_mfcc = (int)v; break;
+      case O_NCHROMA: if (parse_num("--n-chroma", optarg, 1, 120, &v)) return 2; p.n_chroma = (int)v; break;
+      case O_HTK: p.mel_scale = MGC_MEL_HTK; break;
+      case O_NONORM: p.mel_norm = MGC_MELNORM_NONE; break;
+      case O_PAD:
+        if (!strcmp(optarg, "reflect")) p.pad_mode = MGC_PAD_REFLECT;
+        else if (!strcmp(optarg, "constant")) p.pad_mode = MGC_PAD_CONSTANT;
+        else { fprintf(stderr, "mgc-features: --pad: 'reflect' or 'constant', not '%s'\n", optarg); return 2; }
+        break;
+      case O_NOCENTER: p.center = 0; break;
+      case O_TOPDB: if (parse_num("--top-db", optarg, 0, 1000, &v)) return 2; p.top_db = v; break;
+      case O_TUNING:
+        if (!strcmp(optarg, "estimate")) p.tuning = NAN;
+        else if (parse_num("--tuning", optarg, -0.5, 0.5, &p.tuning)) return 2;
+        break;
+      default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    usage(stderr);
+    return 2;
+  }
+  const char *path = argv[optind];
+  mgc_feature_kind kind;
+  if (mgc_feature_kind_parse(kind_name, &kind) || mgc_frontend_params_validate(&p)) {
+    fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+    return 2;
+  }
+  mgc_audio audio;
+  if (mgc_audio_load(path, p.sample_rate, &audio)) {
+    fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+    return 1;
+  }
+  mgc_feature_matrix m;
+  if (mgc_features_compute(&p, kind, audio.samples, audio.n, &m)) {
+    fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
+    mgc_audio_free(&audio);
+    return 1;
+  }
+  int rc = 0;
+  if (out_path) {
+    /* librosa's layout: one row per feature, one column per frame. */
+    float *t = malloc(sizeof(float) * (m.n_frames * m.dim + 1));
+    if (!t) {
+      fprintf(stderr, "mgc-features: out of memory\n");
+      rc = 1;
+    } else {
+      for (size_t i = 0; i < m.n_frames; i++)
+        for (size_t d = 0; d < m.dim; d++) t[d * m.n_frames + i] = m.data[i * m.dim + d];
+      size_t shape[2] = {m.dim, m.n_frames};
+      if (mgc_npy_write(out_path, t, 2, shape)) {
+        fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+        rc = 1;
+      }
+      free(t);
+    }
+  }
+  if (!quiet && rc == 0) {
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (size_t i = 0; i < m.n_frames * m.dim; i++) {
+      mn = fmin(mn, m.data[i]);
+      mx = fmax(mx, m.data[i]);
+      sum += m.data[i];
+    }
+    printf("%s: %.2f s (%d Hz, %d ch) -> %zu samples at %d Hz\n", path,
+           (double)audio.n / audio.rate, audio.source_rate, audio.source_channels, audio.n, audio.rate);
+    printf("%s: [%zu, %zu] (features x frames)  min %.4g  max %.4g  mean %.4g", mgc_feature_kind_name(kind),
+           m.dim, m.n_frames, mn, mx, m.n_frames ? sum / (double)(m.n_frames * m.dim) : 0.0);
+    if (kind == MGC_KIND_CHROMA) printf("  tuning %+.2f bins", m.tuning);
+    printf("\n");
+    if (out_path) printf("wrote %s\n", out_path);
+  }
+  mgc_feature_matrix_free(&m);
+  mgc_audio_free(&audio);
+  return rc;
+}
