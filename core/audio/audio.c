@@ -85,6 +85,26 @@ static int log_says_truncated(SNDFILE *sf) {
          strstr(log, "truncated") != NULL;
 }
 
+/* An Ogg stream's last page carries the end-of-stream flag (header byte 5,
+ * bit 0x04). libsndfile decodes a cut-off Ogg file without complaint, so look
+ * at the last page ourselves: returns 1 if the file ends mid-stream. */
+static int ogg_is_truncated(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  unsigned char tail[65536 + 27];
+  long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  long start = size > (long)sizeof tail ? size - (long)sizeof tail : 0;
+  size_t n = 0;
+  if (size > 0 && fseek(f, start, SEEK_SET) == 0) n = fread(tail, 1, sizeof tail, f);
+  fclose(f);
+  for (size_t i = n >= 27 ? n - 27 : 0; n >= 27; i--) {
+    if (tail[i] == 'O' && tail[i + 1] == 'g' && tail[i + 2] == 'g' && tail[i + 3] == 'S' && tail[i + 4] == 0)
+      return !(tail[i + 5] & 0x04);
+    if (i == 0) break;
+  }
+  return 1; /* no page header in the last 64 KiB: not a complete Ogg stream */
+}
+
 mgc_status mgc_audio_load(const char *path, int rate, mgc_audio *out) {
   memset(out, 0, sizeof *out);
   struct stat sb;
@@ -105,6 +125,11 @@ mgc_status mgc_audio_load(const char *path, int rate, mgc_audio *out) {
   if (log_says_truncated(sf)) {
     sf_close(sf);
     return mgc_error_set(MGC_EFORMAT, "%s: truncated: the header declares more audio than the file holds",
+                         path);
+  }
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_OGG && ogg_is_truncated(path)) {
+    sf_close(sf);
+    return mgc_error_set(MGC_EFORMAT, "%s: truncated: the Ogg stream ends without its end-of-stream page",
                          path);
   }
   const int target = rate > 0 ? rate : info.samplerate;
@@ -144,7 +169,8 @@ mgc_status mgc_audio_load(const char *path, int rate, mgc_audio *out) {
     }
   }
   /* Seekable formats know their length: fewer frames than declared means the
-   * file ends early. (Ogg/MP3 length is an estimate and not checked.) */
+   * file ends early. (Ogg is checked above; MP3 has no end marker, so a cut
+   * MP3 cannot be told from a short one.) */
   if (!st && info.frames > 0 && info.seekable && (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_OGG &&
       (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG && frames < (size_t)info.frames)
     st = mgc_error_set(MGC_EFORMAT, "truncated: %zu of %lld declared frames", frames, (long long)info.frames);
