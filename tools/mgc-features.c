@@ -30,8 +30,40 @@ static void usage(FILE *f) {
           "      --no-center    frames start at sample 0 (no padding)\n"
           "      --top-db DB    clip dB below max - DB over the file (librosa mfcc uses 80)\n"
           "      --tuning T     chroma tuning in bins, or 'estimate' (default, as librosa)\n"
+          "      --ascii        draw the matrix in the terminal (time left to right)\n"
           "  -q, --quiet        print nothing but errors\n"
           "  -h, --help         this help\n");
+}
+
+/* A terminal heat map: feature rows grouped into at most 16 lines (highest
+ * row on top), frames into at most 72 columns, shaded over the top 80 units
+ * (dB) or the full range for other features. */
+static void draw_ascii(const mgc_feature_matrix *m, int is_db) {
+  static const char shades[] = " .:-=+*#%@";
+  const size_t rows = m->dim < 16 ? m->dim : 16, cols = m->n_frames < 72 ? m->n_frames : 72;
+  if (rows == 0 || cols == 0) return;
+  float mx = -INFINITY, mn = INFINITY;
+  for (size_t i = 0; i < m->n_frames * m->dim; i++) {
+    mx = fmaxf(mx, m->data[i]);
+    mn = fminf(mn, m->data[i]);
+  }
+  if (is_db) mn = fmaxf(mn, mx - 80.0f);
+  for (size_t r = rows; r-- > 0;) {
+    size_t d0 = r * m->dim / rows, d1 = (r + 1) * m->dim / rows;
+    printf("  |");
+    for (size_t c = 0; c < cols; c++) {
+      size_t t0 = c * m->n_frames / cols, t1 = (c + 1) * m->n_frames / cols;
+      double acc = 0;
+      for (size_t t = t0; t < t1; t++)
+        for (size_t d = d0; d < d1; d++) acc += m->data[t * m->dim + d];
+      double v = acc / (double)((t1 - t0) * (d1 - d0));
+      double u = mx > mn ? (v - mn) / (mx - mn) : 0.0;
+      int k = (int)(u * 9.999);
+      putchar(shades[k < 0 ? 0 : k > 9 ? 9 : k]);
+    }
+    printf("|\n");
+  }
+  printf("  +%.*s+\n", (int)cols, "------------------------------------------------------------------------");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -50,9 +82,9 @@ int main(int argc, char **argv) {
   mgc_frontend_params_default(&p);
   p.tuning = NAN;
   const char *out_path = NULL, *kind_name = "logmel";
-  int quiet = 0;
+  int quiet = 0, ascii = 0;
   enum { O_SR = 256, O_NFFT, O_HOP, O_NMELS, O_FMIN, O_FMAX, O_NMFCC, O_NCHROMA, O_HTK, O_NONORM, O_PAD,
-         O_NOCENTER, O_TOPDB, O_TUNING };
+         O_NOCENTER, O_TOPDB, O_TUNING, O_ASCII };
   static const struct option opts[] = {
       {"kind", required_argument, 0, 'k'},   {"out", required_argument, 0, 'o'},
       {"sr", required_argument, 0, O_SR},    {"n-fft", required_argument, 0, O_NFFT},
@@ -62,7 +94,7 @@ int main(int argc, char **argv) {
       {"htk", no_argument, 0, O_HTK},        {"no-norm", no_argument, 0, O_NONORM},
       {"pad", required_argument, 0, O_PAD},  {"no-center", no_argument, 0, O_NOCENTER},
       {"top-db", required_argument, 0, O_TOPDB}, {"tuning", required_argument, 0, O_TUNING},
-      {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+      {"ascii", no_argument, 0, O_ASCII},    {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
   double v;
@@ -88,6 +120,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "mgc-features: --pad: 'reflect' or 'constant', not '%s'\n", optarg); return 2; }
         break;
       case O_NOCENTER: p.center = 0; break;
+      case O_ASCII: ascii = 1; break;
       case O_TOPDB: if (parse_num("--top-db", optarg, 0, 1000, &v)) return 2; p.top_db = v; break;
       case O_TUNING:
         if (!strcmp(optarg, "estimate")) p.tuning = NAN;
@@ -148,6 +181,7 @@ int main(int argc, char **argv) {
            m.dim, m.n_frames, mn, mx, m.n_frames ? sum / (double)(m.n_frames * m.dim) : 0.0);
     if (kind == MGC_KIND_CHROMA) printf("  tuning %+.2f bins", m.tuning);
     printf("\n");
+    if (ascii) draw_ascii(&m, kind == MGC_KIND_LOGMEL);
     if (out_path) printf("wrote %s\n", out_path);
   }
   mgc_feature_matrix_free(&m);
