@@ -31,7 +31,7 @@ static int collect(void *user, const mgc_frame *f) {
   sink *s = user;
   if (f->index != s->next++) s->bad_index = 1;
   if (s->n < s->cap) {
-    memcpy(s->v + s->n * s->dim, f->mel_db, sizeof(float) * s->dim);
+    memcpy(s->v + s->n * s->dim, f->mel_db, sizeof(float) * 128);
     if (f->mfcc) memcpy(s->v + s->n * s->dim + 128, f->mfcc, sizeof(float) * 20);
     if (f->chroma) memcpy(s->v + s->n * s->dim + 148, f->chroma, sizeof(float) * 12);
   }
