@@ -59,7 +59,13 @@ mgc_status mgc_mel_new(const mgc_frontend_params *p, mgc_mel **out) {
     const double enorm =
         p->mel_norm == MGC_MELNORM_SLANEY ? 2.0 / (mel_f[b + 2] - mel_f[b]) : 1.0;
     int first = -1, last = -1;
-    for (int k = 0; k < nb; k++) {
+    /* Only bins with mel_f[b] <= f <= mel_f[b+2] can be non-zero (outside,
+     * one ramp is negative); scan that range plus one bin of margin. */
+    const double bin_hz = (double)p->sample_rate / p->n_fft;
+    int k0 = (int)floor(mel_f[b] / bin_hz) - 1, k1 = (int)ceil(mel_f[b + 2] / bin_hz) + 1;
+    if (k0 < 0) k0 = 0;
+    if (k1 > nb - 1) k1 = nb - 1;
+    for (int k = k0; k <= k1; k++) {
       const double f = (double)k * p->sample_rate / p->n_fft;
       const double lower = (f - mel_f[b]) / fd0;     /* -ramps[i] / fdiff[i] */
       const double upper = (mel_f[b + 2] - f) / fd1; /* ramps[i+2] / fdiff[i+1] */
@@ -72,7 +78,10 @@ mgc_status mgc_mel_new(const mgc_frontend_params *p, mgc_mel **out) {
         last = k;
       }
     }
-    if (first < 0) first = last = 0; /* empty band (too many mels): weight 0 */
+    if (first < 0) { /* empty band (too many mels for n_fft): one zero weight */
+      first = last = 0;
+      row[0] = 0.0f;
+    }
     m->start[b] = first;
     m->len[b] = last - first + 1;
     m->w[b] = malloc(sizeof(float) * (size_t)m->len[b]);
@@ -100,8 +109,15 @@ void mgc_mel_process(const mgc_mel *m, const float *power, float *mel) {
   for (int b = 0; b < m->n_mels; b++) {
     const float *restrict w = m->w[b];
     const float *restrict x = power + m->start[b];
-    float acc = 0.0f;
-    for (int k = 0; k < m->len[b]; k++) acc += w[k] * x[k];
+    const int len = m->len[b];
+    /* Four independent partial sums let the compiler vectorise; a single
+     * accumulator is a serial dependency chain it must keep in order. */
+    float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int k = 0;
+    for (; k + 4 <= len; k += 4)
+      for (int j = 0; j < 4; j++) acc4[j] += w[k + j] * x[k + j];
+    float acc = (acc4[0] + acc4[2]) + (acc4[1] + acc4[3]);
+    for (; k < len; k++) acc += w[k] * x[k];
     mel[b] = acc;
   }
 }
@@ -109,7 +125,14 @@ void mgc_mel_process(const mgc_mel *m, const float *power, float *mel) {
 void mgc_power_to_db(float *x, size_t n, double amin, double ref) {
   const float famin = (float)amin;
   const float offset = (float)(10.0 * log10(fmax(ref, amin)));
-  for (size_t i = 0; i < n; i++) x[i] = 10.0f * log10f(fmaxf(x[i], famin)) - offset;
+  /* logf times a constant, with the max inline: glibc's log10f and fmaxf are
+   * out-of-line calls and were a quarter of the front-end's time. The
+   * comparison form keeps fmaxf's NaN -> amin behaviour. */
+  const float k = (float)(10.0 / M_LN10);
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i] > famin ? x[i] : famin;
+    x[i] = k * logf(v) - offset;
+  }
 }
 
 void mgc_db_clip_top(float *db, size_t n, double top_db) {
