@@ -8,21 +8,6 @@
 #include "mgc/stft.h"
 #include "test_util.h"
 
-static char g_dir[256];
-
-static int setup(void **st) {
-  (void)st;
-  make_tmpdir(g_dir, sizeof g_dir);
-  return 0;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 static const char *tmp(char *buf, size_t cap, const char *name) {
   snprintf(buf, cap, "%s/%s", g_dir, name);
   return buf;
@@ -219,5 +204,5 @@ int main(void) {
       cmocka_unit_test(test_compressed_formats), cmocka_unit_test(test_bad_files),
       cmocka_unit_test(test_resample_buffer),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -9,8 +9,6 @@
 #error "MGC_FEATURES_BIN must point at the mgc-features binary"
 #endif
 
-static char g_dir[256];
-
 /* Run a shell command, capture stdout+stderr into out, return exit status. */
 static int run(const char *cmd, char *out, size_t cap) {
   char full[8192];
@@ -87,24 +85,11 @@ static void test_bad_input(void **st) {
   assert_non_null(strstr(out, "usage"));
 }
 
-static int setup(void **st) {
-  (void)st;
-  make_tmpdir(g_dir, sizeof g_dir);
-  return 0;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_logmel_npy_matches_golden),
       cmocka_unit_test(test_each_kind_shape),
       cmocka_unit_test(test_bad_input),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

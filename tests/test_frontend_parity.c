@@ -44,6 +44,13 @@ static void put_signal(signal *s) {
   mgc_npy_free(&s->input);
 }
 
+/* tests/fixtures/golden/<name>.<key>.npy */
+static void load_golden(const char *name, const char *key, mgc_npy *a) {
+  char path[512], file[128];
+  snprintf(file, sizeof file, "golden/%s.%s.npy", name, key);
+  load_npy(fixture(path, sizeof path, file), a);
+}
+
 static void compute(const signal *s, mgc_feature_kind kind, double tuning, mgc_feature_matrix *m) {
   mgc_frontend_params p;
   mgc_frontend_params_default(&p);
@@ -61,12 +68,9 @@ static void check_shape(const mgc_npy *g, const mgc_feature_matrix *m) {
 static void logmel_case(const char *name) {
   signal s;
   get_signal(name, &s);
-  char path[512], file[128];
   mgc_npy g, pw;
-  snprintf(file, sizeof file, "golden/%s.logmel.npy", name);
-  load_npy(fixture(path, sizeof path, file), &g);
-  snprintf(file, sizeof file, "golden/%s.melpower.npy", name);
-  load_npy(fixture(path, sizeof path, file), &pw);
+  load_golden(name, "logmel", &g);
+  load_golden(name, "melpower", &pw);
   mgc_feature_matrix m;
   compute(&s, MGC_KIND_LOGMEL, 0.0, &m);
   check_shape(&g, &m);
@@ -99,12 +103,8 @@ static void test_logmel_synth(void **st) { (void)st; logmel_case("synth"); }
 static void mfcc_case(const char *name) {
   signal s;
   get_signal(name, &s);
-  char path[512], file[128];
-  mgc_npy g, pw;
-  snprintf(file, sizeof file, "golden/%s.mfcc.npy", name);
-  load_npy(fixture(path, sizeof path, file), &g);
-  snprintf(file, sizeof file, "golden/%s.melpower.npy", name);
-  load_npy(fixture(path, sizeof path, file), &pw);
+  mgc_npy g;
+  load_golden(name, "mfcc", &g);
   mgc_feature_matrix m;
   compute(&s, MGC_KIND_MFCC, 0.0, &m);
   check_shape(&g, &m);
@@ -118,7 +118,6 @@ static void mfcc_case(const char *name) {
   assert_true(worst < MFCC_TOL);
   mgc_feature_matrix_free(&m);
   mgc_npy_free(&g);
-  mgc_npy_free(&pw);
   put_signal(&s);
 }
 
@@ -145,10 +144,8 @@ static double golden_tuning(const char *name) {
 static void chroma_case(const char *name, int estimate) {
   signal s;
   get_signal(name, &s);
-  char path[512], file[128];
   mgc_npy g;
-  snprintf(file, sizeof file, "golden/%s.%s.npy", name, estimate ? "chroma" : "chroma_t0");
-  load_npy(fixture(path, sizeof path, file), &g);
+  load_golden(name, estimate ? "chroma" : "chroma_t0", &g);
   mgc_feature_matrix m;
   compute(&s, MGC_KIND_CHROMA, estimate ? NAN : 0.0, &m);
   check_shape(&g, &m);

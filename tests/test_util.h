@@ -31,6 +31,20 @@ static inline void make_tmpdir(char *buf, size_t cap) {
   assert_non_null(mkdtemp(buf));
 }
 
+/* cmocka group setup/teardown giving each test program one scratch dir. */
+static char g_dir[256] __attribute__((unused));
+static inline int tmpdir_setup(void **st) {
+  (void)st;
+  make_tmpdir(g_dir, sizeof g_dir);
+  return 0;
+}
+static inline int tmpdir_teardown(void **st) {
+  (void)st;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 static inline void load_npy(const char *path, mgc_npy *a) {
   if (mgc_npy_read(path, a) != MGC_OK) fail_msg("%s", mgc_error_message());
 }
