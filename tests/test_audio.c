@@ -163,6 +163,16 @@ static void test_bad_files(void **st) {
   write_bytes(tmp(path, sizeof path, "header-only.wav"), buf, 44);
   expect_error(path, MGC_EFORMAT, "truncated");
   free(buf);
+  /* truncated AIFF: write one, keep its first 20000 bytes */
+  assert_int_equal(write_tone(tmp(src, sizeof src, "whole.aiff"), SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 22050, 1, 440.0,
+                              88200), 0);
+  f = fopen(src, "rb");
+  buf = malloc(20000);
+  assert_int_equal(fread(buf, 1, 20000, f), 20000);
+  fclose(f);
+  write_bytes(tmp(path, sizeof path, "truncated.aiff"), buf, 20000);
+  free(buf);
+  expect_error(path, MGC_EFORMAT, "truncated");
   /* a valid WAV with zero frames */
   SF_INFO info = {.samplerate = 22050, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
   SNDFILE *sf = sf_open(tmp(path, sizeof path, "zero.wav"), SFM_WRITE, &info);
@@ -184,6 +194,25 @@ static void test_bad_files(void **st) {
   }
 }
 
+static void test_trailing_bytes_are_not_damage(void **st) {
+  (void)st;
+  /* Bytes after the data chunk (tags, junk) leave the audio intact: it loads. */
+  char src[512], path[512];
+  FILE *f = fopen(fixture(src, sizeof src, "blues.00000_10s-14s.wav"), "rb");
+  assert_non_null(f);
+  char *buf = malloc(176444 + 100);
+  size_t n = fread(buf, 1, 176444, f);
+  fclose(f);
+  assert_int_equal(n, 176444);
+  memset(buf + n, 0x5a, 100);
+  write_bytes(tmp(path, sizeof path, "trailing.wav"), buf, n + 100);
+  free(buf);
+  mgc_audio a;
+  if (mgc_audio_load(path, 22050, &a)) fail_msg("%s", mgc_error_message());
+  assert_int_equal(a.n, 88200);
+  mgc_audio_free(&a);
+}
+
 static void test_resample_buffer(void **st) {
   (void)st;
   float x[10000];
@@ -202,7 +231,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_wav_fixture),     cmocka_unit_test(test_resample_keeps_frequency),
       cmocka_unit_test(test_compressed_formats), cmocka_unit_test(test_bad_files),
-      cmocka_unit_test(test_resample_buffer),
+      cmocka_unit_test(test_trailing_bytes_are_not_damage), cmocka_unit_test(test_resample_buffer),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

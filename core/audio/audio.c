@@ -81,8 +81,19 @@ mgc_status mgc_audio_resample(const float *in, size_t n, int in_rate, int out_ra
 static int log_says_truncated(SNDFILE *sf) {
   char log[4096];
   sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
-  return strstr(log, "*** Data length") != NULL || strstr(log, "should be") != NULL ||
-         strstr(log, "truncated") != NULL;
+  /* Only the data chunk matters: a RIFF size that disagrees (trailing junk,
+   * sloppy writers) with intact audio is not damage. */
+  for (const char *line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    while (*line == ' ' || *line == '\t') line++;
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    if (len >= 4 && (!strncmp(line, "data", 4) || !strncmp(line, "SSND", 4))) {
+      for (size_t i = 0; i + 9 <= len; i++)
+        if (!strncmp(line + i, "should be", 9)) return 1;
+    }
+    if (len >= 15 && !strncmp(line, "*** Data length", 15)) return 1;
+  }
+  return 0;
 }
 
 /* An Ogg stream's last page carries the end-of-stream flag (header byte 5,
