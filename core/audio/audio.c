@@ -83,15 +83,15 @@ static int log_says_truncated(SNDFILE *sf) {
   sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
   /* Only the data chunk matters: a RIFF size that disagrees (trailing junk,
    * sloppy writers) with intact audio is not damage. */
-  for (const char *line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+  for (const char *line = log; *line;) {
     while (*line == ' ' || *line == '\t') line++;
     const char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (len >= 4 && (!strncmp(line, "data", 4) || !strncmp(line, "SSND", 4))) {
+    if (len >= 4 && (!strncmp(line, "data", 4) || !strncmp(line, "SSND", 4)))
       for (size_t i = 0; i + 9 <= len; i++)
         if (!strncmp(line + i, "should be", 9)) return 1;
-    }
     if (len >= 15 && !strncmp(line, "*** Data length", 15)) return 1;
+    line += len + (end != NULL);
   }
   return 0;
 }
@@ -108,11 +108,9 @@ static int ogg_is_truncated(const char *path) {
   size_t n = 0;
   if (size > 0 && fseek(f, start, SEEK_SET) == 0) n = fread(tail, 1, sizeof tail, f);
   fclose(f);
-  for (size_t i = n >= 27 ? n - 27 : 0; n >= 27; i--) {
-    if (tail[i] == 'O' && tail[i + 1] == 'g' && tail[i + 2] == 'g' && tail[i + 3] == 'S' && tail[i + 4] == 0)
-      return !(tail[i + 5] & 0x04);
-    if (i == 0) break;
-  }
+  /* Scan backwards for the last page header (27 bytes, "OggS", version 0). */
+  for (size_t i = n >= 27 ? n - 26 : 0; i-- > 0;)
+    if (!memcmp(tail + i, "OggS", 4) && tail[i + 4] == 0) return !(tail[i + 5] & 0x04);
   return 1; /* no page header in the last 64 KiB: not a complete Ogg stream */
 }
 
