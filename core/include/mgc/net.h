@@ -1,0 +1,64 @@
+/* A network: the layers of an architecture, their activations, gradients
+ * and scratch. Memory is planned once per batch size (mgc_net_plan); the
+ * forward and backward calls then never allocate.
+ *
+ * The net's "logits" are the output of the last layer before a trailing
+ * softmax (or of the last layer when there is none): training pairs them
+ * with the fused softmax cross-entropy loss, inference applies softmax. */
+#ifndef MGC_NET_H
+#define MGC_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mgc/arch.h"
+#include "mgc/layer.h"
+
+typedef struct mgc_net mgc_net;
+
+/* Build every layer with shape inference. n_classes replaces the word
+ * 'classes' in layer options (0: the architecture's own 'classes'). Weights
+ * are initialised as PyTorch does, from `seed`. Errors say
+ * file:line:column of the offending layer option. */
+mgc_status mgc_net_new(const mgc_arch *arch, int n_classes, uint64_t seed, mgc_net **out);
+void mgc_net_free(mgc_net *net);
+
+int mgc_net_n_layers(const mgc_net *net);
+mgc_layer *mgc_net_layer(const mgc_net *net, int i);
+mgc_shape mgc_net_input_shape(const mgc_net *net);
+/* Per-sample shape of the logits / probabilities. */
+mgc_shape mgc_net_output_shape(const mgc_net *net);
+int mgc_net_n_classes(const mgc_net *net);
+
+/* Every tensor (trainable parameters and buffers), in layer order. */
+int mgc_net_n_params(const mgc_net *net);
+mgc_param *mgc_net_param(const mgc_net *net, int i);
+mgc_param *mgc_net_find_param(const mgc_net *net, const char *name);
+/* Number of trainable scalars. */
+size_t mgc_net_param_count(const mgc_net *net);
+
+/* Allocate activations (and, for training, gradients and caches) for
+ * batches of up to max_batch samples. Re-planning to a size that fits
+ * keeps the buffers. */
+mgc_status mgc_net_plan(mgc_net *net, int max_batch, int training);
+int mgc_net_planned_batch(const mgc_net *net);
+/* Bytes held by the plan (activations, gradients, caches, scratch). */
+size_t mgc_net_plan_bytes(const mgc_net *net);
+
+/* Logits for `batch` samples of x (batch-major). training=1 uses batch
+ * statistics and dropout and keeps what backward needs (requires a
+ * training plan). Returns NULL (with a message) when the batch does not
+ * fit the plan. The result is valid until the next call. Never allocates. */
+const float *mgc_net_forward(mgc_net *net, const float *x, int batch, int training);
+
+/* Class probabilities in inference mode (softmax of the logits). */
+const float *mgc_net_predict(mgc_net *net, const float *x, int batch);
+
+/* Back-propagate dL/dlogits of the last training forward; overwrites every
+ * parameter's grad; writes dL/dx when dx is not NULL. */
+mgc_status mgc_net_backward(mgc_net *net, const float *dlogits, float *dx);
+
+/* Restart the random streams of dropout layers. */
+void mgc_net_reseed(mgc_net *net, uint64_t seed);
+
+#endif
