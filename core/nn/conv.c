@@ -1,7 +1,400 @@
-/* PLACEHOLDER: being written. */
+/* Convolution (torch.nn.Conv2d / Conv1d, groups = 1): im2col + sgemm.
+ *
+ * A sample's input is unfolded into a column matrix cols [K, P] with
+ * K = C_in*kh*kw rows (one per kernel tap) and P = OH*OW columns (one per
+ * output position); the output is then W [C_out, K] . cols, which lands in
+ * NCHW order directly. conv1d is the same code with H = kh = 1.
+ *
+ * Samples per gemm, as measured (OpenBLAS, one thread, batch 32): one gemm
+ * over the whole batch is slower on real maps (32->64 ch 3x3 on 64x65: 74
+ * GFLOP/s against 92 per sample; 1->32 on 128x130: 20 against 37), needs a
+ * scratch the size of the batch (190 MB there instead of 5) and a transpose
+ * into NCHW. So a sample gets its own gemm, written straight into y, once
+ * its map has MGC_CONV_GEMM_COLS positions; smaller maps are unfolded a few
+ * samples at a time into one wider [K, g*P] so that a gemm still sees that
+ * many columns, and the result is scattered into NCHW (5-15% faster than
+ * per sample on 4x4 to 8x8 maps and short conv1d inputs).
+ *
+ * Backward recomputes the columns instead of keeping them (K*P floats per
+ * sample would dwarf the activations): dW = sum over groups of dY . cols^T,
+ * dcols = W^T . dY, then col2im adds the columns back onto dX. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "layers.h"
 
+/* Output columns one gemm should see at least (see above). */
+#ifndef MGC_CONV_GEMM_COLS
+#define MGC_CONV_GEMM_COLS 1024
+#endif
+
+typedef struct {
+  int cin, cout;
+  int h, w, oh, ow; /* input and output maps; h = oh = 1 for conv1d */
+  int kh, kw, sh, sw, ph, pw, dh, dw;
+  int bias;
+  int direct;       /* 1x1, stride 1, no padding: a sample is its own column matrix */
+  size_t k, p;      /* column matrix of one sample: k rows (cin*kh*kw), p columns (oh*ow) */
+} conv_state;
+
+/* Outputs o in [*lo, *hi) whose input index o*stride + off lies in [0, n):
+ * the taps that read inside the map, so padding becomes two zero runs around
+ * a plain copy instead of a test per element. */
+static void out_range(int n_out, int stride, int off, int n, int *lo, int *hi) {
+  int a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / stride + 1;
+  a = a < n_out ? a : n_out;
+  b = b < a ? a : (b < n_out ? b : n_out);
+  *lo = a;
+  *hi = b;
+}
+
+/* d[0..n) = s[0..n). memcpy for long runs; on the short rows of small maps
+ * its call costs more than the copy. */
+static inline void copy_run(float *restrict d, const float *restrict s, int n) {
+  if (n >= 16) {
+    memcpy(d, s, (size_t)n * sizeof(float));
+  } else {
+    for (int q = 0; q < n; q++) d[q] = s[q];
+  }
+}
+
+/* The element loops below work in blocks of 8 because -O2 vectorises
+ * those and leaves loops of unknown length scalar (4x slower here). */
+
+/* d[0..n) += s[0..n). */
+static inline void add_run(float *restrict d, const float *restrict s, int n) {
+  int q = 0;
+  for (; q + 8 <= n; q += 8)
+    for (int k = 0; k < 8; k++) d[q + k] += s[q + k];
+  for (; q < n; q++) d[q] += s[q];
+}
+
+/* d[0..n) = s[0..n) + v. */
+static inline void add_const_run(float *restrict d, const float *restrict s, float v, size_t n) {
+  size_t q = 0;
+  for (; q + 8 <= n; q += 8)
+    for (int k = 0; k < 8; k++) d[q + k] = s[q + k] + v;
+  for (; q < n; q++) d[q] = s[q] + v;
+}
+
+/* d[0..n) += v. */
+static inline void add_scalar_run(float *d, float v, size_t n) {
+  size_t q = 0;
+  for (; q + 8 <= n; q += 8)
+    for (int k = 0; k < 8; k++) d[q + k] += v;
+  for (; q < n; q++) d[q] += v;
+}
+
+/* sum of s[0..n), in 8 partial sums. */
+static inline double sum_run(const float *s, size_t n) {
+  float part[8] = {0};
+  size_t q = 0;
+  for (; q + 8 <= n; q += 8)
+    for (int k = 0; k < 8; k++) part[k] += s[q + k];
+  double acc = 0;
+  for (; q < n; q++) acc += s[q];
+  for (int k = 0; k < 8; k++) acc += part[k];
+  return acc;
+}
+
+/* Unfold g samples of x into cols [k, g*p]: row (c*kh + i)*kw + j, column
+ * n*p + oy*ow + ox holds x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], or 0
+ * in the padding. One channel plane at a time, so its kh*kw passes read
+ * from cache. */
+static void im2col(const conv_state *s, const float *x, int g, float *cols) {
+  size_t ld = (size_t)g * s->p, plane = (size_t)s->h * s->w;
+  const int ow = s->ow, sw = s->sw;
+  for (int n = 0; n < g; n++)
+    for (int c = 0; c < s->cin; c++) {
+      const float *xc = x + ((size_t)n * s->cin + c) * plane;
+      for (int i = 0; i < s->kh; i++) {
+        int yoff = i * s->dh - s->ph, y0, y1;
+        out_range(s->oh, s->sh, yoff, s->h, &y0, &y1);
+        for (int j = 0; j < s->kw; j++) {
+          int xoff = j * s->dw - s->pw, x0, x1;
+          out_range(ow, sw, xoff, s->w, &x0, &x1);
+          float *row = cols + ((size_t)(c * s->kh + i) * s->kw + j) * ld + (size_t)n * s->p;
+          memset(row, 0, (size_t)y0 * ow * sizeof(float));
+          for (int oy = y0; oy < y1; oy++) {
+            const float *src = xc + (size_t)(oy * s->sh + yoff) * s->w + (size_t)x0 * sw + xoff;
+            float *dst = row + (size_t)oy * ow;
+            for (int ox = 0; ox < x0; ox++) dst[ox] = 0.0f;
+            if (sw == 1) {
+              copy_run(dst + x0, src, x1 - x0);
+            } else {
+              for (int q = 0; q < x1 - x0; q++) dst[x0 + q] = src[(size_t)q * sw];
+            }
+            for (int ox = x1; ox < ow; ox++) dst[ox] = 0.0f;
+          }
+          memset(row + (size_t)y1 * ow, 0, (size_t)(s->oh - y1) * ow * sizeof(float));
+        }
+      }
+    }
+}
+
+/* The adjoint of im2col: dx = 0, then every column entry is added to the
+ * input element it was copied from (taps overlap, hence the sum). */
+static void col2im(const conv_state *s, const float *cols, int g, float *dx) {
+  size_t ld = (size_t)g * s->p, plane = (size_t)s->h * s->w;
+  const int ow = s->ow, sw = s->sw;
+  memset(dx, 0, (size_t)g * s->cin * plane * sizeof(float));
+  for (int n = 0; n < g; n++)
+    for (int c = 0; c < s->cin; c++) {
+      float *dc = dx + ((size_t)n * s->cin + c) * plane;
+      for (int i = 0; i < s->kh; i++) {
+        int yoff = i * s->dh - s->ph, y0, y1;
+        out_range(s->oh, s->sh, yoff, s->h, &y0, &y1);
+        for (int j = 0; j < s->kw; j++) {
+          int xoff = j * s->dw - s->pw, x0, x1;
+          out_range(ow, sw, xoff, s->w, &x0, &x1);
+          const float *row =
+              cols + ((size_t)(c * s->kh + i) * s->kw + j) * ld + (size_t)n * s->p;
+          for (int oy = y0; oy < y1; oy++) {
+            float *d = dc + (size_t)(oy * s->sh + yoff) * s->w + (size_t)x0 * sw + xoff;
+            const float *r = row + (size_t)oy * ow + x0;
+            if (sw == 1) {
+              add_run(d, r, x1 - x0);
+            } else {
+              for (int q = 0; q < x1 - x0; q++) d[(size_t)q * sw] += r[q];
+            }
+          }
+        }
+      }
+    }
+}
+
+static int group_size(const conv_state *s, int batch) {
+  size_t g = (MGC_CONV_GEMM_COLS + s->p - 1) / s->p;
+  return g < (size_t)batch ? (int)g : batch;
+}
+
+static size_t conv_workspace(const mgc_layer *l, int batch, int training) {
+  const conv_state *s = l->state;
+  int g = group_size(s, batch);
+  size_t cols = s->direct && g == 1 ? 0 : s->k * (size_t)g * s->p;
+  /* g > 1: the [cout, g*p] gemm result (forward) or gathered dY (backward). */
+  size_t out = g > 1 ? (size_t)s->cout * g * s->p : 0;
+  return cols + out;
+}
+
+/* The column matrix of samples [b, b+g) of x: x itself for a 1x1 conv of
+ * one sample, else unfolded into ws. */
+static const float *columns(const conv_state *s, const float *x, int g, float *ws) {
+  if (s->direct && g == 1) return x;
+  im2col(s, x, g, ws);
+  return ws;
+}
+
+static void conv_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
+                         float *ws) {
+  const conv_state *s = l->state;
+  const float *w = l->params[0].value, *b = s->bias ? l->params[1].value : NULL;
+  size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
+  int g = group_size(s, batch);
+  float *tmp = g > 1 ? ws + s->k * (size_t)g * s->p : NULL;
+  for (int b0 = 0; b0 < batch; b0 += g) {
+    int gn = batch - b0 < g ? batch - b0 : g;
+    const float *cols = columns(s, x + b0 * in_sz, gn, ws);
+    float *yb = y + b0 * out_sz;
+    if (gn == 1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)s->p, (int)s->k,
+                  1.0f, w, (int)s->k, cols, (int)s->p, 0.0f, yb, (int)s->p);
+      if (b)
+        for (int o = 0; o < s->cout; o++) add_scalar_run(yb + o * s->p, b[o], s->p);
+      continue;
+    }
+    size_t ld = (size_t)gn * s->p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)ld, (int)s->k, 1.0f,
+                w, (int)s->k, cols, (int)ld, 0.0f, tmp, (int)ld);
+    for (int n = 0; n < gn; n++)
+      for (int o = 0; o < s->cout; o++) {
+        add_const_run(yb + n * out_sz + o * s->p, tmp + o * ld + n * s->p, b ? b[o] : 0.0f,
+                      s->p);
+      }
+  }
+}
+
+static void conv_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
+                          float *dx, int batch, float *ws) {
+  const conv_state *s = l->state;
+  const float *w = l->params[0].value;
+  float *dw = l->params[0].grad;
+  size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
+  int g = group_size(s, batch);
+  float *tmp = g > 1 ? ws + s->k * (size_t)g * s->p : NULL;
+  if (s->bias) {
+    float *db = l->params[1].grad;
+    for (int o = 0; o < s->cout; o++) {
+      double acc = 0;
+      for (int n = 0; n < batch; n++) acc += sum_run(dy + n * out_sz + o * s->p, s->p);
+      db[o] = (float)acc;
+    }
+  }
+  for (int b0 = 0; b0 < batch; b0 += g) {
+    int gn = batch - b0 < g ? batch - b0 : g;
+    size_t ld = (size_t)gn * s->p;
+    const float *cols = columns(s, x + b0 * in_sz, gn, ws);
+    const float *dyg = dy + b0 * out_sz;
+    if (gn > 1) { /* gather dY of the group into [cout, gn*p] to match cols */
+      for (int n = 0; n < gn; n++)
+        for (int o = 0; o < s->cout; o++)
+          memcpy(tmp + o * ld + n * s->p, dyg + n * out_sz + o * s->p, s->p * sizeof(float));
+      dyg = tmp;
+    }
+    /* dW (+)= dY . cols^T; the first group overwrites. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, (int)s->k, (int)ld, 1.0f,
+                dyg, (int)ld, cols, (int)ld, b0 ? 1.0f : 0.0f, dw, (int)s->k);
+    if (!dx) continue;
+    float *dxb = dx + b0 * in_sz;
+    if (s->direct && gn == 1) { /* the columns are dX itself */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)s->p, s->cout, 1.0f,
+                  w, (int)s->k, dyg, (int)s->p, 0.0f, dxb, (int)s->p);
+      continue;
+    }
+    /* dcols = W^T . dY into the columns buffer, whose content is spent. */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)ld, s->cout, 1.0f, w,
+                (int)s->k, dyg, (int)ld, 0.0f, ws, (int)ld);
+    col2im(s, ws, gn, dxb);
+  }
+}
+
+static void conv_destroy(mgc_layer *l) { free(l->state); }
+
+static const mgc_layer_ops k_conv2d = {.type = "conv2d",
+                                       .workspace = conv_workspace,
+                                       .forward = conv_forward,
+                                       .backward = conv_backward,
+                                       .destroy = conv_destroy};
+static const mgc_layer_ops k_conv1d = {.type = "conv1d",
+                                       .workspace = conv_workspace,
+                                       .forward = conv_forward,
+                                       .backward = conv_backward,
+                                       .destroy = conv_destroy};
+
+/* True (and the option marked used) when `key` is the bare word `word`. */
+static int spec_is_word(mgc_layer_spec *spec, const char *key, const char *word) {
+  for (int i = 0; i < spec->n_opts; i++)
+    if (!strcmp(spec->opt[i].key, key) && !spec->opt[i].is_list &&
+        !strcmp(spec->opt[i].item[0], word)) {
+      spec->opt[i].used = 1;
+      return 1;
+    }
+  return 0;
+}
+
+/* Read the options as pairs (conv1d: single integers, first element set to
+ * the 1-D value, second to the H dimension's neutral value). */
+static mgc_status conv_options(mgc_layer_spec *spec, int is1d, int kernel[2], int stride[2],
+                               int pad[2], int dil[2], int *same) {
+  const int big = 1 << 16;
+  mgc_status st;
+  *same = spec_is_word(spec, "padding", "same");
+  if (is1d) {
+    if ((st = mgc_spec_int(spec, "kernel", 0, 1, big, &kernel[1])) ||
+        (st = mgc_spec_int(spec, "stride", 1, 1, big, &stride[1])) ||
+        (!*same && (st = mgc_spec_int(spec, "padding", 0, 0, big, &pad[1]))) ||
+        (st = mgc_spec_int(spec, "dilation", 1, 1, big, &dil[1])))
+      return st;
+    kernel[0] = stride[0] = dil[0] = 1;
+    pad[0] = 0;
+  } else {
+    if ((st = mgc_spec_int2(spec, "kernel", 0, 1, big, kernel)) ||
+        (st = mgc_spec_int2(spec, "stride", 1, 1, big, stride)) ||
+        (!*same && (st = mgc_spec_int2(spec, "padding", 0, 0, big, pad))) ||
+        (st = mgc_spec_int2(spec, "dilation", 1, 1, big, dil)))
+      return st;
+  }
+  if (kernel[1] == 0) return mgc_error_set(MGC_EINVAL, "'kernel' (kernel size) is required");
+  if (*same) {
+    /* PyTorch pads asymmetrically for an even d*(k-1) and refuses 'same'
+     * with a stride; we only take the symmetric case. */
+    if (stride[0] != 1 || stride[1] != 1)
+      return mgc_error_set(MGC_EINVAL, "'padding' same needs stride 1");
+    for (int a = 0; a < 2; a++) {
+      int span = dil[a] * (kernel[a] - 1);
+      if (span % 2)
+        return mgc_error_set(MGC_EINVAL,
+                             "'padding' same needs an odd kernel (dilation*(kernel-1) even) "
+                             "so that both sides get the same padding");
+      pad[a] = span / 2;
+    }
+  }
+  return MGC_OK;
+}
+
 mgc_status mgc_conv_create(mgc_layer_spec *spec, const mgc_shape *in, mgc_rng *rng,
-                            mgc_layer **out) {
-  return mgc_error_set(MGC_EINVAL, "layer type %s is not implemented yet", spec->type);
+                           mgc_layer **out) {
+  int is1d = strcmp(spec->type, "conv1d") == 0;
+  int n_out, bias, same, kernel[2], stride[2], pad[2], dil[2];
+  mgc_status st;
+  if ((st = mgc_spec_int(spec, "out", 0, 1, 1 << 24, &n_out)) ||
+      (st = conv_options(spec, is1d, kernel, stride, pad, dil, &same)) ||
+      (st = mgc_spec_bool(spec, "bias", 1, &bias)))
+    return st;
+  if (n_out == 0)
+    return mgc_error_set(MGC_EINVAL, "'out' (number of output channels) is required");
+  if (is1d && in->ndim != 2)
+    return mgc_error_set(MGC_EINVAL, "conv1d needs a map [C, L]%s",
+                         in->ndim == 3 ? "; use conv2d for [C, H, W]" : "");
+  if (!is1d && in->ndim != 3)
+    return mgc_error_set(MGC_EINVAL, "conv2d needs a map [C, H, W]%s",
+                         in->ndim == 2 ? "; use conv1d for [C, L]" : "");
+  int h = is1d ? 1 : in->d[1], w = in->d[in->ndim - 1];
+  long oh = ((long)h + 2L * pad[0] - (long)dil[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
+  long ow = ((long)w + 2L * pad[1] - (long)dil[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
+  if ((long)h + 2L * pad[0] < (long)dil[0] * (kernel[0] - 1) + 1 ||
+      (long)w + 2L * pad[1] < (long)dil[1] * (kernel[1] - 1) + 1) {
+    if (is1d)
+      return mgc_error_set(MGC_EINVAL,
+                           "'kernel' %d (dilation %d) is larger than the input length %d "
+                           "padded by %d on each side",
+                           kernel[1], dil[1], w, pad[1]);
+    return mgc_error_set(MGC_EINVAL,
+                         "'kernel' [%d, %d] (dilation [%d, %d]) is larger than the input "
+                         "%dx%d padded by [%d, %d] on each side",
+                         kernel[0], kernel[1], dil[0], dil[1], h, w, pad[0], pad[1]);
+  }
+  mgc_layer *l;
+  if ((st = mgc_layer_alloc(is1d ? &k_conv1d : &k_conv2d, spec, in, 2, &l))) return st;
+  conv_state *s = calloc(1, sizeof *s);
+  if (!s) {
+    mgc_layer_free(l);
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  l->state = s;
+  s->cin = in->d[0];
+  s->cout = n_out;
+  s->h = h;
+  s->w = w;
+  s->oh = (int)oh;
+  s->ow = (int)ow;
+  s->kh = kernel[0], s->kw = kernel[1];
+  s->sh = stride[0], s->sw = stride[1];
+  s->ph = pad[0], s->pw = pad[1];
+  s->dh = dil[0], s->dw = dil[1];
+  s->bias = bias;
+  s->k = (size_t)s->cin * s->kh * s->kw;
+  s->p = (size_t)oh * (size_t)ow;
+  s->direct = s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && !s->ph && !s->pw;
+  l->out = is1d ? mgc_shape_make(2, n_out, (int)ow, 0) : mgc_shape_make(3, n_out, (int)oh, (int)ow);
+  /* PyTorch's default: kaiming_uniform(a=sqrt(5)) for the weight and the
+   * same bound for the bias, both U(+-1/sqrt(fan_in)). */
+  float bound = 1.0f / sqrtf((float)s->k);
+  mgc_param *p;
+  st = is1d ? mgc_layer_add_param(l, "weight", 1, 3, (int[]){n_out, s->cin, s->kw}, &p)
+            : mgc_layer_add_param(l, "weight", 1, 4, (int[]){n_out, s->cin, s->kh, s->kw}, &p);
+  if (st) goto fail;
+  mgc_param_uniform(p, rng, bound);
+  if (bias) {
+    if ((st = mgc_layer_add_param(l, "bias", 1, 1, (int[]){n_out}, &p))) goto fail;
+    mgc_param_uniform(p, rng, bound);
+  }
+  *out = l;
+  return MGC_OK;
+fail:
+  mgc_layer_free(l);
+  return st;
 }
