@@ -332,6 +332,17 @@ static void test_pool_values(void **st) {
   for (int i = 0; i < 8; i++) assert_float_equal(dx[i], ex[i], 0);
   free_layer(&t);
 
+  /* A NaN wins its window, as in PyTorch (which takes the last NaN). */
+  t = make_layer("input: [1, 2, 4]\nlayers: [{type: maxpool2d, kernel: 2}]\n", 1, 1);
+  x[0] = NAN, x[5] = NAN;
+  t.l->ops->forward(t.l, x, y, 1, 1, t.ws);
+  assert_true(isnan(y[0]));
+  assert_float_equal(y[1], 2, 0);
+  t.l->ops->backward(t.l, x, y, dy, dx, 1, t.ws);
+  assert_float_equal(dx[5], 1, 0);
+  assert_float_equal(dx[0], 0, 0);
+  free_layer(&t);
+
   /* Padding: max pooling pads with -inf (a negative map stays negative),
    * average pooling counts the padded zeros. */
   float xn[9] = {-1, -2, -3, -4, -5, -6, -7, -8, -9}, ym[4], ya[4];
@@ -469,6 +480,23 @@ static void test_batchnorm_values(void **st) {
     assert_float_equal(rv->value[c], erv, 1e-5 * erv);
   }
   free(xs);
+  mgc_net_free(net);
+  mgc_arch_free(a);
+
+  /* One value per channel in training (PyTorch refuses it): the output is
+   * beta and the running statistics stay finite and unchanged. */
+  a = gc_arch("input: [3]\nlayers: [{type: batchnorm}]\n");
+  assert_int_equal(mgc_net_new(a, 0, 1, &net), MGC_OK);
+  assert_int_equal(mgc_net_plan(net, 2, 1), MGC_OK);
+  float x1[3] = {5, -2, 7};
+  y = mgc_net_forward(net, x1, 1, 1);
+  for (int i = 0; i < 3; i++) assert_float_equal(y[i], 0, 0);
+  rm = mgc_net_find_param(net, "0.running_mean");
+  rv = mgc_net_find_param(net, "0.running_var");
+  for (int i = 0; i < 3; i++) {
+    assert_float_equal(rm->value[i], 0, 0);
+    assert_float_equal(rv->value[i], 1, 0);
+  }
   mgc_net_free(net);
   mgc_arch_free(a);
 

@@ -1,6 +1,7 @@
 /* Element-wise activations: relu, leaky_relu (slope), elu (alpha), tanh,
  * sigmoid. Backward uses the output where the derivative allows it. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,14 +14,14 @@ typedef struct {
   float a; /* leaky slope or elu alpha */
 } act_state;
 
-static void act_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
-                        float *ws) {
+static void act_forward(mgc_layer *l, const float *restrict x, float *restrict y, int batch,
+                        int training, float *ws) {
   act_state *s = l->state;
   size_t n = (size_t)batch * mgc_shape_size(&l->in);
   float a = s->a;
   switch (s->kind) {
   case RELU:
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
     break;
   case LEAKY:
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
@@ -36,18 +37,28 @@ static void act_forward(mgc_layer *l, const float *x, float *y, int batch, int t
   }
 }
 
-static void act_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
-                         float *dx, int batch, float *ws) {
+/* Written without data-dependent branches (a select on the sign), so the
+ * compiler vectorises them: a branch here mispredicts half the time on
+ * ReLU's random signs and made relu backward 8x slower than forward. */
+static void act_backward(mgc_layer *l, const float *restrict x, const float *restrict y,
+                         const float *restrict dy, float *restrict dx, int batch, float *ws) {
   act_state *s = l->state;
   if (!dx) return;
   size_t n = (size_t)batch * mgc_shape_size(&l->in);
   float a = s->a;
   switch (s->kind) {
   case RELU:
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
+    /* Mask the bits: gcc will not if-convert the float select (it could
+     * trap), and the scalar branch mispredicts on every other element. */
+    for (size_t i = 0; i < n; i++) {
+      uint32_t b;
+      memcpy(&b, &dy[i], sizeof b);
+      b &= -(uint32_t)(x[i] > 0);
+      memcpy(&dx[i], &b, sizeof b);
+    }
     break;
   case LEAKY:
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : a * dy[i];
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (x[i] > 0 ? 1.0f : a);
     break;
   case ELU:
     for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (y[i] + a);

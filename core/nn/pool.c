@@ -67,7 +67,7 @@ static void max_nan(const pool_state *s, const float *xp, int oy, int ox, float 
 
 /* One output row of a plane. The window loops run outermost and the
  * outputs innermost: a window of 2x2 leaves too little work per output
- * for loops per window (they cost 4x more). Visiting each window's
+ * for loops per window (they cost 3x more). Visiting each window's
  * elements row by row keeps PyTorch's choice among equal maxima (the
  * first); the update is written as selects because which element wins is
  * data, and a mispredicted branch costs more than the loads. */
@@ -80,8 +80,8 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
       for (int j = 0; j < s->kw; j++) {
         int lo, hi, off;
         cols_of(s, j, &lo, &hi, &off);
-        const float *r = xp + iy * s->w + off;
-        for (int ox = lo; ox < hi; ox++) yr[ox] += r[ox * sw];
+        const float *r = xp + iy * s->w; /* r + off may lie before the map */
+        for (int ox = lo; ox < hi; ox++) yr[ox] += r[ox * sw + off];
       }
     float inv = 1.0f / (float)(s->kh * s->kw);
     for (int ox = 0; ox < ow; ox++) yr[ox] *= inv;
@@ -98,13 +98,13 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
     for (int j = 0; j < s->kw; j++) {
       int lo, hi, off;
       cols_of(s, j, &lo, &hi, &off);
-      const float *r = xp + iy * s->w + off;
+      const float *r = xp + iy * s->w;
       if (ar) {
         int base = iy * s->w + off;
         for (int ox = lo; ox < hi; ox++) {
           /* a mask, not "gt ? i : ar[ox]", which gcc turns back into a
            * branch around the store */
-          float v = r[ox * sw], m = yr[ox];
+          float v = r[ox * sw + off], m = yr[ox];
           int32_t a = ar[ox], gt = -(int32_t)(v > m);
           ar[ox] = a ^ ((a ^ (base + ox * sw)) & gt);
           yr[ox] = v > m ? v : m;
@@ -112,7 +112,7 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
         }
       } else {
         for (int ox = lo; ox < hi; ox++) {
-          float v = r[ox * sw];
+          float v = r[ox * sw + off];
           yr[ox] = v > yr[ox] ? v : yr[ox];
           nan |= v != v;
         }
@@ -188,8 +188,8 @@ static void pool_backward(mgc_layer *l, const float *x, const float *y, const fl
         for (int j = 0; j < s->kw; j++) {
           int lo, hi, off;
           cols_of(s, j, &lo, &hi, &off);
-          float *d = dp + iy * s->w + off;
-          for (int ox = lo; ox < hi; ox++) d[ox * s->sw] += g[ox] * inv;
+          float *d = dp + iy * s->w;
+          for (int ox = lo; ox < hi; ox++) d[ox * s->sw + off] += g[ox] * inv;
         }
     }
   }
