@@ -204,4 +204,15 @@ static inline int gc_check_layer(const char *yaml, const gc_opts *o) {
   return failed;
 }
 
+/* Fail the current test unless every tensor passes. */
+static inline void check_layer(const char *yaml, gc_opts o) {
+  int failed = gc_check_layer(yaml, &o);
+  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
+}
+
+static inline void check_net(const char *yaml, gc_opts o) {
+  int failed = gc_check_net(yaml, &o);
+  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
+}
+
 #endif

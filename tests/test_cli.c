@@ -9,17 +9,6 @@
 #error "MGC_FEATURES_BIN must point at the mgc-features binary"
 #endif
 
-/* Run a shell command, capture stdout+stderr into out, return exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-  char full[8192];
-  snprintf(full, sizeof full, "%s 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, cap - 1, p);
-  out[n] = 0;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void test_logmel_npy_matches_golden(void **st) {
   (void)st;

@@ -21,9 +21,9 @@ typedef struct {
   size_t n;
   mgc_audio audio;
   mgc_npy input;
-} signal;
+} test_signal;
 
-static void get_signal(const char *name, signal *s) {
+static void get_signal(const char *name, test_signal *s) {
   char path[512];
   memset(s, 0, sizeof *s);
   s->name = name;
@@ -39,7 +39,7 @@ static void get_signal(const char *name, signal *s) {
   }
 }
 
-static void put_signal(signal *s) {
+static void put_signal(test_signal *s) {
   mgc_audio_free(&s->audio);
   mgc_npy_free(&s->input);
 }
@@ -51,7 +51,7 @@ static void load_golden(const char *name, const char *key, mgc_npy *a) {
   load_npy(fixture(path, sizeof path, file), a);
 }
 
-static void compute(const signal *s, mgc_feature_kind kind, double tuning, mgc_feature_matrix *m) {
+static void compute(const test_signal *s, mgc_feature_kind kind, double tuning, mgc_feature_matrix *m) {
   mgc_frontend_params p;
   mgc_frontend_params_default(&p);
   p.tuning = tuning;
@@ -66,7 +66,7 @@ static void check_shape(const mgc_npy *g, const mgc_feature_matrix *m) {
 }
 
 static void logmel_case(const char *name) {
-  signal s;
+  test_signal s;
   get_signal(name, &s);
   mgc_npy g, pw;
   load_golden(name, "logmel", &g);
@@ -101,7 +101,7 @@ static void test_logmel_blues(void **st) { (void)st; logmel_case("blues"); }
 static void test_logmel_synth(void **st) { (void)st; logmel_case("synth"); }
 
 static void mfcc_case(const char *name) {
-  signal s;
+  test_signal s;
   get_signal(name, &s);
   mgc_npy g;
   load_golden(name, "mfcc", &g);
@@ -142,7 +142,7 @@ static double golden_tuning(const char *name) {
 }
 
 static void chroma_case(const char *name, int estimate) {
-  signal s;
+  test_signal s;
   get_signal(name, &s);
   mgc_npy g;
   load_golden(name, estimate ? "chroma" : "chroma_t0", &g);

@@ -27,17 +27,6 @@ static const char *k_arch =
     "  - {type: dense, out: classes}\n"
     "  - {type: softmax}\n";
 
-/* Run a shell command, capture stdout+stderr into out, return exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-  char full[8192];
-  snprintf(full, sizeof full, "%s 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, cap - 1, p);
-  out[n] = 0;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int runf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int runf(char *out, size_t cap, const char *fmt, ...) {

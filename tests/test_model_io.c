@@ -10,17 +10,7 @@
 #include "mgc/session.h"
 #include "test_util.h"
 
-/* Allocation counter (the binary links with --wrap=malloc etc.). */
-static long g_allocs;
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n) { g_allocs++; return __real_malloc(n); }
-void *__wrap_calloc(size_t a, size_t b) { g_allocs++; return __real_calloc(a, b); }
-void *__wrap_realloc(void *p, size_t n) { g_allocs++; return __real_realloc(p, n); }
+#include "alloc_count.h"
 
 /* A logmel-shaped MLP, a sequence model, a conv-map read as a sequence, a
  * vector model without a softmax layer. */

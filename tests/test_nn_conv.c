@@ -4,16 +4,6 @@
 
 #include "gradcheck.h"
 
-static void check_layer(const char *yaml, gc_opts o) {
-  int failed = gc_check_layer(yaml, &o);
-  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
-}
-
-static void check_net(const char *yaml, gc_opts o) {
-  int failed = gc_check_net(yaml, &o);
-  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
-}
-
 static gc_opts batch_of(int n) {
   gc_opts o = gc_defaults();
   o.batch = n;

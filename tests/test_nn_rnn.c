@@ -10,16 +10,6 @@
 /* internal: the vectorised nonlinearities the cells use */
 #include "../core/nn/rnn_common.h"
 
-static void check_layer(const char *yaml, gc_opts o) {
-  int failed = gc_check_layer(yaml, &o);
-  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
-}
-
-static void check_net(const char *yaml, gc_opts o) {
-  int failed = gc_check_net(yaml, &o);
-  if (failed) fail_msg("%d tensor(s) failed the gradient check for:\n%s", failed, yaml);
-}
-
 static const char *k_types[] = {"gru", "lstm"};
 
 /* The forward runs in float32, so the central difference carries noise of

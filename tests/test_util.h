@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/wait.h>
 
 #include "mgc/error.h"
 #include "mgc/npy.h"
@@ -55,6 +56,19 @@ static inline uint32_t test_rand(uint64_t *s) {
   *s ^= *s >> 7;
   *s ^= *s << 17;
   return (uint32_t)(*s >> 11);
+}
+
+/* Run a shell command, capture stdout+stderr into out, return its exit
+ * status (-1 if it did not exit normally). */
+static inline int run(const char *cmd, char *out, size_t cap) {
+  char full[8192];
+  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #endif
