@@ -247,6 +247,21 @@ static char *float_list(const float *v, int n) {
   return s;
 }
 
+mgc_status mgc_model_window_layout(const mgc_model *m, const float *win, int t, int f, float *x) {
+  const mgc_shape *s = &m->arch->input;
+  if (s->ndim == 3 && s->d[0] == 1 && s->d[1] == f && s->d[2] == t) {
+    for (int k = 0; k < t; k++)
+      for (int j = 0; j < f; j++) x[(size_t)j * t + k] = win[(size_t)k * f + j];
+  } else if (s->ndim == 2 && s->d[0] == t && s->d[1] == f) {
+    memcpy(x, win, (size_t)t * f * sizeof(float));
+  } else {
+    char buf[64];
+    return mgc_error_set(MGC_EINVAL, "a window of %d frames x %d features does not fit input %s",
+                         t, f, mgc_shape_str(s, buf, sizeof buf));
+  }
+  return MGC_OK;
+}
+
 /* ---- checksum ------------------------------------------------------------ */
 
 /* The seal of a model file: CRC-32 over the metadata (sorted by key, the

@@ -88,4 +88,12 @@ mgc_status mgc_model_check_norm(const mgc_model *m);
  * a copy when norm_dim is 0. Assumes mgc_model_check_norm passed. */
 void mgc_model_standardize(const mgc_model *m, const float *x, float *y, int batch);
 
+/* One window of t frames x f features, frame-major as the framer and the
+ * window scheduler produce it, into the model's input layout x: [1, f, t]
+ * (a map: bands on H, time on W) or [t, f] (a sequence). Not standardised:
+ * mgc_session_run does that (or mgc_model_standardize). The one place where
+ * windows become inputs, for training, evaluation and mgcd. MGC_EINVAL when
+ * the window does not fit the input shape. Never allocates. */
+mgc_status mgc_model_window_layout(const mgc_model *m, const float *win, int t, int f, float *x);
+
 #endif

@@ -1,0 +1,79 @@
+/* The training loop shared by mgc-train (and its cross-validation): windows
+ * cut from cached per-track features, augmentation, mini-batches through
+ * the engine, validation at track level, learning-rate schedule, early
+ * stopping with the best weights kept, checkpoints and resume, a progress
+ * line per epoch and learning curves as CSV. Deterministic from the seed. */
+#ifndef MGC_TRAINER_H
+#define MGC_TRAINER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mgc/augment.h"
+#include "mgc/features.h"
+#include "mgc/model.h"
+#include "mgc/optim.h"
+#include "mgc/schedule.h"
+#include "mgc/session.h"
+
+/* Tracks with their features (frame-major [n_frames][dim]) and labels. */
+typedef struct mgc_train_set {
+  int n_tracks;
+  const int *labels;
+  const mgc_feature_matrix *feats;
+} mgc_train_set;
+
+typedef void (*mgc_train_log_fn)(void *user, const char *line);
+
+typedef struct mgc_train_config {
+  int epochs;
+  int batch;
+  uint64_t seed;
+  mgc_optim_params optim;
+  mgc_schedule schedule;   /* kind and its settings; base_lr is taken from optim.lr */
+  int patience;            /* early stopping: epochs without a better val loss; 0 = off */
+  int balanced;            /* class weights n / (k * count_k) from the training windows */
+  float smoothing;         /* label smoothing */
+  mgc_augment_params aug;  /* window-level augmentation, random window offsets included */
+  int win_len, win_hop;    /* 130 / 65 */
+  const char *curves_csv;  /* learning curves, NULL = none */
+  const char *checkpoint;  /* prefix: <prefix>.last.safetensors, <prefix>.opt.safetensors */
+  int resume;              /* continue from the checkpoint */
+  mgc_train_log_fn log;    /* progress lines (NULL = silent) */
+  void *log_user;
+} mgc_train_config;
+
+/* Defaults: 60 epochs, batch 32, Adam 1e-3, plateau schedule (patience 3),
+ * early stopping after 8, windows 130/65, random window offsets of up to
+ * 32 frames, no other augmentation. */
+void mgc_train_config_default(mgc_train_config *c);
+
+typedef struct mgc_train_result {
+  int epochs_run;
+  int best_epoch;          /* 1-based; the weights left in the model */
+  double best_val_loss;
+  double best_val_acc;     /* window level */
+  double best_val_track_acc;
+  double final_train_loss;
+  double seconds;
+} mgc_train_result;
+
+/* Train model->net in place. The model's standardisation statistics must
+ * already be set (from the training tracks). valid may be NULL: then the
+ * last epoch's weights are kept and no early stopping happens. */
+mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
+                         const mgc_train_set *valid, mgc_train_result *res);
+
+/* Number of windows mgc cuts from a track of n_frames frames (at least 1:
+ * a track shorter than one window gives one window padded with the band
+ * means). */
+int mgc_track_windows(int n_frames, int win_len, int win_hop);
+
+/* Class probabilities of every window of one track on the regular grid,
+ * written to probs [mgc_track_windows(...)][classes]; uses the session's
+ * planned batch to run several windows at once. `scratch` must hold
+ * max_batch * input size floats. */
+mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
+                             int win_hop, float *scratch, float *probs);
+
+#endif

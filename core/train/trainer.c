@@ -1,0 +1,540 @@
+#include "mgc/trainer.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mgc/loss.h"
+#include "mgc/safetensors.h"
+
+void mgc_train_config_default(mgc_train_config *c) {
+  memset(c, 0, sizeof *c);
+  c->epochs = 60;
+  c->batch = 32;
+  c->seed = 1;
+  mgc_optim_params_default(&c->optim);
+  mgc_schedule_init(&c->schedule, MGC_SCHED_PLATEAU, c->optim.lr);
+  c->schedule.patience = 3;
+  c->patience = 8;
+  mgc_augment_params_default(&c->aug);
+  c->aug.offset_max = 32;
+  c->win_len = 130;
+  c->win_hop = 65;
+}
+
+int mgc_track_windows(int n_frames, int win_len, int win_hop) {
+  if (n_frames < win_len) return 1;
+  return 1 + (n_frames - win_len) / win_hop;
+}
+
+/* Copy frames [start, start+len) of a track, padding past its end with the
+ * band means (zero once standardised) so short tracks still give a window. */
+static void cut_window(const mgc_feature_matrix *m, int start, int len, const float *fill,
+                       float *out) {
+  int dim = (int)m->dim, n = (int)m->n_frames;
+  for (int k = 0; k < len; k++) {
+    float *row = out + (size_t)k * dim;
+    if (start + k < n) {
+      memcpy(row, m->data + (size_t)(start + k) * dim, (size_t)dim * sizeof(float));
+    } else {
+      for (int j = 0; j < dim; j++) row[j] = fill ? fill[j] : 0.0f;
+    }
+  }
+}
+
+mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
+                             int win_hop, float *scratch, float *probs) {
+  const mgc_model *m = mgc_session_model(s);
+  mgc_shape si = m->arch->input;
+  size_t d = mgc_shape_size(&si);
+  int nw = mgc_track_windows((int)feat->n_frames, win_len, win_hop);
+  int cap = mgc_session_max_batch(s);
+  float *win = scratch + (size_t)cap * d; /* one frame-major window after the inputs */
+  for (int w0 = 0; w0 < nw; w0 += cap) {
+    int b = nw - w0 < cap ? nw - w0 : cap;
+    for (int i = 0; i < b; i++) {
+      cut_window(feat, (w0 + i) * win_hop, win_len, m->norm_dim ? m->norm_mean : NULL, win);
+      mgc_status st = mgc_model_window_layout(m, win, win_len, (int)feat->dim, scratch + i * d);
+      if (st) return st;
+    }
+    mgc_status st = mgc_session_run(s, scratch, b, probs + (size_t)w0 * m->n_classes);
+    if (st) return st;
+  }
+  return MGC_OK;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+typedef struct win_ref {
+  int track, start;
+} win_ref;
+
+typedef struct trainer {
+  const mgc_train_config *cfg;
+  mgc_model *model;
+  mgc_net *net;
+  int classes, dim;
+  size_t d; /* model input size */
+  mgc_rng rng;
+  float *x, *win, *dz, *targets, *mix_scratch, *class_w;
+  int *labels, *perm;
+  win_ref *refs;
+  int n_refs_cap;
+} trainer;
+
+static void logf_(const mgc_train_config *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void logf_(const mgc_train_config *c, const char *fmt, ...) {
+  if (!c->log) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  c->log(c->log_user, line);
+}
+
+static int argmax(const float *p, int n) {
+  int b = 0;
+  for (int k = 1; k < n; k++)
+    if (p[k] > p[b]) b = k;
+  return b;
+}
+
+/* This epoch's training windows: every track's grid, each window moved by
+ * a random offset when augmentation asks (mgc_augment_offset), in a
+ * shuffled order. */
+static int epoch_windows(trainer *t, const mgc_train_set *set) {
+  const mgc_train_config *c = t->cfg;
+  int n = 0;
+  for (int i = 0; i < set->n_tracks; i++) {
+    int frames = (int)set->feats[i].n_frames;
+    int nw = mgc_track_windows(frames, c->win_len, c->win_hop);
+    for (int k = 0; k < nw; k++) {
+      int start = k * c->win_hop;
+      if (c->aug.offset_max > 0) start = mgc_augment_offset(&c->aug, &t->rng, start, c->win_len, frames);
+      t->refs[n++] = (win_ref){i, start};
+    }
+  }
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)mgc_rng_below(&t->rng, (uint64_t)i + 1);
+    win_ref tmp = t->refs[i];
+    t->refs[i] = t->refs[j];
+    t->refs[j] = tmp;
+  }
+  return n;
+}
+
+static int count_windows(const mgc_train_set *s, const mgc_train_config *c) {
+  int n = 0;
+  for (int i = 0; i < s->n_tracks; i++)
+    n += mgc_track_windows((int)s->feats[i].n_frames, c->win_len, c->win_hop);
+  return n;
+}
+
+static int aug_active(const mgc_augment_params *a) {
+  return a->freq_masks > 0 || a->time_masks > 0 || a->reverse_prob > 0 || a->gain_db > 0 ||
+         a->noise_std > 0;
+}
+
+/* One pass over the training windows; returns mean loss, sets accuracy. */
+static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *opt,
+                              double *loss_out, double *acc_out) {
+  const mgc_train_config *c = t->cfg;
+  int n = epoch_windows(t, set);
+  double loss_sum = 0;
+  long right = 0, seen = 0;
+  const float *fill = t->model->norm_dim ? t->model->norm_mean : NULL;
+  for (int b0 = 0; b0 < n; b0 += c->batch) {
+    int b = n - b0 < c->batch ? n - b0 : c->batch;
+    if (b < 2) break; /* batchnorm needs two samples; at most one window is left out */
+    for (int i = 0; i < b; i++) {
+      const win_ref *r = &t->refs[b0 + i];
+      cut_window(&set->feats[r->track], r->start, c->win_len, fill, t->win);
+      if (aug_active(&c->aug))
+        mgc_augment_window(&c->aug, &t->rng, t->win, c->win_len, t->dim, fill);
+      mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + i * t->d);
+      if (st) return st;
+      t->labels[i] = set->labels[r->track];
+    }
+    mgc_model_standardize(t->model, t->x, t->x, b);
+    int mix = c->aug.mixup_alpha > 0;
+    if (mix)
+      mgc_augment_mixup(&c->aug, &t->rng, t->x, b, t->d, t->labels, t->classes, t->targets,
+                        t->mix_scratch, t->perm);
+    const float *z = mgc_net_forward(t->net, t->x, b, 1);
+    if (!z) return MGC_ESTATE;
+    double l = mgc_softmax_ce(z, b, t->classes, mix ? NULL : t->labels, mix ? t->targets : NULL,
+                              c->balanced ? t->class_w : NULL, c->smoothing, t->dz, NULL);
+    if (!isfinite(l))
+      return mgc_error_set(MGC_EINVAL, "training diverged (loss %g); lower the learning rate", l);
+    mgc_status st = mgc_net_backward(t->net, t->dz, NULL);
+    if (st) return st;
+    mgc_optim_step(opt);
+    loss_sum += l * b;
+    for (int i = 0; i < b; i++) right += argmax(z + (size_t)i * t->classes, t->classes) == t->labels[i];
+    seen += b;
+  }
+  *loss_out = seen ? loss_sum / seen : NAN;
+  *acc_out = seen ? (double)right / seen : NAN;
+  return MGC_OK;
+}
+
+/* Validation on the regular grid: window loss and accuracy, and track
+ * accuracy by the mean of window probabilities (the daemon's rule). */
+static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, double *acc,
+                           double *track_acc) {
+  const mgc_train_config *c = t->cfg;
+  const float *fill = t->model->norm_dim ? t->model->norm_mean : NULL;
+  double loss_sum = 0;
+  long right = 0, seen = 0, tracks_right = 0;
+  double mean[t->classes];
+  for (int i = 0; i < set->n_tracks; i++) {
+    int nw = mgc_track_windows((int)set->feats[i].n_frames, c->win_len, c->win_hop);
+    for (int k = 0; k < t->classes; k++) mean[k] = 0;
+    for (int w0 = 0; w0 < nw; w0 += c->batch) {
+      int b = nw - w0 < c->batch ? nw - w0 : c->batch;
+      for (int j = 0; j < b; j++) {
+        cut_window(&set->feats[i], (w0 + j) * c->win_hop, c->win_len, fill, t->win);
+        mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + j * t->d);
+        if (st) return st;
+        t->labels[j] = set->labels[i];
+      }
+      mgc_model_standardize(t->model, t->x, t->x, b);
+      const float *z = mgc_net_forward(t->net, t->x, b, 0);
+      if (!z) return MGC_ESTATE;
+      float p[b * t->classes];
+      loss_sum += b * mgc_softmax_ce(z, b, t->classes, t->labels, NULL, NULL, 0, NULL, p);
+      for (int j = 0; j < b; j++) {
+        right += argmax(p + j * t->classes, t->classes) == set->labels[i];
+        for (int k = 0; k < t->classes; k++) mean[k] += p[j * t->classes + k];
+      }
+      seen += b;
+    }
+    int best = 0;
+    for (int k = 1; k < t->classes; k++)
+      if (mean[k] > mean[best]) best = k;
+    tracks_right += best == set->labels[i];
+  }
+  *loss = seen ? loss_sum / seen : NAN;
+  *acc = seen ? (double)right / seen : NAN;
+  *track_acc = set->n_tracks ? (double)tracks_right / set->n_tracks : NAN;
+  return MGC_OK;
+}
+
+/* Weights (and batchnorm buffers) of the net, for keeping the best epoch. */
+static float *snapshot(const mgc_net *net, float *buf) {
+  size_t total = 0;
+  for (int i = 0; i < mgc_net_n_params(net); i++) total += mgc_net_param(net, i)->size;
+  if (!buf && !(buf = malloc(total * sizeof(float)))) return NULL;
+  size_t off = 0;
+  for (int i = 0; i < mgc_net_n_params(net); i++) {
+    const mgc_param *p = mgc_net_param(net, i);
+    memcpy(buf + off, p->value, p->size * sizeof(float));
+    off += p->size;
+  }
+  return buf;
+}
+
+static void restore(mgc_net *net, const float *buf) {
+  size_t off = 0;
+  for (int i = 0; i < mgc_net_n_params(net); i++) {
+    mgc_param *p = mgc_net_param(net, i);
+    memcpy(p->value, buf + off, p->size * sizeof(float));
+    off += p->size;
+  }
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+typedef struct train_state {
+  int epoch; /* epochs completed */
+  int best_epoch, bad_epochs;
+  double best_val_loss, best_val_acc, best_val_track_acc;
+  mgc_schedule sched;
+  mgc_rng rng;
+  int64_t steps;
+} train_state;
+
+static void ckpt_path(char *buf, size_t cap, const char *prefix, const char *what) {
+  snprintf(buf, cap, "%s.%s.safetensors", prefix, what);
+}
+
+/* The optimiser's moments, the best weights so far and the loop's state in
+ * one safetensors file next to the last weights (a model file). */
+static mgc_status save_checkpoint(const trainer *t, mgc_optim *opt, const float *best,
+                                  const train_state *s) {
+  char path[1024];
+  ckpt_path(path, sizeof path, t->cfg->checkpoint, "last");
+  mgc_status st = mgc_model_save(t->model, path);
+  if (st) return st;
+  int np = mgc_net_n_params(t->net);
+  mgc_st_entry *e = calloc((size_t)np * 3 + 1, sizeof *e);
+  char (*names)[128] = calloc((size_t)np * 3 + 1, sizeof *names);
+  if (!e || !names) {
+    free(e);
+    free(names);
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  int n = 0, k = 0;
+  size_t off = 0;
+  for (int i = 0; i < np; i++) {
+    mgc_param *p = mgc_net_param(t->net, i);
+    const float *src[3] = {best ? best + off : NULL, NULL, NULL};
+    if (p->grad) {
+      src[1] = mgc_optim_slot(opt, k, 0);
+      src[2] = mgc_optim_slot(opt, k, 1);
+      k++;
+    }
+    static const char *tag[3] = {"best", "m", "v"};
+    for (int j = 0; j < 3; j++) {
+      if (!src[j]) continue;
+      snprintf(names[n], sizeof names[n], "%s.%s", tag[j], p->name);
+      e[n] = (mgc_st_entry){.name = names[n], .dtype = MGC_ST_F32, .ndim = 1,
+                            .shape = {p->size}, .data = src[j]};
+      n++;
+    }
+    off += p->size;
+  }
+  char state[1024];
+  snprintf(state, sizeof state,
+           "{\"epoch\": %d, \"best_epoch\": %d, \"bad_epochs\": %d, \"best_val_loss\": %.17g, "
+           "\"best_val_acc\": %.17g, \"best_val_track_acc\": %.17g, \"steps\": %lld, "
+           "\"lr\": %.17g, \"sched_best\": %.17g, \"sched_bad\": %d, \"sched_cooldown\": %d, "
+           "\"rng\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]}",
+           s->epoch, s->best_epoch, s->bad_epochs, s->best_val_loss, s->best_val_acc,
+           s->best_val_track_acc, (long long)s->steps, s->sched.lr, s->sched.best,
+           s->sched.bad_epochs, s->sched.cooldown_left, (unsigned long long)s->rng.s[0],
+           (unsigned long long)s->rng.s[1], (unsigned long long)s->rng.s[2],
+           (unsigned long long)s->rng.s[3]);
+  mgc_st_meta_entry meta[2] = {{"format", "mgc-train-state"}, {"state", state}};
+  ckpt_path(path, sizeof path, t->cfg->checkpoint, "opt");
+  st = mgc_st_write(path, meta, 2, e, n);
+  free(e);
+  free(names);
+  return st;
+}
+
+static mgc_status load_checkpoint(trainer *t, mgc_optim *opt, float *best, train_state *s) {
+  char path[1024];
+  ckpt_path(path, sizeof path, t->cfg->checkpoint, "last");
+  mgc_model *last;
+  mgc_status st = mgc_model_load(path, &last);
+  if (st) return mgc_error_prefix(st, "resuming: ");
+  for (int i = 0; i < mgc_net_n_params(t->net); i++) {
+    mgc_param *p = mgc_net_param(t->net, i), *q = mgc_net_find_param(last->net, p->name);
+    if (!q || q->size != p->size) {
+      mgc_model_free(last);
+      return mgc_error_set(MGC_EINVAL, "resuming: %s does not match this architecture", path);
+    }
+    memcpy(p->value, q->value, p->size * sizeof(float));
+  }
+  mgc_model_free(last);
+  ckpt_path(path, sizeof path, t->cfg->checkpoint, "opt");
+  mgc_st_file *f;
+  if ((st = mgc_st_read(path, &f))) return mgc_error_prefix(st, "resuming: ");
+  const char *js = mgc_st_meta(f, "state");
+  unsigned long long r[4];
+  long long steps;
+  if (!js || sscanf(js,
+                    "{\"epoch\": %d, \"best_epoch\": %d, \"bad_epochs\": %d, \"best_val_loss\": "
+                    "%lf, \"best_val_acc\": %lf, \"best_val_track_acc\": %lf, \"steps\": %lld, "
+                    "\"lr\": %lf, \"sched_best\": %lf, \"sched_bad\": %d, \"sched_cooldown\": "
+                    "%d, \"rng\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]}",
+                    &s->epoch, &s->best_epoch, &s->bad_epochs, &s->best_val_loss,
+                    &s->best_val_acc, &s->best_val_track_acc, &steps, &s->sched.lr,
+                    &s->sched.best, &s->sched.bad_epochs, &s->sched.cooldown_left, &r[0], &r[1],
+                    &r[2], &r[3]) != 15) {
+    mgc_st_free(f);
+    return mgc_error_set(MGC_EFORMAT, "resuming: %s has no readable training state", path);
+  }
+  for (int i = 0; i < 4; i++) s->rng.s[i] = r[i];
+  s->steps = steps;
+  int k = 0;
+  size_t off = 0;
+  for (int i = 0; i < mgc_net_n_params(t->net); i++) {
+    mgc_param *p = mgc_net_param(t->net, i);
+    char name[160];
+    const mgc_st_tensor *tb;
+    snprintf(name, sizeof name, "best.%s", p->name);
+    if (best && (tb = mgc_st_find(f, name)) && tb->count == p->size) mgc_st_to_f32(tb, best + off);
+    if (p->grad) {
+      for (int j = 0; j < 2; j++) {
+        float *slot = mgc_optim_slot(opt, k, j);
+        snprintf(name, sizeof name, "%s.%s", j ? "v" : "m", p->name);
+        const mgc_st_tensor *tm = mgc_st_find(f, name);
+        if (slot && (!tm || tm->count != p->size)) {
+          mgc_st_free(f);
+          return mgc_error_set(MGC_EFORMAT, "resuming: %s lacks %s", path, name);
+        }
+        if (slot) mgc_st_to_f32(tm, slot);
+      }
+      k++;
+    }
+    off += p->size;
+  }
+  mgc_st_free(f);
+  mgc_optim_set_steps(opt, s->steps);
+  return MGC_OK;
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
+                         const mgc_train_set *valid, mgc_train_result *res) {
+  memset(res, 0, sizeof *res);
+  if (cfg->epochs < 1 || cfg->batch < 2 || cfg->win_len < 1 || cfg->win_hop < 1)
+    return mgc_error_set(MGC_EINVAL, "bad training settings (epochs %d, batch %d, window %d/%d)",
+                         cfg->epochs, cfg->batch, cfg->win_len, cfg->win_hop);
+  if (train->n_tracks < 1) return mgc_error_set(MGC_EINVAL, "no training tracks");
+  if (cfg->resume && !cfg->checkpoint)
+    return mgc_error_set(MGC_EINVAL, "resume needs a checkpoint path");
+  trainer t = {.cfg = cfg, .model = model, .net = model->net, .classes = model->n_classes};
+  t.dim = (int)train->feats[0].dim;
+  mgc_shape si = model->arch->input;
+  t.d = mgc_shape_size(&si);
+  mgc_rng_seed(&t.rng, cfg->seed);
+  mgc_net_reseed(t.net, mgc_rng_derive(cfg->seed, 7));
+  for (int i = 0; i < train->n_tracks; i++)
+    if ((int)train->feats[i].dim != t.dim || train->labels[i] < 0 ||
+        train->labels[i] >= t.classes)
+      return mgc_error_set(MGC_EINVAL, "training track %d: %zu features (want %d), label %d", i,
+                           train->feats[i].dim, t.dim, train->labels[i]);
+  size_t B = (size_t)cfg->batch;
+  int n_win = count_windows(train, cfg);
+  t.x = malloc(B * t.d * sizeof(float));
+  t.win = malloc((size_t)cfg->win_len * t.dim * sizeof(float));
+  t.dz = malloc(B * t.classes * sizeof(float));
+  t.targets = malloc(B * t.classes * sizeof(float));
+  t.mix_scratch = malloc(B * t.d * sizeof(float));
+  t.class_w = calloc((size_t)t.classes, sizeof(float));
+  t.labels = malloc(B * sizeof(int));
+  t.perm = malloc(B * sizeof(int));
+  t.refs = malloc((size_t)n_win * sizeof *t.refs);
+  float *best = NULL;
+  mgc_optim *opt = NULL;
+  FILE *csv = NULL;
+  mgc_status st = MGC_OK;
+  if (!t.x || !t.win || !t.dz || !t.targets || !t.mix_scratch || !t.class_w || !t.labels ||
+      !t.perm || !t.refs) {
+    st = mgc_error_set(MGC_ENOMEM, "out of memory");
+    goto done;
+  }
+  /* Balanced class weights from the windows each class contributes. */
+  {
+    double cnt[t.classes];
+    for (int k = 0; k < t.classes; k++) cnt[k] = 0;
+    for (int i = 0; i < train->n_tracks; i++)
+      cnt[train->labels[i]] += mgc_track_windows((int)train->feats[i].n_frames, cfg->win_len,
+                                                 cfg->win_hop);
+    for (int k = 0; k < t.classes; k++)
+      t.class_w[k] = cnt[k] > 0 ? (float)(n_win / (t.classes * cnt[k])) : 0.0f;
+  }
+  if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = mgc_optim_new(&cfg->optim, t.net, &opt)))
+    goto done;
+  if (valid && !(best = snapshot(t.net, NULL))) {
+    st = mgc_error_set(MGC_ENOMEM, "out of memory");
+    goto done;
+  }
+  train_state s = {.best_val_loss = INFINITY, .sched = cfg->schedule};
+  s.sched.base_lr = s.sched.lr = cfg->optim.lr;
+  if (s.sched.kind == MGC_SCHED_PLATEAU && isnan(s.sched.best)) s.sched.best = INFINITY;
+  if (cfg->resume) {
+    if ((st = load_checkpoint(&t, opt, best, &s))) goto done;
+    t.rng = s.rng;
+    logf_(cfg, "resuming after epoch %d (best so far: epoch %d, val loss %.4f)", s.epoch,
+          s.best_epoch, s.best_val_loss);
+  }
+  if (cfg->curves_csv) {
+    csv = fopen(cfg->curves_csv, cfg->resume ? "a" : "w");
+    if (!csv) {
+      st = mgc_error_set(MGC_EIO, "%s: cannot write the learning curves", cfg->curves_csv);
+      goto done;
+    }
+    if (!cfg->resume)
+      fprintf(csv, "epoch,train_loss,train_acc,val_loss,val_acc,val_track_acc,lr,seconds\n");
+  }
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double last_val = NAN;
+  if (cfg->resume) last_val = s.best_epoch == s.epoch ? s.best_val_loss : NAN;
+  for (int epoch = s.epoch; epoch < cfg->epochs; epoch++) {
+    struct timespec e0, e1;
+    clock_gettime(CLOCK_MONOTONIC, &e0);
+    double lr = cfg->resume && epoch == s.epoch ? s.sched.lr : mgc_schedule_lr(&s.sched, epoch, last_val);
+    mgc_optim_set_lr(opt, lr);
+    double tl = NAN, ta = NAN, vl = NAN, va = NAN, vt = NAN;
+    if ((st = train_epoch(&t, train, opt, &tl, &ta))) goto done;
+    if (valid && (st = validate(&t, valid, &vl, &va, &vt))) goto done;
+    last_val = vl;
+    clock_gettime(CLOCK_MONOTONIC, &e1);
+    double secs = (double)(e1.tv_sec - e0.tv_sec) + 1e-9 * (double)(e1.tv_nsec - e0.tv_nsec);
+    double total = (double)(e1.tv_sec - t0.tv_sec) + 1e-9 * (double)(e1.tv_nsec - t0.tv_nsec);
+    int done_here = epoch + 1 - s.epoch;
+    double eta = total / done_here * (cfg->epochs - epoch - 1);
+    int improved = valid && vl < s.best_val_loss - 1e-4;
+    if (improved) {
+      s.best_val_loss = vl, s.best_val_acc = va, s.best_val_track_acc = vt;
+      s.best_epoch = epoch + 1;
+      s.bad_epochs = 0;
+      snapshot(t.net, best);
+    } else if (valid) {
+      s.bad_epochs++;
+    }
+    if (valid)
+      logf_(cfg,
+            "epoch %3d/%d  train loss %.4f acc %5.1f%%  val loss %.4f acc %5.1f%% tracks %5.1f%%"
+            "  lr %.1e  %.1fs  ETA %d:%02d%s",
+            epoch + 1, cfg->epochs, tl, 100 * ta, vl, 100 * va, 100 * vt, lr, secs,
+            (int)(eta / 60), (int)eta % 60, improved ? "  *" : "");
+    else
+      logf_(cfg, "epoch %3d/%d  train loss %.4f acc %5.1f%%  lr %.1e  %.1fs  ETA %d:%02d",
+            epoch + 1, cfg->epochs, tl, 100 * ta, lr, secs, (int)(eta / 60), (int)eta % 60);
+    if (csv) {
+      fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.3g,%.2f\n", epoch + 1, tl, ta, vl, va, vt, lr,
+              secs);
+      fflush(csv);
+    }
+    res->final_train_loss = tl;
+    res->epochs_run = epoch + 1;
+    s.epoch = epoch + 1;
+    s.rng = t.rng;
+    s.steps = mgc_optim_steps(opt);
+    if (cfg->checkpoint && (st = save_checkpoint(&t, opt, best, &s))) goto done;
+    if (valid && cfg->patience > 0 && s.bad_epochs >= cfg->patience) {
+      logf_(cfg, "early stop: no better validation loss for %d epochs", cfg->patience);
+      break;
+    }
+  }
+  if (valid && best && s.best_epoch > 0) {
+    restore(t.net, best);
+    logf_(cfg, "kept epoch %d (val loss %.4f, window acc %.1f%%, track acc %.1f%%)",
+          s.best_epoch, s.best_val_loss, 100 * s.best_val_acc, 100 * s.best_val_track_acc);
+  }
+  res->best_epoch = valid ? s.best_epoch : res->epochs_run;
+  res->best_val_loss = s.best_val_loss;
+  res->best_val_acc = s.best_val_acc;
+  res->best_val_track_acc = s.best_val_track_acc;
+  {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  }
+done:
+  if (csv) fclose(csv);
+  mgc_optim_free(opt);
+  free(best);
+  free(t.x);
+  free(t.win);
+  free(t.dz);
+  free(t.targets);
+  free(t.mix_scratch);
+  free(t.class_w);
+  free(t.labels);
+  free(t.perm);
+  free(t.refs);
+  return st;
+}

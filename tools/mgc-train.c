@@ -1,0 +1,427 @@
+/* mgc-train: train a model on a folder of labelled audio (or list files),
+ * with the same front-end, windows and decision rule as mgcd. Also
+ * stratified K-fold cross-validation at track level (--folds K). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mgc/arch.h"
+#include "mgc/bandstats.h"
+#include "mgc/corpus.h"
+#include "mgc/recipe.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: mgc-train --recipe R.yaml --data ROOT --out MODEL.safetensors [options]\n"
+          "\n"
+          "data:\n"
+          "  --data ROOT          <class>/<audio files>, or the root the list files resolve against\n"
+          "  --list FILE          training tracks (e.g. GTZAN's train.txt); default: all of ROOT\n"
+          "  --valid-list FILE    validation tracks; default: a stratified share of the training\n"
+          "                       tracks ('validation' in the recipe)\n"
+          "  --cache DIR          feature cache (default $XDG_CACHE_HOME/mgc or ~/.cache/mgc)\n"
+          "  --no-cache           compute features in memory only\n"
+          "recipe overrides:\n"
+          "  --epochs N --batch N --lr X --seed N --patience N --validation F\n"
+          "  --no-augment         switch off every augmentation, audio variants included\n"
+          "outputs:\n"
+          "  --out FILE           the trained model (best validation epoch)\n"
+          "  --curves FILE.csv    learning curves (default: OUT with .curves.csv)\n"
+          "  --checkpoint PREFIX  checkpoint after every epoch; --resume continues from it\n"
+          "  --folds K            stratified K-fold cross-validation at track level instead:\n"
+          "                       reports each fold and the mean and spread; --out is not written\n"
+          "  --cv-json FILE       the cross-validation results as JSON\n"
+          "  --quiet              only the final figures\n");
+}
+
+typedef struct opts {
+  const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
+  int no_cache, resume, folds, quiet, no_augment;
+  int epochs, batch, patience;
+  double lr, validation;
+  long long seed;
+} opts;
+
+static int g_quiet;
+static void log_line(void *user, const char *line) {
+  (void)user;
+  if (!g_quiet || !strncmp(line, "warning", 7)) fprintf(stderr, "%s\n", line);
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "mgc-train: %s%s%s\n", what ? what : "", what ? ": " : "", mgc_error_message());
+  exit(1);
+}
+
+static void default_cache(char *buf, size_t cap) {
+  const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (x && *x) snprintf(buf, cap, "%s/mgc", x);
+  else if (home && *home) snprintf(buf, cap, "%s/.cache/mgc", home);
+  else snprintf(buf, cap, ".mgc-cache");
+}
+
+/* Everything loaded once: the clean corpus and one corpus per audio variant. */
+typedef struct data {
+  mgc_dataset *ds;
+  mgc_corpus *clean;
+  int n_var;
+  mgc_corpus *var[MGC_RECIPE_MAX_VARIANTS];
+} data;
+
+/* The training set: clean tracks idx plus their variant copies. */
+static mgc_status gather(const data *d, const int *idx, int n, mgc_feature_matrix **feats,
+                         int **labels, int *total) {
+  int cap = n * (1 + d->n_var);
+  *feats = calloc((size_t)cap + 1, sizeof **feats);
+  *labels = calloc((size_t)cap + 1, sizeof **labels);
+  if (!*feats || !*labels) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    (*feats)[k] = d->clean->feats[idx[i]];
+    (*labels)[k++] = d->clean->labels[idx[i]];
+    int src = d->clean->src[idx[i]];
+    for (int v = 0; v < d->n_var; v++)
+      for (int j = 0; j < d->var[v]->n_tracks; j++)
+        if (d->var[v]->src[j] == src) {
+          (*feats)[k] = d->var[v]->feats[j];
+          (*labels)[k++] = d->var[v]->labels[j];
+          break;
+        }
+  }
+  *total = k;
+  return MGC_OK;
+}
+
+/* Stratified split of corpus tracks idx[0..n) into train and validation:
+ * fold 0 of round(1 / fraction) folds is validation. */
+static mgc_status holdout(const data *d, const int *idx, int n, double fraction, uint64_t seed,
+                          int *tr, int *n_tr, int *va, int *n_va) {
+  *n_tr = *n_va = 0;
+  int k = (int)lround(1.0 / fraction);
+  if (k < 2) k = 2;
+  if (k > n) k = n;
+  mgc_dataset *sub = NULL;
+  int *src = calloc((size_t)n + 1, sizeof *src), *fold = calloc((size_t)n + 1, sizeof *fold);
+  if (!src || !fold) {
+    free(src);
+    free(fold);
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < n; i++) src[i] = d->clean->src[idx[i]];
+  mgc_status st = mgc_dataset_subset(d->ds, src, n, &sub);
+  if (!st) st = mgc_dataset_folds(sub, k, seed, fold);
+  mgc_dataset_free(sub);
+  for (int i = 0; !st && i < n; i++) {
+    if (fold[i] == 0) va[(*n_va)++] = idx[i];
+    else tr[(*n_tr)++] = idx[i];
+  }
+  free(src);
+  free(fold);
+  return st;
+}
+
+/* Train one model on clean-corpus tracks tr (plus their audio variants),
+ * validating on vc (may be NULL). */
+static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *arch,
+                            const data *d, const int *tr, int n_tr, const mgc_corpus *vc,
+                            const char *curves, mgc_model **out, mgc_train_result *res) {
+  *out = NULL;
+  mgc_feature_matrix *feats = NULL;
+  int *labels = NULL, total = 0;
+  mgc_band_stats *bs = NULL;
+  mgc_model *m = NULL;
+  mgc_status st = gather(d, tr, n_tr, &feats, &labels, &total);
+  if (st) goto done;
+  /* Standardisation from the clean training tracks only. */
+  int dim = (int)d->clean->feats[tr[0]].dim;
+  if ((st = mgc_band_stats_new(dim, &bs))) goto done;
+  for (int i = 0; i < n_tr; i++)
+    mgc_band_stats_add(bs, d->clean->feats[tr[i]].data, d->clean->feats[tr[i]].n_frames);
+  float *mean = malloc((size_t)dim * sizeof(float)), *sd = malloc((size_t)dim * sizeof(float));
+  if (!mean || !sd) {
+    free(mean);
+    free(sd);
+    st = mgc_error_set(MGC_ENOMEM, "out of memory");
+    goto done;
+  }
+  mgc_band_stats_get(bs, mean, sd);
+  st = mgc_model_new(arch, d->ds->n_classes, (const char *const *)d->ds->classes,
+                     r->train.seed, &m);
+  if (!st) st = mgc_model_set_norm(m, dim, mean, sd);
+  free(mean);
+  free(sd);
+  if (!st) st = mgc_model_set_recipe(m, r->text);
+  if (st) goto done;
+  /* The window the model was trained on travels with it, for mgcd and mgc-eval. */
+  m->frontend.segment_frames = r->train.win_len;
+  m->frontend.segment_hop = r->train.win_hop;
+  mgc_train_config cfg = r->train;
+  cfg.curves_csv = curves;
+  cfg.checkpoint = o->checkpoint;
+  cfg.resume = o->resume;
+  cfg.log = log_line;
+  mgc_train_set ts = {total, labels, feats};
+  mgc_train_set vs = vc ? mgc_corpus_train_set(vc) : (mgc_train_set){0};
+  if ((st = mgc_train_run(&cfg, m, &ts, vc && vc->n_tracks ? &vs : NULL, res))) goto done;
+  *out = m;
+  m = NULL;
+done:
+  mgc_model_free(m);
+  mgc_band_stats_free(bs);
+  free(feats);
+  free(labels);
+  return st;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+  opts o = {0};
+  o.epochs = o.batch = o.patience = -1;
+  o.lr = o.validation = -1;
+  o.seed = -1;
+  static const struct option lo[] = {
+      {"recipe", 1, 0, 'r'},     {"data", 1, 0, 'd'},     {"list", 1, 0, 'l'},
+      {"valid-list", 1, 0, 'v'}, {"cache", 1, 0, 'c'},    {"no-cache", 0, 0, 'C'},
+      {"out", 1, 0, 'o'},        {"curves", 1, 0, 'u'},   {"checkpoint", 1, 0, 'k'},
+      {"resume", 0, 0, 'R'},     {"folds", 1, 0, 'f'},    {"cv-json", 1, 0, 'j'},
+      {"epochs", 1, 0, 'e'},     {"batch", 1, 0, 'b'},    {"lr", 1, 0, 'L'},
+      {"seed", 1, 0, 's'},       {"patience", 1, 0, 'p'}, {"validation", 1, 0, 'V'},
+      {"no-augment", 0, 0, 'A'}, {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},
+      {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'r': o.recipe = optarg; break;
+    case 'd': o.data = optarg; break;
+    case 'l': o.list = optarg; break;
+    case 'v': o.valid_list = optarg; break;
+    case 'c': o.cache = optarg; break;
+    case 'C': o.no_cache = 1; break;
+    case 'o': o.out = optarg; break;
+    case 'u': o.curves = optarg; break;
+    case 'k': o.checkpoint = optarg; break;
+    case 'R': o.resume = 1; break;
+    case 'f': o.folds = atoi(optarg); break;
+    case 'j': o.cv_json = optarg; break;
+    case 'e': o.epochs = atoi(optarg); break;
+    case 'b': o.batch = atoi(optarg); break;
+    case 'L': o.lr = atof(optarg); break;
+    case 's': o.seed = atoll(optarg); break;
+    case 'p': o.patience = atoi(optarg); break;
+    case 'V': o.validation = atof(optarg); break;
+    case 'A': o.no_augment = 1; break;
+    case 'q': o.quiet = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc || !o.recipe || !o.data || (!o.out && o.folds == 0) || o.folds == 1 ||
+      o.folds < 0 || (o.resume && !o.checkpoint)) {
+    usage(stderr);
+    return 2;
+  }
+  g_quiet = o.quiet;
+  mgc_recipe *r;
+  if (mgc_recipe_load(o.recipe, &r)) die(NULL);
+  if (o.epochs > 0) r->train.epochs = o.epochs;
+  if (o.batch > 1) r->train.batch = o.batch;
+  if (o.lr > 0) r->train.optim.lr = r->train.schedule.base_lr = r->train.schedule.lr = o.lr;
+  if (o.seed >= 0) r->train.seed = (uint64_t)o.seed;
+  if (o.patience >= 0) r->train.patience = o.patience;
+  if (o.validation >= 0) r->validation = o.validation;
+  if (o.no_augment) {
+    mgc_augment_params_default(&r->train.aug);
+    r->n_variants = 0;
+  }
+  mgc_arch *arch;
+  if (mgc_arch_load(r->architecture, &arch)) die(NULL);
+  mgc_feature_kind kind;
+  if (mgc_feature_kind_parse(arch->feature, &kind))
+    die("the architecture's 'feature' is not one mgc-train can compute yet");
+  mgc_frontend_params fp;
+  mgc_frontend_params_default(&fp);
+  char cache_dir[1024];
+  if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
+  else default_cache(cache_dir, sizeof cache_dir);
+  mgc_featcache *cache;
+  if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) die("feature cache");
+
+  data d = {0};
+  if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
+             : mgc_dataset_scan(o.data, &d.ds))
+    die(NULL);
+  for (int i = 0; i < d.ds->n_skipped; i++) log_line(NULL, d.ds->skipped[i]);
+  mgc_dataset *vds = NULL;
+  if (o.valid_list &&
+      mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
+                            d.ds->n_classes, &vds))
+    die(NULL);
+  fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
+          d.ds->n_tracks, d.ds->n_classes, d.ds->n_skipped,
+          vds ? ", plus a validation list" : "");
+  double t0 = now_s();
+  if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) die(NULL);
+  for (int v = 0; v < r->n_variants; v++) {
+    if (mgc_corpus_load(d.ds, cache, r->variants[v], r->train.seed, log_line, NULL, &d.var[v]))
+      die(r->variants[v]);
+    d.n_var++;
+  }
+  mgc_corpus *vclean = NULL;
+  if (vds && mgc_corpus_load(vds, cache, NULL, r->train.seed, log_line, NULL, &vclean)) die(NULL);
+  long hits, misses, replaced;
+  mgc_featcache_stats(cache, &hits, &misses, &replaced);
+  fprintf(stderr,
+          "features: %d tracks readable, %d unreadable (skipped); cache %ld hits, %ld computed"
+          "%s; %.1f s\n",
+          d.clean->n_tracks, d.clean->n_failed, hits, misses,
+          replaced ? " (damaged cache files replaced)" : "", now_s() - t0);
+  if (d.clean->n_tracks < 2) {
+    fprintf(stderr, "mgc-train: fewer than two readable tracks\n");
+    return 1;
+  }
+  int n = d.clean->n_tracks;
+  int *all = malloc((size_t)n * sizeof *all), *tr = malloc((size_t)n * sizeof *tr),
+      *va = malloc((size_t)n * sizeof *va);
+  for (int i = 0; i < n; i++) all[i] = i;
+  int rc = 0;
+
+  if (o.folds == 0) {
+    int n_tr = 0, n_va = 0;
+    mgc_model *m;
+    mgc_train_result res;
+    char curves[1100];
+    if (o.curves) snprintf(curves, sizeof curves, "%s", o.curves);
+    else snprintf(curves, sizeof curves, "%s.curves.csv", o.out);
+    mgc_corpus *vc = vclean;
+    if (!vclean && r->validation > 0) {
+      if (holdout(&d, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
+          mgc_corpus_subset(d.clean, va, n_va, &vc))
+        die("validation split");
+    } else {
+      memcpy(tr, all, (size_t)n * sizeof *tr);
+      n_tr = n;
+    }
+    n_va = vc ? vc->n_tracks : 0;
+    fprintf(stderr, "training on %d tracks (+%d audio variants each), validating on %d\n", n_tr,
+            d.n_var, n_va);
+    mgc_status st = train_one(&o, r, arch, &d, tr, n_tr, vc, curves, &m, &res);
+    if (vc != vclean) mgc_corpus_free(vc);
+    if (st) die("training");
+    char metrics[512];
+    snprintf(metrics, sizeof metrics,
+             "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": %.6f, \"val_window_acc\": "
+             "%.6f, \"val_track_acc\": %.6f, \"train_tracks\": %d, \"val_tracks\": %d, "
+             "\"seconds\": %.1f}",
+             res.best_epoch, res.epochs_run, res.best_val_loss, res.best_val_acc,
+             res.best_val_track_acc, n_tr, n_va, res.seconds);
+    if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) die("saving");
+    printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
+           "%.1f%% (%d tracks), %.0f s\n",
+           o.out, res.best_epoch, res.epochs_run, 100 * res.best_val_acc,
+           100 * res.best_val_track_acc, n_va, res.seconds);
+    mgc_model_free(m);
+  } else {
+    if (o.folds > n) {
+      fprintf(stderr, "mgc-train: %d folds for %d tracks\n", o.folds, n);
+      return 2;
+    }
+    int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
+    if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) die("folds");
+    double acc[64], vote[64], wacc[64], f1[64];
+    int K = o.folds;
+    FILE *js = o.cv_json ? fopen(o.cv_json, "w") : NULL;
+    if (o.cv_json && !js) {
+      fprintf(stderr, "mgc-train: %s: %s\n", o.cv_json, strerror(errno));
+      return 1;
+    }
+    if (js) fprintf(js, "{\"folds\": %d, \"results\": [", K);
+    for (int f = 0; f < K && f < 64; f++) {
+      int n_test = 0, n_rest = 0, n_tr = 0, n_va = 0;
+      int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
+      for (int i = 0; i < n; i++) {
+        if (fold[d.clean->src[i]] == f) test[n_test++] = i;
+        else rest[n_rest++] = i;
+      }
+      if (holdout(&d, rest, n_rest, r->validation > 0 ? r->validation : 0.2,
+                  r->train.seed + (uint64_t)f + 1, tr, &n_tr, va, &n_va))
+        die("validation split");
+      fprintf(stderr, "fold %d/%d: train %d, validate %d, test %d tracks\n", f + 1, K, n_tr,
+              n_va, n_test);
+      mgc_model *m;
+      mgc_train_result res;
+      char curves[1100];
+      const char *cv = NULL;
+      if (o.curves) {
+        snprintf(curves, sizeof curves, "%s.fold%d.csv", o.curves, f + 1);
+        cv = curves;
+      }
+      mgc_corpus *vc;
+      if (mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
+      if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &res)) die("training");
+      mgc_corpus_free(vc);
+      mgc_corpus *tc;
+      mgc_metrics *mt;
+      if (mgc_corpus_subset(d.clean, test, n_test, &tc) ||
+          mgc_corpus_evaluate(tc, m, 16, r->train.win_len, r->train.win_hop, &mt))
+        die("evaluating");
+      acc[f] = mt->track_acc, vote[f] = mt->track_acc_vote, wacc[f] = mt->window_acc;
+      f1[f] = mt->macro_f1;
+      printf("fold %d/%d: track accuracy %.1f%% (vote %.1f%%), window accuracy %.1f%%, macro F1 "
+             "%.3f, %d test tracks, best epoch %d, %.0f s\n",
+             f + 1, K, 100 * acc[f], 100 * vote[f], 100 * wacc[f], f1[f], n_test, res.best_epoch,
+             res.seconds);
+      fflush(stdout);
+      if (js) {
+        char *mj = mgc_metrics_to_json(mt);
+        fprintf(js, "%s{\"fold\": %d, \"best_epoch\": %d, \"seconds\": %.1f, \"metrics\": %s}",
+                f ? ", " : "", f + 1, res.best_epoch, res.seconds, mj ? mj : "null");
+        free(mj);
+      }
+      mgc_metrics_free(mt);
+      mgc_corpus_free(tc);
+      mgc_model_free(m);
+      free(test);
+      free(rest);
+    }
+    double ma, sa, mv, sv, mw, sw, mf, sf;
+    mgc_metrics_mean_std(acc, K, &ma, &sa);
+    mgc_metrics_mean_std(vote, K, &mv, &sv);
+    mgc_metrics_mean_std(wacc, K, &mw, &sw);
+    mgc_metrics_mean_std(f1, K, &mf, &sf);
+    printf("%d-fold cross-validation, track level (mean of window probabilities): %.1f%% +- "
+           "%.1f (vote %.1f%% +- %.1f), window level %.1f%% +- %.1f, macro F1 %.3f +- %.3f, "
+           "%.0f s\n",
+           K, 100 * ma, 100 * sa, 100 * mv, 100 * sv, 100 * mw, 100 * sw, mf, sf, now_s() - t0);
+    if (js) {
+      fprintf(js,
+              "], \"track_acc_mean\": %.6f, \"track_acc_std\": %.6f, \"track_acc_vote_mean\": "
+              "%.6f, \"window_acc_mean\": %.6f, \"window_acc_std\": %.6f, \"macro_f1_mean\": "
+              "%.6f, \"macro_f1_std\": %.6f}\n",
+              ma, sa, mv, mw, sw, mf, sf);
+      fclose(js);
+    }
+    free(fold);
+  }
+  free(all);
+  free(tr);
+  free(va);
+  mgc_corpus_free(vclean);
+  for (int v = 0; v < d.n_var; v++) mgc_corpus_free(d.var[v]);
+  mgc_corpus_free(d.clean);
+  mgc_dataset_free(vds);
+  mgc_dataset_free(d.ds);
+  mgc_featcache_free(cache);
+  mgc_arch_free(arch);
+  mgc_recipe_free(r);
+  return rc;
+}
