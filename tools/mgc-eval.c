@@ -1,7 +1,9 @@
 /* mgc-eval: evaluate a model on labelled audio at window and track level,
  * with the same windows and track decision as mgcd; optionally on altered
  * copies of the same tracks (--robustness) and as an HTML report. */
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,8 @@ static void usage(FILE *f) {
           "  --list FILE       evaluate these tracks only (e.g. GTZAN's test.txt)\n"
           "  --json            print the figures as JSON instead of tables\n"
           "  --report DIR      write DIR/index.html (self-contained, SVG charts)\n"
-          "  --curves CSV      learning curves to include in the report (mgc-train writes\n"
-          "                    MODEL.curves.csv; used by default when it exists)\n"
+          "  --curves CSV      learning curves for the report (default: those stored in the\n"
+          "                    model by mgc-train, else MODEL.curves.csv if it exists)\n"
           "  --robustness      also evaluate the tracks sped up x1.25, pitch-shifted +-2\n"
           "                    semitones and with noise at 10 dB SNR\n"
           "  --cache DIR | --no-cache   feature cache (default $XDG_CACHE_HOME/mgc or ~/.cache/mgc)\n"
@@ -80,7 +82,9 @@ int main(int argc, char **argv) {
            : mgc_dataset_scan(data, &ds))
     die(NULL);
   int quiet = json;
-  for (int i = 0; i < ds->n_skipped; i++) log_line(&quiet, ds->skipped[i]);
+  for (int i = 0; i < ds->n_skipped && i < 5; i++) log_line(&quiet, ds->skipped[i]);
+  if (ds->n_skipped > 5 && !quiet)
+    fprintf(stderr, "warning: ... and %d more listed tracks not found\n", ds->n_skipped - 5);
   /* The segment settings the model was trained with travel in its front-end. */
   int win = m->frontend.segment_frames, hop = m->frontend.segment_hop;
   const char *variants[] = {NULL, "speed1.25", "pitch+2", "pitch-2", "noise10"};
@@ -122,6 +126,23 @@ int main(int argc, char **argv) {
   if (report) {
     char curves_default[1100];
     snprintf(curves_default, sizeof curves_default, "%s.curves.csv", model_path);
+    char curves_saved[1100];
+    if (!curves && m->curves) {
+      /* The model carries the curves of its training: hand them over. */
+      char dir[1024];
+      snprintf(dir, sizeof dir, "%s", report);
+      for (char *q = dir + 1; *q; q++)
+        if (*q == '/') {
+          *q = 0;
+          mkdir(dir, 0755);
+          *q = '/';
+        }
+      if (mkdir(dir, 0755) != 0 && errno != EEXIST) die(report);
+      snprintf(curves_saved, sizeof curves_saved, "%s/curves.csv", report);
+      FILE *f = fopen(curves_saved, "w");
+      if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) die(curves_saved);
+      curves = curves_saved;
+    }
     if (!curves) {
       FILE *f = fopen(curves_default, "r");
       if (f) {

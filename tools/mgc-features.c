@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mgc/audio.h"
+#include "mgc/augment.h"
 #include "mgc/features.h"
 #include "mgc/npy.h"
 
@@ -30,6 +31,9 @@ static void usage(FILE *f) {
           "      --no-center    frames start at sample 0 (no padding)\n"
           "      --top-db DB    clip dB below max - DB over the file (librosa mfcc uses 80)\n"
           "      --tuning T     chroma tuning in bins, or 'estimate' (default, as librosa)\n"
+          "      --variant V    alter the audio first, as mgc-train's audio augmentation and\n"
+          "                     mgc-eval --robustness do: speed1.25, pitch+2, noise10, ...\n"
+          "      --seed N       random seed of a noise variant (0)\n"
           "      --ascii        draw the matrix in the terminal (time left to right)\n"
           "  -q, --quiet        print nothing but errors\n"
           "  -h, --help         this help\n");
@@ -81,10 +85,11 @@ int main(int argc, char **argv) {
   mgc_frontend_params p;
   mgc_frontend_params_default(&p);
   p.tuning = NAN;
-  const char *out_path = NULL, *kind_name = "logmel";
+  const char *out_path = NULL, *kind_name = "logmel", *variant = NULL;
+  unsigned long long seed = 0;
   int quiet = 0, ascii = 0;
   enum { O_SR = 256, O_NFFT, O_HOP, O_NMELS, O_FMIN, O_FMAX, O_NMFCC, O_NCHROMA, O_HTK, O_NONORM, O_PAD,
-         O_NOCENTER, O_TOPDB, O_TUNING, O_ASCII };
+         O_NOCENTER, O_TOPDB, O_TUNING, O_ASCII, O_VARIANT, O_SEED };
   static const struct option opts[] = {
       {"kind", required_argument, 0, 'k'},   {"out", required_argument, 0, 'o'},
       {"sr", required_argument, 0, O_SR},    {"n-fft", required_argument, 0, O_NFFT},
@@ -94,7 +99,8 @@ int main(int argc, char **argv) {
       {"htk", no_argument, 0, O_HTK},        {"no-norm", no_argument, 0, O_NONORM},
       {"pad", required_argument, 0, O_PAD},  {"no-center", no_argument, 0, O_NOCENTER},
       {"top-db", required_argument, 0, O_TOPDB}, {"tuning", required_argument, 0, O_TUNING},
-      {"ascii", no_argument, 0, O_ASCII},    {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+      {"ascii", no_argument, 0, O_ASCII},    {"variant", required_argument, 0, O_VARIANT},
+      {"seed", required_argument, 0, O_SEED},    {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
   double v;
@@ -121,6 +127,8 @@ int main(int argc, char **argv) {
         break;
       case O_NOCENTER: p.center = 0; break;
       case O_ASCII: ascii = 1; break;
+      case O_VARIANT: variant = optarg; break;
+      case O_SEED: seed = strtoull(optarg, NULL, 10); break;
       case O_TOPDB: if (parse_num("--top-db", optarg, 0, 1000, &v)) return 2; p.top_db = v; break;
       case O_TUNING:
         if (!strcmp(optarg, "estimate")) p.tuning = NAN;
@@ -135,7 +143,8 @@ int main(int argc, char **argv) {
   }
   const char *path = argv[optind];
   mgc_feature_kind kind;
-  if (mgc_feature_kind_parse(kind_name, &kind) || mgc_frontend_params_validate(&p)) {
+  if (mgc_feature_kind_parse(kind_name, &kind) || mgc_frontend_params_validate(&p) ||
+      (variant && mgc_audio_variant_check(variant))) {
     fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
     return 2;
   }
@@ -143,6 +152,18 @@ int main(int argc, char **argv) {
   if (mgc_audio_load(path, p.sample_rate, &audio)) {
     fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
     return 1;
+  }
+  if (variant) {
+    float *y;
+    size_t n;
+    if (mgc_audio_variant(variant, seed, audio.samples, audio.n, audio.rate, &y, &n)) {
+      fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
+      mgc_audio_free(&audio);
+      return 1;
+    }
+    free(audio.samples);
+    audio.samples = y;
+    audio.n = n;
   }
   mgc_feature_matrix m;
   if (mgc_features_compute(&p, kind, audio.samples, audio.n, &m)) {

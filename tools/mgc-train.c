@@ -260,7 +260,11 @@ int main(int argc, char **argv) {
   if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
              : mgc_dataset_scan(o.data, &d.ds))
     die(NULL);
-  for (int i = 0; i < d.ds->n_skipped; i++) log_line(NULL, d.ds->skipped[i]);
+  /* Lists like GTZAN's name every track of the full set; on a subset most
+   * are absent, so show a few and count the rest. */
+  for (int i = 0; i < d.ds->n_skipped && i < 5; i++) log_line(NULL, d.ds->skipped[i]);
+  if (d.ds->n_skipped > 5)
+    fprintf(stderr, "warning: ... and %d more listed tracks not found\n", d.ds->n_skipped - 5);
   mgc_dataset *vds = NULL;
   if (o.valid_list &&
       mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
@@ -324,6 +328,15 @@ int main(int argc, char **argv) {
              "\"seconds\": %.1f}",
              res.best_epoch, res.epochs_run, res.best_val_loss, res.best_val_acc,
              res.best_val_track_acc, n_tr, n_va, res.seconds);
+    /* The learning curves travel inside the model, for mgc-eval's report. */
+    FILE *cf = fopen(curves, "rb");
+    if (cf) {
+      char *text = calloc(1, 1 << 20);
+      if (text && fread(text, 1, (1 << 20) - 1, cf) > 0 && mgc_model_set_curves(m, text))
+        die("curves");
+      free(text);
+      fclose(cf);
+    }
     if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) die("saving");
     printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
            "%.1f%% (%d tracks), %.0f s\n",

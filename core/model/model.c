@@ -31,6 +31,7 @@ void mgc_model_free(mgc_model *m) {
   free(m->norm_std);
   free(m->recipe);
   free(m->metrics);
+  free(m->curves);
   free(m);
 }
 
@@ -181,6 +182,8 @@ mgc_status mgc_model_set_recipe(mgc_model *m, const char *text) {
 mgc_status mgc_model_set_metrics(mgc_model *m, const char *text) {
   return set_text(&m->metrics, text);
 }
+
+mgc_status mgc_model_set_curves(mgc_model *m, const char *csv) { return set_text(&m->curves, csv); }
 
 /* ---- construction ------------------------------------------------------- */
 
@@ -334,13 +337,14 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path) {
     goto done;
   }
   char checksum[32];
-  mgc_st_meta_entry meta[10] = {
+  mgc_st_meta_entry meta[11] = {
       {"format", MGC_MODEL_FORMAT}, {"mgc_version", MGC_MODEL_VERSION},
       {"architecture", m->arch->text}, {"frontend", frontend}, {"classes", classes},
       {"norm_mean", mean}, {"norm_std", std}};
   int n_meta = 7;
   if (m->recipe) meta[n_meta++] = (mgc_st_meta_entry){"recipe", m->recipe};
   if (m->metrics) meta[n_meta++] = (mgc_st_meta_entry){"metrics", m->metrics};
+  if (m->curves) meta[n_meta++] = (mgc_st_meta_entry){"curves", m->curves};
   for (int i = 0; i < np; i++) {
     const mgc_param *p = mgc_net_param(m->net, i);
     t[i].name = p->name;
@@ -350,7 +354,7 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path) {
     t[i].data = p->value;
   }
   {
-    kv sorted[9];
+    kv sorted[10];
     for (int i = 0; i < n_meta; i++) sorted[i] = (kv){meta[i].key, meta[i].value};
     snprintf(checksum, sizeof checksum, "crc32:%08x", seal(sorted, n_meta, m->net, NULL));
     meta[n_meta++] = (mgc_st_meta_entry){"checksum", checksum};
@@ -567,7 +571,8 @@ static mgc_status load_file(const char *path, mgc_st_file *f, mgc_model **out) {
   if ((st = read_norm(m, f)) || (st = fill_net(m->net, f, 0))) goto fail;
   if ((st = check_seal(path, f, m->net))) goto fail;
   if ((st = mgc_model_set_recipe(m, mgc_st_meta(f, "recipe"))) ||
-      (st = mgc_model_set_metrics(m, mgc_st_meta(f, "metrics"))))
+      (st = mgc_model_set_metrics(m, mgc_st_meta(f, "metrics"))) ||
+      (st = mgc_model_set_curves(m, mgc_st_meta(f, "curves"))))
     goto fail;
   *out = m;
   return MGC_OK;

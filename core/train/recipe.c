@@ -46,7 +46,7 @@ static mgc_status get_num(const ctx *c, const yaml_node_t *n, const char *key, d
 
 static mgc_status get_int(const ctx *c, const yaml_node_t *n, const char *key, int lo, int hi,
                           int *out) {
-  double v;
+  double v = 0;
   mgc_status st = get_num(c, n, key, lo, hi, &v);
   if (st) return st;
   if (v != floor(v)) return err_at(c, n, "'%s' must be an integer", key);
@@ -172,14 +172,14 @@ static mgc_status top_pair(ctx *c, const char *key, yaml_node_t *k, yaml_node_t 
   if (!strcmp(key, "epochs")) return get_int(c, v, key, 1, 100000, &t->epochs);
   if (!strcmp(key, "batch_size")) return get_int(c, v, key, 2, 65536, &t->batch);
   if (!strcmp(key, "seed")) {
-    double s;
+    double s = 0;
     mgc_status st = get_num(c, v, key, 0, 9007199254740992.0, &s);
     t->seed = (uint64_t)s;
     return st;
   }
   if (!strcmp(key, "early_stopping")) return get_int(c, v, key, 0, 100000, &t->patience);
   if (!strcmp(key, "label_smoothing")) {
-    double s;
+    double s = 0;
     mgc_status st = get_num(c, v, key, 0, 0.99, &s);
     t->smoothing = (float)s;
     return st;

@@ -614,7 +614,7 @@ static void curve_panel(sbuf *b, const curves *cv, double x0, double y0, const c
       double v = cv->v[sr[s].col][i];
       ys[s][i] = log_scale ? (v > 0 ? log10(v) : NAN) : v;
     }
-    double a, z;
+    double a = 0, z = 0;
     if (finite_range(ys[s], n, &a, &z)) {
       if (!any || a < lo) lo = a;
       if (!any || z > hi) hi = z;

@@ -460,12 +460,16 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   double last_val = NAN;
+  const int first_epoch = s.epoch; /* for the ETA: epochs timed in this run */
   if (cfg->resume) last_val = s.best_epoch == s.epoch ? s.best_val_loss : NAN;
   for (int epoch = s.epoch; epoch < cfg->epochs; epoch++) {
     struct timespec e0, e1;
     clock_gettime(CLOCK_MONOTONIC, &e0);
     double lr = cfg->resume && epoch == s.epoch ? s.sched.lr : mgc_schedule_lr(&s.sched, epoch, last_val);
     mgc_optim_set_lr(opt, lr);
+    /* Dropout streams restart from (seed, epoch) so a resumed run draws the
+     * same masks as an uninterrupted one. */
+    mgc_net_reseed(t.net, mgc_rng_derive(cfg->seed, 1000 + (uint64_t)epoch));
     double tl = NAN, ta = NAN, vl = NAN, va = NAN, vt = NAN;
     if ((st = train_epoch(&t, train, opt, &tl, &ta))) goto done;
     if (valid && (st = validate(&t, valid, &vl, &va, &vt))) goto done;
@@ -473,7 +477,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     clock_gettime(CLOCK_MONOTONIC, &e1);
     double secs = (double)(e1.tv_sec - e0.tv_sec) + 1e-9 * (double)(e1.tv_nsec - e0.tv_nsec);
     double total = (double)(e1.tv_sec - t0.tv_sec) + 1e-9 * (double)(e1.tv_nsec - t0.tv_nsec);
-    int done_here = epoch + 1 - s.epoch;
+    int done_here = epoch + 1 - first_epoch;
     double eta = total / done_here * (cfg->epochs - epoch - 1);
     int improved = valid && vl < s.best_val_loss - 1e-4;
     if (improved) {

@@ -46,6 +46,7 @@ typedef struct mgc_model {
   float *norm_mean, *norm_std;    /* norm_dim values each */
   char *recipe;                   /* NULL when unset */
   char *metrics;                  /* NULL when unset */
+  char *curves;                   /* learning curves (CSV text) of its training, or NULL */
 } mgc_model;
 
 /* A freshly initialised model (weights from `seed`, as PyTorch initialises
@@ -79,6 +80,7 @@ mgc_status mgc_model_set_norm(mgc_model *m, int dim, const float *mean, const fl
 /* Set or clear (NULL) the recipe / metrics text. */
 mgc_status mgc_model_set_recipe(mgc_model *m, const char *text);
 mgc_status mgc_model_set_metrics(mgc_model *m, const char *text);
+mgc_status mgc_model_set_curves(mgc_model *m, const char *csv);
 
 /* Index of the band axis in the per-sample input shape (rule above). */
 int mgc_model_band_axis(const mgc_arch *arch);
