@@ -135,7 +135,7 @@ static unsigned char *slurp(const char *path, size_t *n) {
 
 /* 1 when every tensor of the two model files is bit-identical. */
 static int same_weights(const char *a, const char *b) {
-  mgc_model *ma, *mb;
+  mgc_model *ma = NULL, *mb = NULL;
   if (mgc_model_load(a, &ma) || mgc_model_load(b, &mb)) fail_msg("%s", mgc_error_message());
   int same = mgc_net_n_params(ma->net) == mgc_net_n_params(mb->net);
   for (int i = 0; same && i < mgc_net_n_params(ma->net); i++) {

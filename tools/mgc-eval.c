@@ -31,7 +31,7 @@ static void log_line(void *user, const char *line) {
   if (!quiet || !strncmp(line, "warning", 7)) fprintf(stderr, "%s\n", line);
 }
 
-static void die(const char *what) {
+__attribute__((noreturn)) static void die(const char *what) {
   fprintf(stderr, "mgc-eval: %s%s%s\n", what ? what : "", what ? ": " : "", mgc_error_message());
   exit(1);
 }

@@ -53,7 +53,7 @@ static void log_line(void *user, const char *line) {
   if (!g_quiet || !strncmp(line, "warning", 7)) fprintf(stderr, "%s\n", line);
 }
 
-static void die(const char *what) {
+__attribute__((noreturn)) static void die(const char *what) {
   fprintf(stderr, "mgc-train: %s%s%s\n", what ? what : "", what ? ": " : "", mgc_error_message());
   exit(1);
 }
