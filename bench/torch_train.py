@@ -83,12 +83,17 @@ def to_input(batch, mean, std):
 
 
 def stratified_holdout(labels, frac, rng):
+    """Fold 0 of round(1/frac) stratified folds, dealt round robin class after
+    class as mgc_dataset_folds does (its own random order, same sizes)."""
     k = max(2, int(round(1 / frac)))
-    val = []
+    val, deal = [], 0
     for c in sorted(set(labels)):
         idx = [i for i, l in enumerate(labels) if l == c]
         rng.shuffle(idx)
-        val += idx[::k]
+        for i in idx:
+            if deal % k == 0:
+                val.append(i)
+            deal += 1
     return sorted(set(range(len(labels))) - set(val)), sorted(val)
 
 
@@ -189,10 +194,14 @@ def main():
     ap.add_argument("--cache", default="/tmp/mgc-torch-features")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out")
+    ap.add_argument("--epochs", type=int, help="override the recipe (smoke tests only)")
+    ap.add_argument("--max-folds", type=int, help="stop after this many folds (smoke tests)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.cache, exist_ok=True)
     r = yaml.safe_load(open(args.recipe))
+    if args.epochs:
+        r["epochs"] = args.epochs
     arch_path = os.path.join(os.path.dirname(args.recipe), r["architecture"])
     arch_text = open(arch_path).read()
     cv = json.load(open(args.cv_json))
@@ -200,7 +209,7 @@ def main():
     variants = r.get("augment", {}).get("audio", [])
     t0 = time.time()
     results = []
-    for fold in cv["results"]:
+    for fold in cv["results"][:args.max_folds]:
         test = [t["name"] for t in fold["metrics"]["tracks"]]
         all_tracks = sorted("%s/%s" % (c, f) for c in classes
                             for f in os.listdir(os.path.join(args.data, c)))

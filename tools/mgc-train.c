@@ -14,6 +14,7 @@
 #include "mgc/bandstats.h"
 #include "mgc/corpus.h"
 #include "mgc/recipe.h"
+#include "mgc/report.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -36,12 +37,15 @@ static void usage(FILE *f) {
           "  --folds K            stratified K-fold cross-validation at track level instead:\n"
           "                       reports each fold and the mean and spread; --out is not written\n"
           "  --cv-json FILE       the cross-validation results as JSON\n"
+          "  --report DIR         with --folds: HTML report of the out-of-fold predictions\n"
+          "  --dry-run            with --folds: write the folds (as --cv-json) and stop\n"
           "  --quiet              only the final figures\n");
 }
 
 typedef struct opts {
   const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
-  int no_cache, resume, folds, quiet, no_augment;
+  const char *report;
+  int no_cache, resume, folds, quiet, no_augment, dry_run;
   int epochs, batch, patience;
   double lr, validation;
   long long seed;
@@ -197,6 +201,7 @@ int main(int argc, char **argv) {
       {"epochs", 1, 0, 'e'},     {"batch", 1, 0, 'b'},    {"lr", 1, 0, 'L'},
       {"seed", 1, 0, 's'},       {"patience", 1, 0, 'p'}, {"validation", 1, 0, 'V'},
       {"no-augment", 0, 0, 'A'}, {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},
+      {"report", 1, 0, 'P'},     {"dry-run", 0, 0, 'D'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -221,6 +226,8 @@ int main(int argc, char **argv) {
     case 'V': o.validation = atof(optarg); break;
     case 'A': o.no_augment = 1; break;
     case 'q': o.quiet = 1; break;
+    case 'P': o.report = optarg; break;
+    case 'D': o.dry_run = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -350,8 +357,33 @@ int main(int argc, char **argv) {
     }
     int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
     if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) die("folds");
+    if (o.dry_run) {
+      /* The folds alone, in --cv-json's layout, so another implementation
+       * (bench/torch_train.py) can run the same protocol on the same split. */
+      FILE *f = o.cv_json ? fopen(o.cv_json, "w") : stdout;
+      if (!f) die(o.cv_json);
+      fprintf(f, "{\"folds\": %d, \"dry_run\": true, \"results\": [", o.folds);
+      for (int k = 0; k < o.folds; k++) {
+        fprintf(f, "%s{\"fold\": %d, \"metrics\": {\"tracks\": [", k ? ", " : "", k + 1);
+        int first = 1;
+        for (int i = 0; i < n; i++)
+          if (fold[d.clean->src[i]] == k) {
+            fprintf(f, "%s{\"name\": \"%s\"}", first ? "" : ", ", d.clean->names[i]);
+            first = 0;
+          }
+        fprintf(f, "]}}");
+      }
+      fprintf(f, "]}\n");
+      if (f != stdout) fclose(f);
+      return 0;
+    }
     double acc[64], vote[64], wacc[64], f1[64];
-    int K = o.folds;
+    int K = o.folds, C = d.ds->n_classes;
+    float *oof_probs = NULL;
+    int oof_n = 0, *oof_off = calloc((size_t)n + 1, sizeof(int));
+    int *oof_label = calloc((size_t)n + 1, sizeof(int));
+    const char **oof_name = calloc((size_t)n + 1, sizeof(char *));
+    if (!oof_off || !oof_label || !oof_name) die("out of memory");
     FILE *js = o.cv_json ? fopen(o.cv_json, "w") : NULL;
     if (o.cv_json && !js) {
       fprintf(stderr, "mgc-train: %s: %s\n", o.cv_json, strerror(errno));
@@ -384,9 +416,26 @@ int main(int argc, char **argv) {
       mgc_corpus_free(vc);
       mgc_corpus *tc;
       mgc_metrics *mt;
+      float *probs;
+      int *off;
       if (mgc_corpus_subset(d.clean, test, n_test, &tc) ||
-          mgc_corpus_evaluate(tc, m, 16, r->train.win_len, r->train.win_hop, &mt))
+          mgc_corpus_predict(tc, m, 16, r->train.win_len, r->train.win_hop, &probs, &off))
         die("evaluating");
+      mgc_eval_input in = {tc->n_classes, (const char *const *)tc->classes, tc->n_tracks,
+                           tc->labels, (const char *const *)tc->names, off, probs};
+      if (mgc_metrics_compute(&in, &mt)) die("evaluating");
+      /* Out-of-fold predictions: every track once, by the model that never saw it. */
+      oof_probs = realloc(oof_probs, (size_t)(oof_off[oof_n] + off[n_test]) * C * sizeof(float));
+      if (!oof_probs) die("out of memory");
+      memcpy(oof_probs + (size_t)oof_off[oof_n] * C, probs, (size_t)off[n_test] * C * sizeof(float));
+      for (int i = 0; i < n_test; i++) {
+        oof_label[oof_n] = tc->labels[i];
+        oof_name[oof_n] = d.clean->names[test[i]];
+        oof_off[oof_n + 1] = oof_off[oof_n] + off[i + 1] - off[i];
+        oof_n++;
+      }
+      free(probs);
+      free(off);
       acc[f] = mt->track_acc, vote[f] = mt->track_acc_vote, wacc[f] = mt->window_acc;
       f1[f] = mt->macro_f1;
       printf("fold %d/%d: track accuracy %.1f%% (vote %.1f%%), window accuracy %.1f%%, macro F1 "
@@ -415,14 +464,37 @@ int main(int argc, char **argv) {
            "%.1f (vote %.1f%% +- %.1f), window level %.1f%% +- %.1f, macro F1 %.3f +- %.3f, "
            "%.0f s\n",
            K, 100 * ma, 100 * sa, 100 * mv, 100 * sv, 100 * mw, 100 * sw, mf, sf, now_s() - t0);
+    mgc_eval_input oin = {C, (const char *const *)d.ds->classes, oof_n, oof_label, oof_name,
+                          oof_off, oof_probs};
+    mgc_metrics *oof;
+    if (mgc_metrics_compute(&oin, &oof)) die("out-of-fold metrics");
+    printf("\nout-of-fold predictions (each of the %d tracks decided by the fold model that never "
+           "saw it):\n",
+           oof_n);
+    mgc_metrics_print(oof, stdout);
+    if (o.report) {
+      char info[512];
+      snprintf(info, sizeof info, "%d-fold stratified cross-validation, out-of-fold predictions\n"
+               "recipe: %s\ndata: %s", K, o.recipe, o.data);
+      if (mgc_report_write(o.report, "cross-validation", info, oof, NULL, NULL, 0)) die("report");
+      fprintf(stderr, "report: %s/index.html\n", o.report);
+    }
     if (js) {
+      char *oj = mgc_metrics_to_json(oof);
+      fprintf(js, "], \"out_of_fold\": %s", oj ? oj : "null");
+      free(oj);
       fprintf(js,
-              "], \"track_acc_mean\": %.6f, \"track_acc_std\": %.6f, \"track_acc_vote_mean\": "
+              ", \"track_acc_mean\": %.6f, \"track_acc_std\": %.6f, \"track_acc_vote_mean\": "
               "%.6f, \"window_acc_mean\": %.6f, \"window_acc_std\": %.6f, \"macro_f1_mean\": "
               "%.6f, \"macro_f1_std\": %.6f}\n",
               ma, sa, mv, mw, sw, mf, sf);
       fclose(js);
     }
+    mgc_metrics_free(oof);
+    free(oof_probs);
+    free(oof_off);
+    free(oof_label);
+    free(oof_name);
     free(fold);
   }
   free(all);

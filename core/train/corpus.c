@@ -145,9 +145,7 @@ void mgc_corpus_free(mgc_corpus *c) {
   free(c);
 }
 
-mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batch, int win_len,
-                               int win_hop, mgc_metrics **out) {
-  *out = NULL;
+static mgc_status check_classes(const mgc_corpus *c, const mgc_model *m) {
   if (m->n_classes != c->n_classes)
     return mgc_error_set(MGC_EINVAL, "the model has %d classes, the data %d", m->n_classes,
                          c->n_classes);
@@ -155,6 +153,15 @@ mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batc
     if (strcmp(m->classes[k], c->classes[k]) != 0)
       return mgc_error_set(MGC_EINVAL, "class %d is '%s' in the model but '%s' in the data", k,
                            m->classes[k], c->classes[k]);
+  return MGC_OK;
+}
+
+mgc_status mgc_corpus_predict(const mgc_corpus *c, const mgc_model *m, int batch, int win_len,
+                              int win_hop, float **probs_out, int **offsets_out) {
+  *probs_out = NULL;
+  *offsets_out = NULL;
+  mgc_status st = check_classes(c, m);
+  if (st) return st;
   int *off = calloc((size_t)c->n_tracks + 1, sizeof *off);
   if (!off) return mgc_error_set(MGC_ENOMEM, "out of memory");
   for (int i = 0; i < c->n_tracks; i++)
@@ -165,7 +172,6 @@ mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batc
   size_t dim = c->n_tracks ? c->feats[0].dim : 0;
   float *scratch = malloc(((size_t)batch * d + (size_t)win_len * dim + 1) * sizeof(float));
   mgc_session *s = NULL;
-  mgc_status st = MGC_OK;
   if (!probs || !scratch) {
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
     goto done;
@@ -177,13 +183,29 @@ mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batc
       mgc_error_prefix(st, "%s: ", c->names[i]);
       goto done;
     }
-  mgc_eval_input in = {c->n_classes, (const char *const *)c->classes, c->n_tracks, c->labels,
-                       (const char *const *)c->names, off, probs};
-  st = mgc_metrics_compute(&in, out);
+  *probs_out = probs;
+  *offsets_out = off;
+  probs = NULL;
+  off = NULL;
 done:
   mgc_session_free(s);
   free(off);
   free(probs);
   free(scratch);
+  return st;
+}
+
+mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batch, int win_len,
+                               int win_hop, mgc_metrics **out) {
+  *out = NULL;
+  float *probs;
+  int *off;
+  mgc_status st = mgc_corpus_predict(c, m, batch, win_len, win_hop, &probs, &off);
+  if (st) return st;
+  mgc_eval_input in = {c->n_classes, (const char *const *)c->classes, c->n_tracks, c->labels,
+                       (const char *const *)c->names, off, probs};
+  st = mgc_metrics_compute(&in, out);
+  free(off);
+  free(probs);
   return st;
 }

@@ -37,6 +37,12 @@ mgc_status mgc_corpus_subset(const mgc_corpus *c, const int *idx, int n, mgc_cor
 mgc_train_set mgc_corpus_train_set(const mgc_corpus *c);
 void mgc_corpus_free(mgc_corpus *c);
 
+/* Window probabilities of every track: *probs [n_windows][classes] and
+ * *offsets [n_tracks + 1] (track i owns rows offsets[i]..offsets[i+1]),
+ * both malloc'd for the caller. */
+mgc_status mgc_corpus_predict(const mgc_corpus *c, const mgc_model *m, int batch, int win_len,
+                              int win_hop, float **probs, int **offsets);
+
 /* Run the model on every window of every track (batches of `batch`) and
  * compute the metrics (window and track level). */
 mgc_status mgc_corpus_evaluate(const mgc_corpus *c, const mgc_model *m, int batch, int win_len,
