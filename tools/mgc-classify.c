@@ -12,14 +12,16 @@
 #include "mgc/session.h"
 #include "mgc/trainer.h"
 
-#ifndef MGC_DEFAULT_MODEL
 #define MGC_DEFAULT_MODEL "models/crnn.safetensors"
+#ifndef MGC_INSTALLED_MODEL
+#define MGC_INSTALLED_MODEL MGC_DEFAULT_MODEL
 #endif
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-classify [--model M] [--json] [--top K] FILE|DIR...\n"
-          "  --model M   model file (default " MGC_DEFAULT_MODEL ")\n"
+          "  --model M   model file (default " MGC_DEFAULT_MODEL ", else\n"
+          "              " MGC_INSTALLED_MODEL ")\n"
           "  --json      one JSON object per file (genre, confidence, top-K, all probabilities)\n"
           "  --top K     how many classes to list (default 3)\n"
           "Directories are searched recursively for audio files.\n");
@@ -68,7 +70,9 @@ static void walk(list *l, const char *path) {
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--; /* "dir/" gives "dir/x", not "dir//x" */
+    snprintf(p, sizeof p, "%.*s/%s", (int)len, path, e->d_name);
     struct stat s2;
     if (stat(p, &s2) == 0 && (S_ISDIR(s2.st_mode) || is_audio(e->d_name))) push(&here, p);
   }
@@ -93,7 +97,7 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int main(int argc, char **argv) {
-  const char *model_path = MGC_DEFAULT_MODEL;
+  const char *model_path = NULL;
   int json = 0, top = 3;
   static const struct option lo[] = {{"model", 1, 0, 'm'}, {"json", 0, 0, 'j'},
                                      {"top", 1, 0, 't'},   {"help", 0, 0, 'h'},
@@ -112,6 +116,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (!model_path) model_path = access(MGC_DEFAULT_MODEL, R_OK) == 0 ? MGC_DEFAULT_MODEL
+                                                                     : MGC_INSTALLED_MODEL;
   mgc_model *m;
   if (mgc_model_load(model_path, &m)) {
     fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
