@@ -71,10 +71,8 @@ int main(int argc, char **argv) {
   mgc_feature_kind kind;
   if (mgc_feature_kind_parse(m->arch->feature, &kind)) die("the model's feature");
   char cache_dir[1024];
-  const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   if (cache) snprintf(cache_dir, sizeof cache_dir, "%s", cache);
-  else if (x && *x) snprintf(cache_dir, sizeof cache_dir, "%s/mgc", x);
-  else snprintf(cache_dir, sizeof cache_dir, "%s/.cache/mgc", home ? home : ".");
+  else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
   mgc_featcache *fc;
   if (mgc_featcache_new(no_cache ? NULL : cache_dir, &m->frontend, kind, &fc)) die("cache");
   mgc_dataset *ds;

@@ -62,13 +62,6 @@ __attribute__((noreturn)) static void die(const char *what) {
   exit(1);
 }
 
-static void default_cache(char *buf, size_t cap) {
-  const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-  if (x && *x) snprintf(buf, cap, "%s/mgc", x);
-  else if (home && *home) snprintf(buf, cap, "%s/.cache/mgc", home);
-  else snprintf(buf, cap, ".mgc-cache");
-}
-
 /* Everything loaded once: the clean corpus and one corpus per audio variant. */
 typedef struct data {
   mgc_dataset *ds;
@@ -259,7 +252,7 @@ int main(int argc, char **argv) {
   mgc_frontend_params_default(&fp);
   char cache_dir[1024];
   if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
-  else default_cache(cache_dir, sizeof cache_dir);
+  else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
   mgc_featcache *cache;
   if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) die("feature cache");
 

@@ -328,3 +328,10 @@ mgc_status mgc_featcache_get(mgc_featcache *c, const char *audio_path, const cha
   free(path);
   return st;
 }
+
+void mgc_featcache_default_dir(char *buf, size_t cap) {
+  const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (x && *x) snprintf(buf, cap, "%s/mgc", x);
+  else if (home && *home) snprintf(buf, cap, "%s/.cache/mgc", home);
+  else snprintf(buf, cap, ".mgc-cache");
+}

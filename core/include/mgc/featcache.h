@@ -49,4 +49,8 @@ void mgc_featcache_stats(const mgc_featcache *c, long *hits, long *misses, long 
 /* Free the cache object (the files stay). NULL is fine. */
 void mgc_featcache_free(mgc_featcache *c);
 
+/* The per-user cache directory mgc's tools use by default:
+ * $XDG_CACHE_HOME/mgc, else $HOME/.cache/mgc, else ./.mgc-cache. */
+void mgc_featcache_default_dir(char *buf, size_t cap);
+
 #endif
