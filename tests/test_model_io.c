@@ -102,18 +102,6 @@ static void write_file(const char *path, const void *data, size_t len) {
   assert_int_equal(fclose(f), 0);
 }
 
-static unsigned char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*len + 1);
-  assert_int_equal(fread(b, 1, *len, f), *len);
-  fclose(f);
-  return b;
-}
-
 static mgc_arch *parse_arch(const char *yaml) {
   mgc_arch *a;
   if (mgc_arch_parse(yaml, strlen(yaml), "test.yaml", &a)) fail_msg("%s", mgc_error_message());

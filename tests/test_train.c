@@ -121,18 +121,6 @@ static int run_train(const char *extra, const char *out, char *log, size_t cap) 
   return run(cmd, log, cap);
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*n + 1);
-  assert_int_equal(fread(b, 1, *n, f), *n);
-  fclose(f);
-  return b;
-}
-
 /* 1 when every tensor of the two model files is bit-identical. */
 static int same_weights(const char *a, const char *b) {
   mgc_model *ma = NULL, *mb = NULL;
@@ -171,8 +159,7 @@ static void test_train_eval_classify(void **st) {
   char curves[450];
   snprintf(curves, sizeof curves, "%s.curves.csv", m1);
   size_t nc;
-  char *csv = (char *)slurp(curves, &nc);
-  csv[nc] = 0;
+  char *csv = (char *)read_file(curves, &nc);
   int lines = 0;
   for (char *p = csv; *p; p++) lines += *p == '\n';
   assert_int_equal(lines, 1 + 6);
@@ -282,8 +269,7 @@ static void test_cross_validation(void **st) {
   char p[400];
   snprintf(p, sizeof p, "%s/cv.json", g_dir);
   size_t n;
-  char *j = (char *)slurp(p, &n);
-  j[n] = 0;
+  char *j = (char *)read_file(p, &n);
   assert_non_null(strstr(j, "\"track_acc_mean\""));
   free(j);
   /* usage errors */

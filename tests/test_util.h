@@ -71,4 +71,19 @@ static inline int run(const char *cmd, char *out, size_t cap) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The whole file, NUL-terminated (so text can be searched); *len bytes. */
+static inline unsigned char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(*len + 1);
+  assert_non_null(b);
+  assert_int_equal(fread(b, 1, *len, f), *len);
+  b[*len] = 0;
+  fclose(f);
+  return b;
+}
+
 #endif
