@@ -2,6 +2,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "mgc/parse.h"
 #include "mgc/params.h"
 #include "test_util.h"
 
@@ -125,8 +126,25 @@ static void test_npy_roundtrip(void **st) {
   assert_int_equal(system(cmd), 0);
 }
 
+static void test_parse_numbers(void **st) {
+  double d;
+  long l;
+  assert_int_equal(mgc_parse_double("x", "0.25", 0, 1, &d), MGC_OK);
+  assert_true(d == 0.25);
+  assert_int_equal(mgc_parse_double("x", "1.5", 0, 1, &d), MGC_EINVAL);
+  assert_int_equal(mgc_parse_double("x", "nan", -10, 10, &d), MGC_EINVAL);
+  assert_int_equal(mgc_parse_double("x", "", 0, 1, &d), MGC_EINVAL);
+  assert_int_equal(mgc_parse_int("--n", "42", 1, 100, &l), MGC_OK);
+  assert_int_equal(l, 42);
+  assert_int_equal(mgc_parse_int("--n", "4.2", 1, 100, &l), MGC_EINVAL);
+  assert_int_equal(mgc_parse_int("--n", "3x", 1, 100, &l), MGC_EINVAL);
+  assert_string_equal(mgc_error_message(), "'--n' must be an integer in [1, 100], got '3x'");
+  assert_int_equal(mgc_parse_int("--n", "0", 1, 100, &l), MGC_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_numbers),
       cmocka_unit_test(test_params_default_valid),
       cmocka_unit_test(test_params_json_roundtrip),
       cmocka_unit_test(test_params_json_refusals),

@@ -274,6 +274,8 @@ static void test_cross_validation(void **st) {
   free(j);
   /* usage errors */
   assert_int_equal(run_train("--folds 1", NULL, log, sizeof log), 2);
+  assert_int_equal(run_train("--folds 2 --epochs 3x", NULL, log, sizeof log), 2);
+  assert_non_null(strstr(log, "'--epochs' must be an integer"));
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "%s --recipe %s --data /nonexistent --out %s/x.safetensors",
            MGC_TRAIN_BIN, g_recipe, g_dir);

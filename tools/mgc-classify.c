@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgc/parse.h"
 #include "mgc/featcache.h"
 #include "mgc/session.h"
 #include "mgc/trainer.h"
@@ -96,6 +97,16 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* A bad option value is a usage error (exit 2) with the reason. */
+static long int_opt(const char *name, const char *text, long lo, long hi) {
+  long v;
+  if (mgc_parse_int(name, text, lo, hi, &v)) {
+    fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
+    exit(2);
+  }
+  return v;
+}
+
 int main(int argc, char **argv) {
   const char *model_path = NULL;
   int json = 0, top = 3;
@@ -107,7 +118,7 @@ int main(int argc, char **argv) {
     switch (ch) {
     case 'm': model_path = optarg; break;
     case 'j': json = 1; break;
-    case 't': top = atoi(optarg); break;
+    case 't': top = (int)int_opt("--top", optarg, 1, 100000); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

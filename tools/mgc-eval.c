@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/parse.h"
 #include "mgc/corpus.h"
 #include "mgc/report.h"
 
@@ -36,6 +37,16 @@ __attribute__((noreturn)) static void die(const char *what) {
   exit(1);
 }
 
+/* A bad option value is a usage error (exit 2) with the reason. */
+static long int_opt(const char *name, const char *text, long lo, long hi) {
+  long v;
+  if (mgc_parse_int(name, text, lo, hi, &v)) {
+    fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
+    exit(2);
+  }
+  return v;
+}
+
 int main(int argc, char **argv) {
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
              *curves = NULL;
@@ -56,7 +67,7 @@ int main(int argc, char **argv) {
     case 'R': robust = 1; break;
     case 'c': cache = optarg; break;
     case 'C': no_cache = 1; break;
-    case 'b': batch = atoi(optarg); break;
+    case 'b': batch = (int)int_opt("--batch", optarg, 1, 4096); break;
     case 'u': curves = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;

@@ -13,6 +13,7 @@
 #include "mgc/arch.h"
 #include "mgc/bandstats.h"
 #include "mgc/corpus.h"
+#include "mgc/parse.h"
 #include "mgc/recipe.h"
 #include "mgc/report.h"
 
@@ -50,6 +51,25 @@ typedef struct opts {
   double lr, validation;
   long long seed;
 } opts;
+
+/* Option values: a bad one is a usage error (exit 2) with the reason. */
+static long int_opt(const char *name, const char *text, long lo, long hi) {
+  long v;
+  if (mgc_parse_int(name, text, lo, hi, &v)) {
+    fprintf(stderr, "mgc-train: %s\n", mgc_error_message());
+    exit(2);
+  }
+  return v;
+}
+
+static double num_opt(const char *name, const char *text, double lo, double hi) {
+  double v;
+  if (mgc_parse_double(name, text, lo, hi, &v)) {
+    fprintf(stderr, "mgc-train: %s\n", mgc_error_message());
+    exit(2);
+  }
+  return v;
+}
 
 static int g_quiet;
 static void log_line(void *user, const char *line) {
@@ -209,14 +229,14 @@ int main(int argc, char **argv) {
     case 'u': o.curves = optarg; break;
     case 'k': o.checkpoint = optarg; break;
     case 'R': o.resume = 1; break;
-    case 'f': o.folds = atoi(optarg); break;
+    case 'f': o.folds = (int)int_opt("--folds", optarg, 2, 1000); break;
     case 'j': o.cv_json = optarg; break;
-    case 'e': o.epochs = atoi(optarg); break;
-    case 'b': o.batch = atoi(optarg); break;
-    case 'L': o.lr = atof(optarg); break;
-    case 's': o.seed = atoll(optarg); break;
-    case 'p': o.patience = atoi(optarg); break;
-    case 'V': o.validation = atof(optarg); break;
+    case 'e': o.epochs = (int)int_opt("--epochs", optarg, 1, 100000); break;
+    case 'b': o.batch = (int)int_opt("--batch", optarg, 2, 65536); break;
+    case 'L': o.lr = num_opt("--lr", optarg, 1e-9, 10); break;
+    case 's': o.seed = int_opt("--seed", optarg, 0, 2147483647); break;
+    case 'p': o.patience = (int)int_opt("--patience", optarg, 0, 100000); break;
+    case 'V': o.validation = num_opt("--validation", optarg, 0, 0.5); break;
     case 'A': o.no_augment = 1; break;
     case 'q': o.quiet = 1; break;
     case 'P': o.report = optarg; break;
@@ -370,20 +390,21 @@ int main(int argc, char **argv) {
       if (f != stdout) fclose(f);
       return 0;
     }
-    double acc[64], vote[64], wacc[64], f1[64];
     int K = o.folds, C = d.ds->n_classes;
     float *oof_probs = NULL;
     int oof_n = 0, *oof_off = calloc((size_t)n + 1, sizeof(int));
     int *oof_label = calloc((size_t)n + 1, sizeof(int));
     const char **oof_name = calloc((size_t)n + 1, sizeof(char *));
-    if (!oof_off || !oof_label || !oof_name) die("out of memory");
+    double *acc = calloc((size_t)K, sizeof(double)), *vote = calloc((size_t)K, sizeof(double));
+    double *wacc = calloc((size_t)K, sizeof(double)), *f1 = calloc((size_t)K, sizeof(double));
+    if (!oof_off || !oof_label || !oof_name || !acc || !vote || !wacc || !f1) die("out of memory");
     FILE *js = o.cv_json ? fopen(o.cv_json, "w") : NULL;
     if (o.cv_json && !js) {
       fprintf(stderr, "mgc-train: %s: %s\n", o.cv_json, strerror(errno));
       return 1;
     }
     if (js) fprintf(js, "{\"folds\": %d, \"results\": [", K);
-    for (int f = 0; f < K && f < 64; f++) {
+    for (int f = 0; f < K; f++) {
       int n_test = 0, n_rest = 0, n_tr = 0, n_va = 0;
       int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
       for (int i = 0; i < n; i++) {
@@ -488,6 +509,10 @@ int main(int argc, char **argv) {
     free(oof_off);
     free(oof_label);
     free(oof_name);
+    free(acc);
+    free(vote);
+    free(wacc);
+    free(f1);
     free(fold);
   }
   free(all);
