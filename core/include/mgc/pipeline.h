@@ -1,0 +1,72 @@
+/* The daemon's worker, as one object: mono audio at the model's rate in,
+ * one event per classification window out. Streaming framer -> window
+ * scheduler -> silence gate -> model session -> track aggregator.
+ *
+ * Kept in core (not in daemon/) so that tests and benchmarks drive exactly
+ * what mgcd runs, without a socket. Allocates only in _new; _process,
+ * _flush and the resets never allocate or block. */
+#ifndef MGC_PIPELINE_H
+#define MGC_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mgc/aggregator.h"
+#include "mgc/error.h"
+#include "mgc/model.h"
+
+typedef struct mgc_pipeline_params {
+  int window_frames;         /* 0: the model's segment_frames */
+  int window_hop;            /* 0: the model's segment_hop */
+  mgc_aggregator_params agg; /* hop_s is filled in from the window hop */
+} mgc_pipeline_params;
+
+void mgc_pipeline_params_default(mgc_pipeline_params *p);
+
+typedef struct mgc_window_event {
+  uint64_t index;        /* window number since the pipeline started */
+  double t, t_end;       /* seconds of audio: window start, and its last sample */
+  double rms_db;         /* Hann-weighted RMS of the window's audio, dBFS */
+  const float *probs;    /* the window's class probabilities; NULL when silent */
+  int padded;            /* 1: a stream shorter than a window, padded at flush */
+  mgc_decision decision; /* the track decision after this window */
+} mgc_window_event;
+
+typedef int (*mgc_window_event_fn)(void *user, const mgc_window_event *e);
+
+typedef struct mgc_pipeline mgc_pipeline;
+
+/* A pipeline for model m (which must outlive it). Refuses models whose
+ * input is not a per-frame feature (waveform, table) and windows that do not
+ * fit the model's input, naming the reason. */
+mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *p, mgc_pipeline **out);
+
+/* Feed n samples; fn is called for each completed window. A non-zero return
+ * from fn (or a model failure, MGC_ESTATE) stops and is returned. */
+int mgc_pipeline_process(mgc_pipeline *p, const float *x, size_t n, mgc_window_event_fn fn, void *user);
+
+/* End of stream: emit what the padded end completes (and, for a stream that
+ * never filled a window, one window padded as mgc-classify pads it), then
+ * start a new stream. Audio time keeps counting. */
+int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user);
+
+/* The audio is discontinuous (input lost and regained): drop buffered
+ * frames, keep the track, keep counting time (plus `gap_s` of missing audio). */
+void mgc_pipeline_restart(mgc_pipeline *p, double gap_s);
+
+/* Start a new track now (a client's 'reset'). */
+void mgc_pipeline_reset_track(mgc_pipeline *p);
+
+/* Current decision, seconds of audio consumed, windows emitted, last window RMS. */
+void mgc_pipeline_current(const mgc_pipeline *p, mgc_decision *out);
+double mgc_pipeline_audio_s(const mgc_pipeline *p);
+uint64_t mgc_pipeline_windows(const mgc_pipeline *p);
+double mgc_pipeline_rms_db(const mgc_pipeline *p);
+/* Seconds per window and between windows. */
+double mgc_pipeline_window_s(const mgc_pipeline *p);
+double mgc_pipeline_hop_s(const mgc_pipeline *p);
+const mgc_model *mgc_pipeline_model(const mgc_pipeline *p);
+
+void mgc_pipeline_free(mgc_pipeline *p);
+
+#endif

@@ -1,0 +1,252 @@
+#include "mgc/pipeline.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgc/features.h"
+#include "mgc/framer.h"
+#include "mgc/session.h"
+#include "mgc/windower.h"
+
+struct mgc_pipeline {
+  const mgc_model *m;
+  mgc_frontend_params fp;
+  mgc_feature_kind kind;
+  int len, hop, dim, n_mels, C;
+  mgc_framer *framer;
+  mgc_windower *windower;
+  mgc_session *session;
+  mgc_aggregator *agg;
+  double w2sum;          /* sum of the squared Hann window: RMS from the power spectrum */
+  /* The last `len` frames, indexed by frame number mod len: the model's
+   * features (for the padded short-stream window), the dB mel bands (the
+   * spectral profile) and each frame's mean square. */
+  float *feat_ring, *mel_ring, *ms_ring;
+  float *x, *probs, *profile, *padwin;
+  uint64_t stream_frames;    /* frames of the current stream */
+  uint64_t stream_windows;   /* windows of the current stream */
+  double offset_s;           /* audio time at which the current stream began */
+  uint64_t windows;
+  double last_rms_db;
+  double flush_n;            /* samples of the stream being flushed (the framer forgets them) */
+  mgc_status model_error;
+  mgc_window_event_fn fn;
+  void *user;
+};
+
+void mgc_pipeline_params_default(mgc_pipeline_params *p) {
+  memset(p, 0, sizeof *p);
+  mgc_aggregator_params_default(&p->agg);
+}
+
+static const float *frame_feature(const mgc_pipeline *p, const mgc_frame *f) {
+  switch (p->kind) {
+  case MGC_KIND_LOGMEL: return f->mel_db;
+  case MGC_KIND_MFCC: return f->mfcc;
+  case MGC_KIND_CHROMA: return f->chroma;
+  default: return f->power;
+  }
+}
+
+static void window_times(const mgc_pipeline *p, uint64_t first, double *t, double *t_end) {
+  const mgc_frontend_params *fp = &p->fp;
+  double sr = fp->sample_rate, half = fp->center ? fp->n_fft / 2 : 0;
+  double a = (double)first * fp->hop_length - half;
+  double b = (double)(first + (uint64_t)p->len - 1) * fp->hop_length - half + fp->n_fft;
+  double n = p->flush_n > 0 ? p->flush_n : (double)mgc_framer_samples(p->framer);
+  if (a < 0) a = 0;
+  if (b > n) b = n; /* the padded end at flush */
+  *t = p->offset_s + a / sr;
+  *t_end = p->offset_s + b / sr;
+}
+
+/* Classify one window (frame-major [len][dim]) whose frames are the last
+ * `len` frames in the rings, or fewer at a padded flush (`have`). */
+static int emit(mgc_pipeline *p, const float *win, uint64_t first, int have, int padded) {
+  mgc_window_event e;
+  memset(&e, 0, sizeof e);
+  double ms = 0;
+  for (int k = 0; k < p->n_mels; k++) p->profile[k] = 0;
+  for (int i = 0; i < have; i++) {
+    size_t slot = (size_t)((first + (uint64_t)i) % (uint64_t)p->len);
+    ms += p->ms_ring[slot];
+    const float *mel = p->mel_ring + slot * (size_t)p->n_mels;
+    for (int k = 0; k < p->n_mels; k++) p->profile[k] += mel[k];
+  }
+  for (int k = 0; k < p->n_mels; k++) p->profile[k] /= (float)have;
+  ms /= have;
+  e.rms_db = ms > 1e-20 ? 10.0 * log10(ms) : -200.0;
+  p->last_rms_db = e.rms_db;
+  if (!mgc_aggregator_is_silent(p->agg, e.rms_db)) {
+    mgc_status st = mgc_model_window_layout(p->m, win, p->len, p->dim, p->x);
+    if (!st) st = mgc_session_run(p->session, p->x, 1, p->probs);
+    if (st) {
+      p->model_error = st;
+      return (int)st;
+    }
+    e.probs = p->probs;
+  }
+  mgc_aggregator_process(p->agg, e.probs, e.rms_db, p->profile, &e.decision);
+  e.index = p->windows++;
+  e.padded = padded;
+  window_times(p, first, &e.t, &e.t_end);
+  p->stream_windows++;
+  return p->fn ? p->fn(p->user, &e) : 0;
+}
+
+static int on_window(void *user, const mgc_window *w) {
+  mgc_pipeline *p = user;
+  return emit(p, w->data, w->first_frame, p->len, 0);
+}
+
+static int on_frame(void *user, const mgc_frame *f) {
+  mgc_pipeline *p = user;
+  size_t slot = (size_t)(f->index % (uint64_t)p->len);
+  const int nb = p->fp.n_fft / 2 + 1;
+  /* Parseval on the one-sided power spectrum: the frame's Hann-weighted
+   * mean square, so a full-scale sine reads -3 dBFS as on any meter. */
+  double e = f->power[0] + f->power[nb - 1];
+  for (int k = 1; k < nb - 1; k++) e += 2.0 * f->power[k];
+  p->ms_ring[slot] = (float)(e / ((double)p->fp.n_fft * p->w2sum));
+  memcpy(p->mel_ring + slot * (size_t)p->n_mels, f->mel_db, sizeof(float) * (size_t)p->n_mels);
+  const float *v = frame_feature(p, f);
+  memcpy(p->feat_ring + slot * (size_t)p->dim, v, sizeof(float) * (size_t)p->dim);
+  p->stream_frames = f->index + 1;
+  return mgc_windower_push(p->windower, v, on_window, p);
+}
+
+mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, mgc_pipeline **out) {
+  *out = NULL;
+  mgc_feature_kind kind;
+  if (mgc_feature_kind_parse(m->arch->feature, &kind))
+    return mgc_error_set(MGC_EINVAL,
+                         "pipeline: the model's input '%s' is not a per-frame feature the live "
+                         "pipeline computes (logmel, mfcc, chroma, stft)",
+                         m->arch->feature);
+  mgc_pipeline *p = calloc(1, sizeof *p);
+  if (!p) return mgc_error_set(MGC_ENOMEM, "pipeline: out of memory");
+  p->m = m;
+  p->fp = m->frontend;
+  /* Live chroma cannot estimate the tuning over the whole file first; a
+   * model trained with per-file estimates is fed A440 tuning. */
+  if (isnan(p->fp.tuning)) p->fp.tuning = 0.0;
+  p->kind = kind;
+  p->len = pp->window_frames > 0 ? pp->window_frames : p->fp.segment_frames;
+  p->hop = pp->window_hop > 0 ? pp->window_hop : p->fp.segment_hop;
+  p->n_mels = p->fp.n_mels;
+  p->C = m->n_classes;
+  p->dim = kind == MGC_KIND_LOGMEL ? p->fp.n_mels : kind == MGC_KIND_MFCC ? p->fp.n_mfcc
+           : kind == MGC_KIND_CHROMA ? p->fp.n_chroma : p->fp.n_fft / 2 + 1;
+  unsigned feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
+                   (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
+  for (int i = 0; i < p->fp.n_fft; i++) {
+    double w = 0.5 - 0.5 * cos(2.0 * M_PI * i / p->fp.n_fft);
+    p->w2sum += w * w;
+  }
+  mgc_aggregator_params ap = pp->agg;
+  ap.hop_s = (double)p->hop * p->fp.hop_length / p->fp.sample_rate;
+  size_t d = mgc_shape_size(&m->arch->input);
+  mgc_status st;
+  if ((st = mgc_framer_new(&p->fp, feats, &p->framer)) ||
+      (st = mgc_windower_new(p->dim, p->len, p->hop, &p->windower)) ||
+      (st = mgc_session_new(m, 1, &p->session)) ||
+      (st = mgc_aggregator_new(&ap, p->C, p->n_mels, &p->agg)))
+    goto fail;
+  p->feat_ring = malloc(sizeof(float) * (size_t)p->len * (size_t)p->dim);
+  p->mel_ring = malloc(sizeof(float) * (size_t)p->len * (size_t)p->n_mels);
+  p->ms_ring = malloc(sizeof(float) * (size_t)p->len);
+  p->padwin = malloc(sizeof(float) * (size_t)p->len * (size_t)p->dim);
+  p->x = malloc(sizeof(float) * d);
+  p->probs = malloc(sizeof(float) * (size_t)p->C);
+  p->profile = malloc(sizeof(float) * (size_t)p->n_mels);
+  if (!p->feat_ring || !p->mel_ring || !p->ms_ring || !p->padwin || !p->x || !p->probs || !p->profile) {
+    st = mgc_error_set(MGC_ENOMEM, "pipeline: out of memory");
+    goto fail;
+  }
+  /* Check once that a window of this size fits the model's input, so the
+   * real-time path never meets the error. */
+  memset(p->padwin, 0, sizeof(float) * (size_t)p->len * (size_t)p->dim);
+  if (mgc_model_window_layout(m, p->padwin, p->len, p->dim, p->x)) {
+    char shape[64];
+    mgc_shape_str(&m->arch->input, shape, sizeof shape);
+    st = mgc_error_set(MGC_EINVAL, "pipeline: windows of %d frames x %d %s values do not fit the model's input %s",
+                       p->len, p->dim, m->arch->feature, shape);
+    goto fail;
+  }
+  p->last_rms_db = -200.0;
+  *out = p;
+  return MGC_OK;
+fail:
+  mgc_pipeline_free(p);
+  return st;
+}
+
+int mgc_pipeline_process(mgc_pipeline *p, const float *x, size_t n, mgc_window_event_fn fn, void *user) {
+  p->fn = fn;
+  p->user = user;
+  return mgc_framer_process(p->framer, x, n, on_frame, p);
+}
+
+int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
+  p->fn = fn;
+  p->user = user;
+  p->flush_n = (double)mgc_framer_samples(p->framer);
+  double seen = p->flush_n / p->fp.sample_rate;
+  int rc = mgc_framer_flush(p->framer, on_frame, p);
+  if (!rc && p->stream_windows == 0 && p->stream_frames > 0 && p->stream_frames < (uint64_t)p->len) {
+    /* As mgc_predict_track: a stream shorter than one window still gets a
+     * window, its missing frames filled with the band means (0 once
+     * standardised). */
+    int have = (int)p->stream_frames;
+    const float *fill = p->m->norm_dim == p->dim ? p->m->norm_mean : NULL;
+    for (int i = 0; i < p->len; i++)
+      for (int k = 0; k < p->dim; k++)
+        p->padwin[(size_t)i * p->dim + k] = i < have ? p->feat_ring[(size_t)i * p->dim + k] : fill ? fill[k] : 0.0f;
+    rc = emit(p, p->padwin, 0, have, 1);
+  }
+  mgc_windower_reset(p->windower);
+  p->flush_n = 0;
+  p->offset_s += seen;
+  p->stream_frames = p->stream_windows = 0;
+  return rc;
+}
+
+void mgc_pipeline_restart(mgc_pipeline *p, double gap_s) {
+  p->offset_s += (double)mgc_framer_samples(p->framer) / p->fp.sample_rate + (gap_s > 0 ? gap_s : 0);
+  mgc_framer_reset(p->framer);
+  mgc_windower_reset(p->windower);
+  p->stream_frames = p->stream_windows = 0;
+}
+
+void mgc_pipeline_reset_track(mgc_pipeline *p) { mgc_aggregator_reset(p->agg); }
+
+void mgc_pipeline_current(const mgc_pipeline *p, mgc_decision *out) { mgc_aggregator_current(p->agg, out); }
+
+double mgc_pipeline_audio_s(const mgc_pipeline *p) {
+  return p->offset_s + (double)mgc_framer_samples(p->framer) / p->fp.sample_rate;
+}
+
+uint64_t mgc_pipeline_windows(const mgc_pipeline *p) { return p->windows; }
+double mgc_pipeline_rms_db(const mgc_pipeline *p) { return p->last_rms_db; }
+double mgc_pipeline_window_s(const mgc_pipeline *p) {
+  return (double)((p->len - 1) * p->fp.hop_length + p->fp.n_fft) / p->fp.sample_rate;
+}
+double mgc_pipeline_hop_s(const mgc_pipeline *p) { return (double)p->hop * p->fp.hop_length / p->fp.sample_rate; }
+const mgc_model *mgc_pipeline_model(const mgc_pipeline *p) { return p->m; }
+
+void mgc_pipeline_free(mgc_pipeline *p) {
+  if (!p) return;
+  mgc_framer_free(p->framer);
+  mgc_windower_free(p->windower);
+  mgc_session_free(p->session);
+  mgc_aggregator_free(p->agg);
+  free(p->feat_ring);
+  free(p->mel_ring);
+  free(p->ms_ring);
+  free(p->padwin);
+  free(p->x);
+  free(p->probs);
+  free(p->profile);
+  free(p);
+}

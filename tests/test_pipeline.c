@@ -1,0 +1,283 @@
+/* The daemon's worker without the daemon: audio in chunks of any size must
+ * give exactly the windows and probabilities the offline path
+ * (mgc_predict_track, as mgc-classify and mgc-eval use it) gives, with
+ * correct times and levels, silence gating, new tracks after a gap, a padded
+ * window for a short stream, and no allocation while streaming. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "alloc_count.h"
+#include "mgc/audio.h"
+#include "mgc/features.h"
+#include "mgc/pipeline.h"
+#include "mgc/session.h"
+#include "mgc/trainer.h"
+#include "test_util.h"
+
+#define MODEL MGC_SOURCE_DIR "/models/crnn.safetensors"
+#define CLIP MGC_FIXTURES "/cc/jazz_macleod_vibe_ace_30s.ogg"
+#define MAXW 64
+
+typedef struct rec {
+  int n;
+  mgc_window_event e[MAXW];
+  float probs[MAXW][16], track[MAXW][16];
+  int has_probs[MAXW];
+  int C;
+} rec;
+
+static int collect(void *user, const mgc_window_event *e) {
+  rec *r = user;
+  if (r->n >= MAXW) return 1;
+  r->e[r->n] = *e;
+  r->has_probs[r->n] = e->probs != NULL;
+  for (int k = 0; k < r->C; k++) {
+    if (e->probs) r->probs[r->n][k] = e->probs[k];
+    if (e->decision.probs) r->track[r->n][k] = e->decision.probs[k];
+  }
+  r->n++;
+  return 0;
+}
+
+static mgc_model *load_model(void) {
+  mgc_model *m;
+  if (mgc_model_load(MODEL, &m)) fail_msg("%s", mgc_error_message());
+  return m;
+}
+
+/* Feed in pseudo-random chunk sizes (1 .. 5000 samples). */
+static void feed(mgc_pipeline *p, const float *x, size_t n, rec *r, uint64_t seed) {
+  size_t i = 0;
+  while (i < n) {
+    size_t c = 1 + test_rand(&seed) % 5000;
+    if (c > n - i) c = n - i;
+    assert_int_equal(mgc_pipeline_process(p, x + i, c, collect, r), 0);
+    i += c;
+  }
+}
+
+static void test_matches_offline(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(CLIP, m->frontend.sample_rate, &a), MGC_OK);
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0; /* one track: compare with the offline mean */
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  feed(p, a.samples, a.n, &r, 7);
+  assert_int_equal(mgc_pipeline_flush(p, collect, &r), 0);
+
+  /* Offline: the whole-file features and mgc_predict_track. */
+  mgc_feature_matrix fm;
+  assert_int_equal(mgc_features_compute(&m->frontend, MGC_KIND_LOGMEL, a.samples, a.n, &fm), MGC_OK);
+  int win = m->frontend.segment_frames, hop = m->frontend.segment_hop;
+  int nw = mgc_track_windows((int)fm.n_frames, win, hop);
+  assert_true(nw >= 15);
+  assert_int_equal(r.n, nw);
+  mgc_session *s;
+  assert_int_equal(mgc_session_new(m, 4, &s), MGC_OK);
+  size_t d = mgc_shape_size(&m->arch->input);
+  float *scratch = malloc((4 * d + (size_t)win * fm.dim) * sizeof(float));
+  float *probs = malloc((size_t)nw * r.C * sizeof(float));
+  assert_int_equal(mgc_predict_track(s, &fm, win, hop, scratch, probs), MGC_OK);
+  double maxdiff = 0, mean[16] = {0};
+  double hop_s = (double)hop * m->frontend.hop_length / m->frontend.sample_rate;
+  for (int w = 0; w < nw; w++) {
+    assert_true(r.has_probs[w]);
+    assert_int_equal(r.e[w].index, w);
+    assert_false(r.e[w].decision.silent);
+    for (int k = 0; k < r.C; k++) {
+      double dd = fabs(r.probs[w][k] - probs[(size_t)w * r.C + k]);
+      if (dd > maxdiff) maxdiff = dd;
+      mean[k] += probs[(size_t)w * r.C + k];
+    }
+    /* Window w starts at frame w*hop (centred frames: half an FFT earlier). */
+    double t0 = w * hop_s - (m->frontend.n_fft / 2.0) / m->frontend.sample_rate;
+    assert_true(fabs(r.e[w].t - (t0 > 0 ? t0 : 0)) < 1e-9);
+    double t1 = ((double)(w * hop + win - 1) * m->frontend.hop_length + m->frontend.n_fft / 2.0) /
+                m->frontend.sample_rate;
+    assert_true(fabs(r.e[w].t_end - t1) < 1e-9);
+  }
+  assert_true(maxdiff < 1e-5);
+  /* 30 s horizon covers every window of a 30 s clip: the track decision is
+   * the offline mean of all windows, the rule mgc-classify reports. */
+  const mgc_decision *last = &r.e[nw - 1].decision;
+  assert_int_equal(last->windows, nw);
+  assert_int_equal(last->track, 1);
+  int best = 0;
+  for (int k = 0; k < r.C; k++) {
+    assert_true(fabs(r.track[nw - 1][k] - mean[k] / nw) < 1e-5);
+    if (mean[k] > mean[best]) best = k;
+  }
+  assert_int_equal(last->genre, best);
+  assert_true(fabs(mgc_pipeline_audio_s(p) - (double)a.n / a.rate) < 1e-9);
+  free(scratch);
+  free(probs);
+  mgc_session_free(s);
+  mgc_feature_matrix_free(&fm);
+  mgc_pipeline_free(p);
+  mgc_audio_free(&a);
+  mgc_model_free(m);
+}
+
+static void test_level_silence_gap(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  int sr = m->frontend.sample_rate;
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  pp.agg.silence_db = -50;
+  pp.agg.gap_s = 2.0;
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  /* 8 s of a 0.5-amplitude 440 Hz sine, 6 s of silence, 8 s of sine. */
+  size_t n1 = 8 * (size_t)sr, n0 = 6 * (size_t)sr, n = 2 * n1 + n0;
+  float *x = calloc(n, sizeof *x);
+  for (size_t i = 0; i < n; i++)
+    if (i < n1 || i >= n1 + n0) x[i] = 0.5f * (float)sin(2 * M_PI * 440.0 * (double)i / sr);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  long before = g_allocs;
+  feed(p, x, n, &r, 3);
+  assert_int_equal(g_allocs, before); /* the real-time path never allocates */
+  assert_true(r.n >= 12);
+  /* A sine of amplitude A has RMS A/sqrt(2): -9.03 dBFS. */
+  assert_true(fabs(r.e[0].rms_db - 20 * log10(0.5 / sqrt(2.0))) < 0.05);
+  assert_false(r.e[0].decision.silent);
+  assert_true(r.has_probs[0]);
+  int silent = 0, first_after = -1;
+  for (int w = 0; w < r.n; w++) {
+    if (r.e[w].decision.silent) {
+      silent++;
+      assert_false(r.has_probs[w]); /* the model is not even run */
+      assert_true(r.e[w].rms_db < -100);
+    } else if (silent && first_after < 0) {
+      first_after = w;
+    }
+  }
+  /* 6 s of silence hold windows entirely inside it: 6 s - 3 s window = 3 s -> 2..3 windows at 1.5 s hop. */
+  assert_true(silent >= 2);
+  assert_true(first_after > 0);
+  /* More than 2 s of silence: the music after it is a new track. */
+  int saw_gap = 0;
+  for (int w = 1; w < r.n; w++)
+    if (r.e[w].decision.new_track) {
+      assert_int_equal(r.e[w].decision.reason, MGC_TRACK_GAP);
+      assert_int_equal(r.e[w].decision.track, 2);
+      saw_gap = 1;
+    }
+  assert_true(saw_gap);
+  assert_int_equal(r.e[r.n - 1].decision.track, 2);
+  /* The new track's decision rests only on its own windows. */
+  assert_true(r.e[r.n - 1].decision.windows <= r.n - first_after);
+  /* A client's reset starts track 3 at the next window. */
+  mgc_pipeline_reset_track(p);
+  int before_n = r.n;
+  feed(p, x, n1, &r, 5);
+  assert_true(r.n > before_n);
+  assert_int_equal(r.e[before_n].decision.new_track, 1);
+  assert_int_equal(r.e[before_n].decision.reason, MGC_TRACK_RESET);
+  assert_int_equal(r.e[before_n].decision.track, 3);
+  free(x);
+  mgc_pipeline_free(p);
+  mgc_model_free(m);
+}
+
+static void test_all_silence_has_no_genre(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  size_t n = 5 * (size_t)m->frontend.sample_rate;
+  float *x = calloc(n, sizeof *x);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  feed(p, x, n, &r, 1);
+  assert_true(r.n >= 1);
+  for (int w = 0; w < r.n; w++) {
+    assert_true(r.e[w].decision.silent);
+    assert_int_equal(r.e[w].decision.genre, -1);
+    assert_int_equal(r.e[w].decision.windows, 0);
+  }
+  free(x);
+  mgc_pipeline_free(p);
+  mgc_model_free(m);
+}
+
+/* A stream shorter than a window gets one padded window at flush, with the
+ * probabilities mgc_predict_track gives the same short track. */
+static void test_short_stream_padded(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(CLIP, m->frontend.sample_rate, &a), MGC_OK);
+  size_t n = 2 * (size_t)a.rate; /* 2 s < 3 s */
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  feed(p, a.samples, n, &r, 9);
+  assert_int_equal(r.n, 0);
+  assert_int_equal(mgc_pipeline_flush(p, collect, &r), 0);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.e[0].padded, 1);
+  assert_true(fabs(r.e[0].t_end - 2.0) < 1e-9);
+  mgc_feature_matrix fm;
+  assert_int_equal(mgc_features_compute(&m->frontend, MGC_KIND_LOGMEL, a.samples, n, &fm), MGC_OK);
+  mgc_session *s;
+  assert_int_equal(mgc_session_new(m, 1, &s), MGC_OK);
+  int win = m->frontend.segment_frames, hop = m->frontend.segment_hop;
+  float *scratch = malloc((mgc_shape_size(&m->arch->input) + (size_t)win * fm.dim) * sizeof(float));
+  float probs[16];
+  assert_int_equal(mgc_predict_track(s, &fm, win, hop, scratch, probs), MGC_OK);
+  for (int k = 0; k < r.C; k++) assert_true(fabs(r.probs[0][k] - probs[k]) < 1e-5);
+  free(scratch);
+  mgc_session_free(s);
+  mgc_feature_matrix_free(&fm);
+  mgc_pipeline_free(p);
+  mgc_audio_free(&a);
+  mgc_model_free(m);
+}
+
+static void test_refusals(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.window_frames = 100; /* the CRNN's input is 130 frames */
+  mgc_pipeline *p;
+  assert_int_not_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  assert_non_null(strstr(mgc_error_message(), "do not fit"));
+  assert_null(p);
+  mgc_model_free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_matches_offline),
+      cmocka_unit_test(test_level_silence_gap),
+      cmocka_unit_test(test_all_silence_has_no_genre),
+      cmocka_unit_test(test_short_stream_padded),
+      cmocka_unit_test(test_refusals),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
