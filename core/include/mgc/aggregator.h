@@ -11,6 +11,15 @@
  *   away from the current track's running profile by more than `change_db`
  *   (RMS over bands) for `change_windows` windows in a row, once the track
  *   has at least `min_track_windows` windows.
+ * Details a client sees:
+ * - Track 1 exists from the start: the first window is not a new_track.
+ * - A gap starts the new track on the silent window where the silence
+ *   reaches gap_s (so the old genre is not shown through the pause), once
+ *   per silence, and only if the track has heard something.
+ * - Silent windows neither break nor extend a change streak; a window above
+ *   change_db stays out of the track's profile while its streak is pending.
+ * - The distance includes the overall level: G dB louder reads as G dB.
+ * - The MEAN horizon counts the track's last voting windows.
  * Allocates only in _new; _process never allocates (real-time path). */
 #ifndef MGC_AGGREGATOR_H
 #define MGC_AGGREGATOR_H
