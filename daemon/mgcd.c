@@ -1,0 +1,684 @@
+/* mgcd: the real-time genre daemon. One main thread runs a poll loop over
+ * the socket clients, a signalfd and a short timer; audio arrives from the
+ * input's producer (PortAudio callback or file reader) through a lock-free
+ * ring and is classified in this thread between polls. A window costs about
+ * 1.5 ms against a hop of 1.5 s, so a single worker keeps the event latency
+ * to the poll period and leaves nothing to lock. */
+/* pipe2 is a Linux extension. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "config.h"
+#include "input.h"
+#include "log.h"
+#include "mgc/parse.h"
+#include "mgc/pipeline.h"
+#include "notify.h"
+#include "server.h"
+
+#ifndef MGC_VERSION
+#define MGC_VERSION "0"
+#endif
+#define MGC_REPO_MODEL "models/crnn.safetensors"
+#ifndef MGC_INSTALLED_MODEL
+#define MGC_INSTALLED_MODEL MGC_REPO_MODEL
+#endif
+#define PROTOCOL 1
+#define POLL_MS 10          /* bounds the event latency at real time */
+#define CHUNK_S 0.5         /* audio per loop turn at most, so clients are served even when
+                               audio arrives faster than it is classified (--fast, a runaway device) */
+
+/* What the command line sets; re-applied over the file at every reload. */
+typedef struct overrides {
+  const char *config, *input, *socket, *model, *raw, *log_level;
+  int fast, foreground, wait_clients;
+} overrides;
+
+typedef struct mgcd {
+  overrides ov;
+  mgc_config cfg;
+  mgc_model *model;
+  mgc_pipeline *pipe;
+  mgc_input *in;
+  mgc_server *srv;
+  char **jclass;                /* class names as JSON strings */
+  double start_mono;
+  mgc_input_state state;
+  uint64_t overruns;
+  int prev_silent;
+  int ended;
+  double lost_at;               /* audio time when the input was lost */
+  char ev[32768];               /* one event line being built */
+  size_t ev_len;
+} mgcd;
+
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- JSON lines, built with snprintf: no allocation per event ---- */
+
+static void put(mgcd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(mgcd *d, const char *fmt, ...) {
+  if (d->ev_len >= sizeof d->ev) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(d->ev + d->ev_len, sizeof d->ev - d->ev_len, fmt, ap);
+  va_end(ap);
+  if (n > 0) d->ev_len += (size_t)n;
+  if (d->ev_len >= sizeof d->ev) d->ev_len = sizeof d->ev - 1;
+}
+
+static void json_str(char *out, size_t cap, const char *s) {
+  size_t k = 0;
+  if (cap < 3) return;
+  out[k++] = '"';
+  for (; *s && k + 8 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') k += (size_t)snprintf(out + k, cap - k, "\\%c", c);
+    else if (c < 0x20) k += (size_t)snprintf(out + k, cap - k, "\\u%04x", c);
+    else out[k++] = (char)c;
+  }
+  out[k++] = '"';
+  out[k] = 0;
+}
+
+static void begin(mgcd *d, const char *event) {
+  d->ev_len = 0;
+  put(d, "{\"event\":\"%s\",\"time\":%.3f", event, wall_now());
+}
+
+static void put_str(mgcd *d, const char *key, const char *val) {
+  char q[4200];
+  json_str(q, sizeof q, val);
+  put(d, ",\"%s\":%s", key, q);
+}
+
+static void put_probs(mgcd *d, const char *key, const float *p) {
+  put(d, ",\"%s\":{", key);
+  for (int k = 0; k < d->model->n_classes; k++) put(d, "%s%s:%.4f", k ? "," : "", d->jclass[k], p[k]);
+  put(d, "}");
+}
+
+static void put_decision(mgcd *d, const mgc_decision *dec) {
+  put(d, ",\"decision\":{\"genre\":%s,\"confidence\":%.4f", dec->genre >= 0 ? d->jclass[dec->genre] : "null",
+      dec->genre >= 0 ? dec->confidence : 0.0);
+  if (dec->genre >= 0 && dec->probs) put_probs(d, "probs", dec->probs);
+  put(d, ",\"windows\":%d,\"track\":%llu}", dec->windows, (unsigned long long)dec->track);
+}
+
+static void send_event(mgcd *d) {
+  put(d, "}");
+  mgc_server_broadcast(d->srv, d->ev, d->ev_len, mono_now());
+}
+
+static const char *reason_name(mgc_track_reason r) {
+  return r == MGC_TRACK_GAP ? "gap" : r == MGC_TRACK_CHANGE ? "change" : r == MGC_TRACK_RESET ? "reset" : "start";
+}
+
+static const char *state_name(mgc_input_state s) {
+  return s == MGC_INPUT_RUNNING ? "running" : s == MGC_INPUT_LOST ? "lost" : "ended";
+}
+
+/* ---- the pipeline's events ---- */
+
+static int on_window(void *user, const mgc_window_event *e) {
+  mgcd *d = user;
+  const mgc_decision *dec = &e->decision;
+  if (dec->new_track && e->index > 0) {
+    begin(d, "new_track");
+    put(d, ",\"track\":%llu,\"reason\":\"%s\",\"t\":%.3f", (unsigned long long)dec->track,
+        reason_name(dec->reason), e->t);
+    send_event(d);
+    mgc_log(MGC_LOG_INFO, "new track %llu at %.1f s (%s)", (unsigned long long)dec->track, e->t,
+            reason_name(dec->reason));
+  }
+  if (dec->silent && !d->prev_silent) {
+    begin(d, "silence");
+    put(d, ",\"t\":%.3f,\"rms_db\":%.1f", e->t, e->rms_db);
+    send_event(d);
+  }
+  d->prev_silent = dec->silent;
+  begin(d, "window");
+  put(d, ",\"index\":%llu,\"t\":%.3f,\"t_end\":%.3f,\"track\":%llu,\"rms_db\":%.1f,\"silent\":%s",
+      (unsigned long long)e->index, e->t, e->t_end, (unsigned long long)dec->track, e->rms_db,
+      dec->silent ? "true" : "false");
+  if (e->probs) put_probs(d, "probs", e->probs);
+  put_decision(d, dec);
+  send_event(d);
+  if (dec->genre >= 0)
+    mgc_log(MGC_LOG_DEBUG, "window %llu [%.1f-%.1f s] %s %.0f%% (%d windows)", (unsigned long long)e->index,
+            e->t, e->t_end, d->model->classes[dec->genre], 100 * dec->confidence, dec->windows);
+  return 0;
+}
+
+/* ---- commands ---- */
+
+static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
+  mgcd *d = user;
+  d->ev_len = 0;
+  if (!strcmp(cmd, "hello")) {
+    put(d, "{\"event\":\"hello\",\"time\":%.3f,\"version\":\"%s\",\"protocol\":%d", wall_now(), MGC_VERSION,
+        PROTOCOL);
+    put_str(d, "model", d->cfg.model);
+    put(d, ",\"classes\":[");
+    for (int k = 0; k < d->model->n_classes; k++) put(d, "%s%s", k ? "," : "", d->jclass[k]);
+    put(d, "],\"rate\":%d,\"window_s\":%.3f,\"hop_s\":%.3f", d->model->frontend.sample_rate,
+        mgc_pipeline_window_s(d->pipe), mgc_pipeline_hop_s(d->pipe));
+    put_str(d, "input", d->in ? mgc_input_describe(d->in) : "waiting for clients");
+    put(d, ",\"state\":\"%s\"}", d->in ? state_name(d->state) : "waiting");
+  } else if (!strcmp(cmd, "version")) {
+    put(d, "{\"reply\":\"version\",\"version\":\"%s\",\"protocol\":%d", MGC_VERSION, PROTOCOL);
+    put_str(d, "model", d->cfg.model);
+    put(d, "}");
+  } else if (!strcmp(cmd, "reset")) {
+    mgc_pipeline_reset_track(d->pipe);
+    mgc_decision dec;
+    mgc_pipeline_current(d->pipe, &dec);
+    put(d, "{\"reply\":\"reset\",\"track\":%llu}", (unsigned long long)dec.track + 1);
+    mgc_log(MGC_LOG_INFO, "track reset by a client");
+  } else if (!strcmp(cmd, "status")) {
+    mgc_decision dec;
+    mgc_pipeline_current(d->pipe, &dec);
+    put(d, "{\"reply\":\"status\",\"state\":\"%s\"", d->in ? state_name(d->state) : "waiting");
+    put_str(d, "input", d->in ? mgc_input_describe(d->in) : "waiting for clients");
+    if (d->state == MGC_INPUT_LOST && d->in) {
+      put_str(d, "error", mgc_input_last_error(d->in));
+      put(d, ",\"retry_in\":%.2f", mgc_input_retry_in(d->in));
+    }
+    put_str(d, "model", d->cfg.model);
+    put(d, ",\"uptime\":%.1f,\"audio_s\":%.2f,\"windows\":%llu,\"track\":%llu,\"rms_db\":%.1f",
+        mono_now() - d->start_mono, mgc_pipeline_audio_s(d->pipe),
+        (unsigned long long)mgc_pipeline_windows(d->pipe), (unsigned long long)dec.track,
+        mgc_pipeline_rms_db(d->pipe));
+    put_decision(d, &dec);
+    put(d, ",\"overruns\":%llu,\"reconnects\":%u,\"clients\":%d,\"clients_cut\":%lu,\"events_skipped\":%lu}",
+        (unsigned long long)(d->in ? mgc_input_overruns(d->in) : 0), d->in ? mgc_input_reconnects(d->in) : 0,
+        mgc_server_clients(d->srv), mgc_server_cut(d->srv), mgc_server_skipped(d->srv));
+  } else {
+    return 0;
+  }
+  if (d->ev_len >= cap) d->ev_len = 0;
+  memcpy(reply, d->ev, d->ev_len);
+  return d->ev_len;
+}
+
+/* ---- configuration, model, reload ---- */
+
+static const char *default_model(void) {
+  return access(MGC_REPO_MODEL, R_OK) == 0 ? MGC_REPO_MODEL : MGC_INSTALLED_MODEL;
+}
+
+/* Defaults, the file, then the command line. */
+static int build_config(const overrides *ov, mgc_config *c) {
+  mgc_config_default(c, default_model());
+  const char *path = ov->config;
+  if (!path && access(MGC_CONFIG_DEFAULT_PATH, F_OK) == 0) path = MGC_CONFIG_DEFAULT_PATH;
+  if (path && mgc_config_load(path, c)) return -1;
+  if (ov->input) mgc_config_set_input(c, ov->input);
+  if (ov->socket) snprintf(c->socket_path, sizeof c->socket_path, "%s", ov->socket);
+  if (ov->model) snprintf(c->model, sizeof c->model, "%s", ov->model);
+  if (ov->fast) c->fast = 1;
+  if (ov->raw) {
+    long rate, ch = 1;
+    char fmt[8] = "s16";
+    char spec[64];
+    snprintf(spec, sizeof spec, "%s", ov->raw);
+    char *a = strtok(spec, ":"), *b = strtok(NULL, ":"), *f = strtok(NULL, ":");
+    if (!a || mgc_parse_int("--raw rate", a, 1000, 384000, &rate) ||
+        (b && mgc_parse_int("--raw channels", b, 1, 32, &ch))) {
+      if (!a) mgc_error_set(MGC_EINVAL, "--raw: expected RATE[:CHANNELS[:s16|f32]]");
+      return -1;
+    }
+    if (f) snprintf(fmt, sizeof fmt, "%s", f);
+    if (strcmp(fmt, "s16") && strcmp(fmt, "f32")) {
+      mgc_error_set(MGC_EINVAL, "--raw: sample format '%s' is not s16 or f32", fmt);
+      return -1;
+    }
+    c->raw = 1;
+    c->raw_rate = (int)rate;
+    c->raw_channels = (int)ch;
+    c->raw_format = fmt[0] == 'f' ? MGC_SAMPLE_F32 : MGC_SAMPLE_S16;
+  }
+  if (ov->log_level) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    int ok = 0;
+    for (int i = 0; i < 4; i++)
+      if (!strcmp(ov->log_level, names[i])) c->log_level = (mgc_log_level)i, ok = 1;
+    if (!ok) {
+      mgc_error_set(MGC_EINVAL, "--log-level: '%s' is not error, warn, info or debug", ov->log_level);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void free_classes(char **jc, int n) {
+  if (!jc) return;
+  for (int k = 0; k < n; k++) free(jc[k]);
+  free(jc);
+}
+
+/* Model and pipeline for c, or nothing (with the message set). */
+static int load_model(const mgc_config *c, mgc_model **m, mgc_pipeline **p, char ***jclass) {
+  *m = NULL;
+  *p = NULL;
+  *jclass = NULL;
+  if (mgc_model_load(c->model, m)) return -1;
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.window_frames = c->window_frames;
+  pp.window_hop = c->window_hop;
+  pp.agg = c->agg;
+  if (mgc_pipeline_new(*m, &pp, p)) {
+    mgc_error_prefix(MGC_EINVAL, "%s: ", c->model);
+    mgc_model_free(*m);
+    *m = NULL;
+    return -1;
+  }
+  *jclass = calloc((size_t)(*m)->n_classes, sizeof **jclass);
+  for (int k = 0; *jclass && k < (*m)->n_classes; k++) {
+    char q[512];
+    json_str(q, sizeof q, (*m)->classes[k]);
+    (*jclass)[k] = strdup(q);
+  }
+  return 0;
+}
+
+static int same_input(const mgc_config *a, const mgc_config *b) {
+  return a->input_kind == b->input_kind && !strcmp(a->device, b->device) && !strcmp(a->file, b->file) &&
+         a->fast == b->fast && a->raw == b->raw && a->raw_rate == b->raw_rate &&
+         a->raw_channels == b->raw_channels && a->raw_format == b->raw_format &&
+         a->device_rate == b->device_rate && a->device_channels == b->device_channels &&
+         a->latency_s == b->latency_s && a->retry_min_s == b->retry_min_s && a->retry_max_s == b->retry_max_s;
+}
+
+static void reload_failed(mgcd *d, const char *why) {
+  mgc_log(MGC_LOG_ERROR, "reload refused, keeping the running configuration: %s", why);
+  begin(d, "reload_failed");
+  put_str(d, "error", why);
+  send_event(d);
+}
+
+/* SIGHUP: everything new is built before anything old is let go, so a
+ * bad file or model leaves the daemon exactly as it was. */
+static void reload(mgcd *d) {
+  mgc_notify("RELOADING=1");
+  mgc_config nc;
+  mgc_model *m;
+  mgc_pipeline *p;
+  char **jc;
+  if (build_config(&d->ov, &nc) || load_model(&nc, &m, &p, &jc)) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", mgc_error_message());
+    reload_failed(d, why);
+    mgc_notify("READY=1");
+    return;
+  }
+  if (strcmp(nc.socket_path, d->cfg.socket_path) || nc.socket_mode != d->cfg.socket_mode ||
+      strcmp(nc.socket_group, d->cfg.socket_group))
+    mgc_log(MGC_LOG_WARN, "socket path, mode and group changes take effect at restart");
+  int new_rate = m->frontend.sample_rate != d->model->frontend.sample_rate;
+  if (d->in && (!same_input(&nc, &d->cfg) || new_rate)) {
+    /* A new input. A file is opened before the old input is let go, so a
+     * bad path is refused with the old one still running. A device is
+     * closed first: PortAudio 19.6 can abort on an assert when a stream
+     * fails to open while another of its streams runs; and a device that
+     * does not open is no error anyway (it is retried). */
+    mgc_input *ni = NULL;
+    if (nc.input_kind == MGC_INPUT_DEVICE) {
+      mgc_input_free(d->in);
+      d->in = NULL;
+    }
+    if (mgc_input_new(&nc, m->frontend.sample_rate, &ni)) {
+      char why[1024];
+      snprintf(why, sizeof why, "%s", mgc_error_message());
+      mgc_pipeline_free(p);
+      free_classes(jc, m->n_classes);
+      mgc_model_free(m);
+      if (!d->in) /* cannot happen for a device; keep the loop's invariant anyway */
+        mgc_input_new(&d->cfg, d->model->frontend.sample_rate, &d->in);
+      reload_failed(d, why);
+      mgc_notify("READY=1");
+      return;
+    }
+    mgc_input_free(d->in);
+    d->in = ni;
+    d->state = mgc_input_get_state(ni);
+    d->overruns = 0;
+    if (new_rate) mgc_log(MGC_LOG_INFO, "the new model wants %d Hz: input reopened", m->frontend.sample_rate);
+  }
+  /* Audio time continues across the swap. */
+  double t = mgc_pipeline_audio_s(d->pipe);
+  mgc_pipeline_restart(p, t);
+  mgc_pipeline_free(d->pipe);
+  free_classes(d->jclass, d->model->n_classes);
+  mgc_model_free(d->model);
+  d->model = m;
+  d->pipe = p;
+  d->jclass = jc;
+  mgc_server_params sp = {nc.socket_path, nc.socket_mode, nc.socket_group, nc.max_clients, nc.client_buffer,
+                          nc.client_timeout_s};
+  mgc_server_set_limits(d->srv, &sp);
+  char keep_sock[sizeof d->cfg.socket_path];
+  snprintf(keep_sock, sizeof keep_sock, "%s", d->cfg.socket_path);
+  d->cfg = nc;
+  snprintf(d->cfg.socket_path, sizeof d->cfg.socket_path, "%s", keep_sock);
+  mgc_log_set_level(nc.log_level);
+  mgc_log(MGC_LOG_INFO, "reloaded: model %s", nc.model);
+  begin(d, "reloaded");
+  put_str(d, "model", nc.model);
+  put(d, ",\"classes\":[");
+  for (int k = 0; k < m->n_classes; k++) put(d, "%s%s", k ? "," : "", jc[k]);
+  put(d, "]");
+  send_event(d);
+  mgc_notify("READY=1");
+}
+
+/* ---- input ---- */
+
+static void check_input(mgcd *d) {
+  mgc_input_state s = mgc_input_get_state(d->in);
+  if (s != d->state) {
+    if (s == MGC_INPUT_LOST) {
+      begin(d, "input_lost");
+      put_str(d, "reason", mgc_input_last_error(d->in));
+      put(d, ",\"retry_in\":%.2f", mgc_input_retry_in(d->in));
+      send_event(d);
+      mgc_log(MGC_LOG_WARN, "input lost: %s (retrying)", mgc_input_last_error(d->in));
+      d->lost_at = mono_now();
+      mgc_notify("STATUS=input lost, retrying");
+    } else if (s == MGC_INPUT_RUNNING && d->state == MGC_INPUT_LOST) {
+      /* Audio before and after the loss must not share a window. */
+      mgc_pipeline_restart(d->pipe, d->lost_at > 0 ? mono_now() - d->lost_at : 0);
+      begin(d, "input_regained");
+      put_str(d, "input", mgc_input_describe(d->in));
+      send_event(d);
+      mgc_log(MGC_LOG_INFO, "input regained: %s", mgc_input_describe(d->in));
+      mgc_notify("STATUS=listening");
+    }
+    d->state = s;
+  }
+  uint64_t o = mgc_input_overruns(d->in);
+  if (o > d->overruns) {
+    begin(d, "overrun");
+    put(d, ",\"samples\":%llu", (unsigned long long)(o - d->overruns));
+    send_event(d);
+    mgc_log(MGC_LOG_WARN, "%llu samples dropped: the worker fell behind", (unsigned long long)(o - d->overruns));
+    d->overruns = o;
+  }
+}
+
+/* Classify what the input has; returns 1 when more may be waiting. */
+static int pump(mgcd *d) {
+  static float buf[8192];
+  double budget = CHUNK_S * d->model->frontend.sample_rate;
+  size_t n;
+  while (budget > 0) {
+    if (mgc_input_read(d->in, buf, sizeof buf / sizeof buf[0], &n)) {
+      mgc_log(MGC_LOG_ERROR, "input: %s", mgc_error_message());
+      return 0;
+    }
+    if (!n) break;
+    budget -= (double)n;
+    if (mgc_pipeline_process(d->pipe, buf, n, on_window, d))
+      mgc_log(MGC_LOG_ERROR, "classification failed: %s", mgc_error_message());
+  }
+  check_input(d);
+  if (d->state == MGC_INPUT_ENDED && !d->ended) {
+    mgc_pipeline_flush(d->pipe, on_window, d);
+    d->ended = 1;
+    begin(d, "end");
+    put(d, ",\"t\":%.3f,\"windows\":%llu", mgc_pipeline_audio_s(d->pipe),
+        (unsigned long long)mgc_pipeline_windows(d->pipe));
+    if (*mgc_input_last_error(d->in)) put_str(d, "error", mgc_input_last_error(d->in));
+    send_event(d);
+    mgc_log(MGC_LOG_INFO, "input ended after %.1f s of audio, %llu windows", mgc_pipeline_audio_s(d->pipe),
+            (unsigned long long)mgc_pipeline_windows(d->pipe));
+  }
+  return budget <= 0;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: mgcd [options]\n"
+          "  --config FILE     configuration (default " MGC_CONFIG_DEFAULT_PATH " if it exists)\n"
+          "  --input SRC       capture device name or index, 'device:NAME', an audio file, or '-' for stdin\n"
+          "  --raw R[:C[:F]]   file/stdin is headerless PCM: rate, channels (1), s16|f32 (s16)\n"
+          "  --fast            file/stdin as fast as possible instead of real time\n"
+          "  --socket PATH     Unix socket (default " MGC_SOCKET_DEFAULT_PATH ")\n"
+          "  --model FILE      model file (default " MGC_REPO_MODEL " here, else\n"
+          "                    " MGC_INSTALLED_MODEL ")\n"
+          "  --wait-clients N  start reading the input once N clients are connected (scripts)\n"
+          "  --log-level L     error, warn, info or debug\n"
+          "  --foreground      stay in the foreground, log to stderr (systemd runs it so)\n"
+          "  --check-config    load the configuration and the model, report, and exit\n"
+          "  --version\n"
+          "Signals: SIGTERM/SIGINT stop, SIGHUP reloads configuration and model.\n"
+          "Protocol: see PROTOCOL.md; try 'mgcctl watch'.\n");
+}
+
+/* Signals are written into a pipe the main loop polls. A handler rather
+ * than a blocked mask and signalfd, because OpenBLAS starts its threads
+ * before main runs, with every signal unblocked: any of them may take the
+ * signal, and the handler works whichever does. */
+static int g_sig_pipe[2] = {-1, -1};
+static void on_signal(int sig) {
+  int saved = errno;
+  unsigned char b = (unsigned char)sig;
+  (void)!write(g_sig_pipe[1], &b, 1);
+  errno = saved;
+}
+
+static int install_signals(void) {
+  if (pipe2(g_sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+/* Detach once the socket is ready, so that `mgcd && mgcctl watch` works:
+ * the parent exits 0 only when the child reports readiness. */
+static int g_ready_fd = -1;
+static void detach(void) {
+  int pfd[2];
+  if (pipe(pfd) != 0) return;
+  pid_t pid = fork();
+  if (pid < 0) return;
+  if (pid > 0) {
+    close(pfd[1]);
+    char b;
+    ssize_t r = read(pfd[0], &b, 1);
+    _exit(r == 1 ? 0 : 1);
+  }
+  close(pfd[0]);
+  setsid();
+  g_ready_fd = pfd[1];
+}
+
+static void ready(mgcd *d) {
+  mgc_notify("READY=1\nSTATUS=listening");
+  if (g_ready_fd >= 0) {
+    (void)!write(g_ready_fd, "1", 1);
+    close(g_ready_fd);
+    g_ready_fd = -1;
+    mgc_log_to_syslog();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      if (d->cfg.input_kind != MGC_INPUT_STDIN) dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      close(null);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  mgcd d;
+  memset(&d, 0, sizeof d);
+  int check = 0;
+  static const struct option lo[] = {
+      {"config", 1, 0, 'c'},      {"input", 1, 0, 'i'},     {"socket", 1, 0, 's'},
+      {"model", 1, 0, 'm'},       {"fast", 0, 0, 'f'},      {"foreground", 0, 0, 'F'},
+      {"raw", 1, 0, 'r'},         {"log-level", 1, 0, 'l'}, {"wait-clients", 1, 0, 'w'},
+      {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},  {"help", 0, 0, 'h'},
+      {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'c': d.ov.config = optarg; break;
+    case 'i': d.ov.input = optarg; break;
+    case 's': d.ov.socket = optarg; break;
+    case 'm': d.ov.model = optarg; break;
+    case 'f': d.ov.fast = 1; break;
+    case 'F': d.ov.foreground = 1; break;
+    case 'r': d.ov.raw = optarg; break;
+    case 'l': d.ov.log_level = optarg; break;
+    case 'w': {
+      long v;
+      if (mgc_parse_int("--wait-clients", optarg, 0, 1000, &v)) {
+        fprintf(stderr, "mgcd: %s\n", mgc_error_message());
+        return 2;
+      }
+      d.ov.wait_clients = (int)v;
+      break;
+    }
+    case 'C': check = 1; break;
+    case 'V': printf("mgcd %s (protocol %d)\n", MGC_VERSION, PROTOCOL); return 0;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  if (d.ov.config && access(d.ov.config, R_OK) != 0) {
+    fprintf(stderr, "mgcd: cannot read %s: %s\n", d.ov.config, strerror(errno));
+    return 1;
+  }
+  if (install_signals() != 0) {
+    fprintf(stderr, "mgcd: cannot create the signal pipe: %s\n", strerror(errno));
+    return 1;
+  }
+  int sfd = g_sig_pipe[0];
+  /* One BLAS thread: a window's products are small (more threads measured
+   * no faster), and idle BLAS threads spinning would cost the CPU budget. */
+  openblas_set_num_threads(1);
+
+  if (build_config(&d.ov, &d.cfg) || load_model(&d.cfg, &d.model, &d.pipe, &d.jclass)) {
+    fprintf(stderr, "mgcd: %s\n", mgc_error_message());
+    return 1;
+  }
+  mgc_log_set_level(d.cfg.log_level);
+  if (check) {
+    printf("%s: ok; model %s (%d classes, %s), window %.2f s every %.2f s, socket %s\n",
+           *d.cfg.config_path ? d.cfg.config_path : "built-in defaults", d.cfg.model, d.model->n_classes,
+           d.model->arch->feature, mgc_pipeline_window_s(d.pipe), mgc_pipeline_hop_s(d.pipe), d.cfg.socket_path);
+    mgc_pipeline_free(d.pipe);
+    free_classes(d.jclass, d.model->n_classes);
+    mgc_model_free(d.model);
+    return 0;
+  }
+  if (!d.ov.foreground && !getenv("NOTIFY_SOCKET")) detach();
+  mgc_server_params sp = {d.cfg.socket_path, d.cfg.socket_mode, d.cfg.socket_group, d.cfg.max_clients,
+                          d.cfg.client_buffer, d.cfg.client_timeout_s};
+  if (mgc_server_new(&sp, on_command, &d, &d.srv)) {
+    mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
+    return 1;
+  }
+  d.start_mono = mono_now();
+  int rc = 0;
+  if (d.ov.wait_clients == 0 && mgc_input_new(&d.cfg, d.model->frontend.sample_rate, &d.in)) {
+    mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
+    rc = 1;
+    goto out;
+  }
+  if (d.in) d.state = mgc_input_get_state(d.in);
+  mgc_log(MGC_LOG_INFO, "listening on %s; input %s; model %s", d.cfg.socket_path,
+          d.in ? mgc_input_describe(d.in) : "(after clients connect)", d.cfg.model);
+  if (d.in && d.state == MGC_INPUT_LOST)
+    mgc_log(MGC_LOG_WARN, "input not available yet: %s (retrying)", mgc_input_last_error(d.in));
+  ready(&d);
+  uint64_t wd_usec = mgc_notify_watchdog_usec();
+  double next_ping = 0;
+  int running = 1, more = 0;
+  while (running && !d.ended) {
+    struct pollfd fds[1100];
+    fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    int n = 1 + mgc_server_pollfds(d.srv, fds + 1, (int)(sizeof fds / sizeof fds[0]) - 1);
+    int pr = poll(fds, (nfds_t)n, more ? 0 : POLL_MS);
+    double now = mono_now();
+    if (pr > 0 && (fds[0].revents & POLLIN)) {
+      unsigned char sig;
+      while (read(sfd, &sig, 1) == 1) {
+        if (sig == SIGHUP) {
+          mgc_log(MGC_LOG_INFO, "SIGHUP: reloading");
+          reload(&d);
+        } else {
+          mgc_log(MGC_LOG_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+          running = 0;
+        }
+      }
+    }
+    mgc_server_service(d.srv, fds + 1, pr > 0 ? n - 1 : 0, now); /* also times out clients */
+    if (!d.in && mgc_server_clients(d.srv) >= d.ov.wait_clients) {
+      if (mgc_input_new(&d.cfg, d.model->frontend.sample_rate, &d.in)) {
+        mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
+        rc = 1;
+        break;
+      }
+      d.state = mgc_input_get_state(d.in);
+    }
+    more = d.in && running ? pump(&d) : 0;
+    if (wd_usec && now >= next_ping) {
+      mgc_notify("WATCHDOG=1");
+      next_ping = now + (double)wd_usec * 0.5e-6;
+    }
+  }
+  mgc_notify("STOPPING=1");
+  if (!running) {
+    begin(&d, "stopping");
+    send_event(&d);
+  }
+  mgc_server_drain(d.srv, d.ended ? 2.0 : 0.3);
+out:
+  mgc_input_free(d.in);
+  mgc_server_free(d.srv);
+  mgc_pipeline_free(d.pipe);
+  free_classes(d.jclass, d.model->n_classes);
+  mgc_model_free(d.model);
+  close(g_sig_pipe[0]);
+  close(g_sig_pipe[1]);
+  return rc;
+}
