@@ -557,6 +557,7 @@ static void test_sighup(void **st) {
   FILE *f = fopen(model, "wb");
   fwrite(bytes, 1, len, f);
   fclose(f);
+  free(bytes);
   f = fopen(cfg, "w");
   fprintf(f, "model: model.safetensors\naggregate:\n  horizon: 30\n");
   fclose(f);
