@@ -10,7 +10,10 @@
 #include "mgc/aggregator.h"
 #include "mgc/error.h"
 
+/* CMake passes the install prefix's path (/etc/mgcd/mgcd.yaml for /usr). */
+#ifndef MGC_CONFIG_DEFAULT_PATH
 #define MGC_CONFIG_DEFAULT_PATH "/etc/mgcd/mgcd.yaml"
+#endif
 #define MGC_SOCKET_DEFAULT_PATH "/run/mgcd/mgcd.sock"
 
 typedef enum { MGC_INPUT_DEVICE = 0, MGC_INPUT_FILE = 1, MGC_INPUT_STDIN = 2 } mgc_input_kind;
