@@ -11,15 +11,21 @@
 #include "mgc/augment.h"
 #include "mgc/features.h"
 #include "mgc/npy.h"
+#include "mgc/table.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-features FILE [--kind logmel|mfcc|chroma|stft] [--out X.npy] [options]\n"
+          "       mgc-features --kind table FILE... [--sr HZ] [--variant V [--seed N]]\n"
           "\n"
           "Decode FILE (any format libsndfile reads), resample to the front-end rate,\n"
           "and compute one feature matrix, written as float32 .npy [n_features, n_frames].\n"
+          "--kind table prints, as CSV on stdout, the 57 clip-level features of the\n"
+          "GTZAN feature table (features_30_sec.csv) for every FILE, computed as librosa\n"
+          "does (fixed parameters: only --sr, --variant and --seed apply).\n"
           "\n"
-          "  -k, --kind K       logmel (default), mfcc, chroma or stft (power spectrogram)\n"
+          "  -k, --kind K       logmel (default), mfcc, chroma, stft (power spectrogram) or\n"
+          "                     table (57 clip-level features, CSV; several FILEs)\n"
           "  -o, --out PATH     write the matrix here (otherwise only a summary is printed)\n"
           "      --sr HZ        sample rate (22050)       --n-fft N   FFT size (2048)\n"
           "      --hop N        hop length (512)          --n-mels N  mel bands (128)\n"
@@ -68,6 +74,65 @@ static void draw_ascii(const mgc_feature_matrix *m, int is_db) {
     printf("|\n");
   }
   printf("  +%.*s+\n", (int)cols, "------------------------------------------------------------------------");
+}
+
+/* One CSV field: quoted (quotes doubled) when it holds a comma, quote or
+ * line break. */
+static void put_csv_field(const char *s) {
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, stdout);
+    return;
+  }
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"') putchar('"');
+    putchar(*s);
+  }
+  putchar('"');
+}
+
+/* --kind table: a header, then one row per file that could be read; every
+ * failure is reported on stderr and makes the exit status 1. */
+static int run_table(char **files, int n_files, int rate, const char *variant, unsigned long long seed) {
+  printf("filename");
+  for (int i = 0; i < MGC_TABLE_DIM; i++) printf(",%s", mgc_table_column_name(i));
+  printf("\n");
+  int failed = 0;
+  for (int f = 0; f < n_files; f++) {
+    const char *path = files[f];
+    mgc_audio audio;
+    if (mgc_audio_load(path, rate, &audio)) {
+      fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+      failed = 1;
+      continue;
+    }
+    if (variant) {
+      float *y;
+      size_t n;
+      if (mgc_audio_variant(variant, seed, audio.samples, audio.n, audio.rate, &y, &n)) {
+        fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
+        mgc_audio_free(&audio);
+        failed = 1;
+        continue;
+      }
+      free(audio.samples);
+      audio.samples = y;
+      audio.n = n;
+    }
+    float row[MGC_TABLE_DIM];
+    if (mgc_table_features(audio.samples, audio.n, audio.rate, row)) {
+      fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
+      mgc_audio_free(&audio);
+      failed = 1;
+      continue;
+    }
+    mgc_audio_free(&audio);
+    put_csv_field(path);
+    for (int i = 0; i < MGC_TABLE_DIM; i++) printf(",%.9g", (double)row[i]);
+    printf("\n");
+    fflush(stdout);
+  }
+  return failed;
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -136,6 +201,18 @@ int main(int argc, char **argv) {
         break;
       default: usage(stderr); return 2;
     }
+  }
+  if (!strcmp(kind_name, "table")) {
+    if (optind >= argc || out_path || ascii) {
+      if (out_path || ascii) fprintf(stderr, "mgc-features: --kind table writes CSV to stdout (no --out, --ascii)\n");
+      usage(stderr);
+      return 2;
+    }
+    if (mgc_frontend_params_validate(&p) || (variant && mgc_audio_variant_check(variant))) {
+      fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+      return 2;
+    }
+    return run_table(argv + optind, argc - optind, p.sample_rate, variant, seed);
   }
   if (optind != argc - 1) {
     usage(stderr);

@@ -1,8 +1,9 @@
 #include "mgc/stft.h"
 
+#include "fftw_lock.h"
+
 #include <fftw3.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 struct mgc_stft {
@@ -13,9 +14,9 @@ struct mgc_stft {
   fftwf_plan plan;
 };
 
-/* FFTW's planner is not thread-safe; the daemon may (re)load models while the
- * trainer-side code plans in another thread. */
-static pthread_mutex_t g_planner_lock = PTHREAD_MUTEX_INITIALIZER;
+/* FFTW's planner is not thread-safe; the daemon may (re)load models while
+ * the table features (HPSS, tempo) plan in another thread: one lock for all
+ * of core/dsp (fftw_lock.h). */
 
 mgc_status mgc_stft_new(int n_fft, mgc_stft **out) {
   *out = NULL;
@@ -37,9 +38,9 @@ mgc_status mgc_stft_new(int n_fft, mgc_stft **out) {
   /* FFTW_ESTIMATE, not MEASURE: the plan must not depend on timing, so that a
    * window computed by mgc-train and the same audio heard by mgcd (other
    * process, other moment) give bit-identical features. */
-  pthread_mutex_lock(&g_planner_lock);
+  mgc_fftw_planner_lock();
   s->plan = fftwf_plan_dft_r2c_1d(n_fft, s->in, s->out, FFTW_ESTIMATE);
-  pthread_mutex_unlock(&g_planner_lock);
+  mgc_fftw_planner_unlock();
   if (!s->plan) {
     mgc_stft_free(s);
     return mgc_error_set(MGC_ENOMEM, "stft: FFTW could not plan a %d-point transform", n_fft);
@@ -63,9 +64,9 @@ void mgc_stft_process(mgc_stft *s, const float *frame, float *power) {
 void mgc_stft_free(mgc_stft *s) {
   if (!s) return;
   if (s->plan) {
-    pthread_mutex_lock(&g_planner_lock);
+    mgc_fftw_planner_lock();
     fftwf_destroy_plan(s->plan);
-    pthread_mutex_unlock(&g_planner_lock);
+    mgc_fftw_planner_unlock();
   }
   fftwf_free(s->window);
   fftwf_free(s->in);

@@ -1,0 +1,232 @@
+#include "mgc/table.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgc/chroma.h"
+#include "mgc/features.h"
+#include "mgc/frontend.h"
+#include "mgc/hpss.h"
+#include "mgc/mel.h"
+#include "mgc/mfcc.h"
+#include "mgc/tempo.h"
+
+#define MFCC_NAMES(k) "mfcc" #k "_mean", "mfcc" #k "_var"
+
+static const char *const g_names[MGC_TABLE_DIM] = {
+    "chroma_stft_mean", "chroma_stft_var", "rms_mean", "rms_var",
+    "spectral_centroid_mean", "spectral_centroid_var", "spectral_bandwidth_mean", "spectral_bandwidth_var",
+    "rolloff_mean", "rolloff_var", "zero_crossing_rate_mean", "zero_crossing_rate_var",
+    "harmony_mean", "harmony_var", "perceptr_mean", "perceptr_var", "tempo",
+    MFCC_NAMES(1), MFCC_NAMES(2), MFCC_NAMES(3), MFCC_NAMES(4), MFCC_NAMES(5),
+    MFCC_NAMES(6), MFCC_NAMES(7), MFCC_NAMES(8), MFCC_NAMES(9), MFCC_NAMES(10),
+    MFCC_NAMES(11), MFCC_NAMES(12), MFCC_NAMES(13), MFCC_NAMES(14), MFCC_NAMES(15),
+    MFCC_NAMES(16), MFCC_NAMES(17), MFCC_NAMES(18), MFCC_NAMES(19), MFCC_NAMES(20)};
+
+const char *mgc_table_column_name(int i) { return i >= 0 && i < MGC_TABLE_DIM ? g_names[i] : NULL; }
+
+enum { N_FFT = 2048, HOP = 512, N_MELS = 128, N_MFCC = 20, N_CHROMA = 12 };
+
+/* Mean and population variance (numpy's var, ddof 0) of x[i * stride],
+ * i < n, in two passes of double. */
+static void mean_var(const float *x, size_t n, size_t stride, float *mean, float *var) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += x[i * stride];
+  const double mu = s / (double)n;
+  double ss = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    const double d = x[i * stride] - mu;
+    ss += d * d;
+  }
+  *mean = (float)mu;
+  *var = (float)(ss / (double)n);
+}
+
+/* Per-frame spectral shape from the power frame (librosa uses the magnitude):
+ * centroid, bandwidth (p = 2, norm = True) and rolloff (85 %). */
+static void spectral_shape(const float *pw, int sr, float *mag, float *centroid, float *bandwidth, float *rolloff) {
+  const int nb = N_FFT / 2 + 1;
+  const double df = (double)sr / N_FFT;
+  double s1 = 0.0, sf = 0.0;
+  for (int k = 0; k < nb; k++) {
+    mag[k] = sqrtf(pw[k]);
+    s1 += mag[k];
+    sf += (double)k * df * mag[k];
+  }
+  /* util.normalize(norm=1): a frame whose sum is below float32's tiny is
+   * left unscaled, so silence gives centroid 0 and bandwidth 0. */
+  const double norm = s1 < FLT_MIN ? 1.0 : s1;
+  const double c = sf / norm;
+  double bw = 0.0;
+  for (int k = 0; k < nb; k++) {
+    const double dev = (double)k * df - c;
+    bw += mag[k] / norm * dev * dev;
+  }
+  *centroid = (float)c;
+  *bandwidth = (float)sqrt(bw);
+  /* The first bin whose float32 running sum reaches 0.85 of the total, as
+   * np.cumsum on the float32 magnitude does. */
+  float run = 0.0f, total = 0.0f;
+  for (int k = 0; k < nb; k++) total += mag[k];
+  const float thr = 0.85f * total;
+  int r = nb - 1;
+  for (int k = 0; k < nb; k++) {
+    run += mag[k];
+    if (run >= thr) {
+      r = k;
+      break;
+    }
+  }
+  *rolloff = (float)(r * df);
+}
+
+mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TABLE_DIM]) {
+  for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
+  if (!y || n == 0) return mgc_error_set(MGC_EINVAL, "feature table: empty signal");
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(y[i])) return mgc_error_set(MGC_EINVAL, "feature table: sample %zu is not finite", i);
+  mgc_frontend_params p;
+  mgc_frontend_params_default(&p);
+  p.sample_rate = sr;
+  p.n_fft = N_FFT;
+  p.hop_length = HOP;
+  p.center = 1;
+  p.pad_mode = MGC_PAD_REFLECT;
+  p.n_mels = N_MELS;
+  p.fmin = 0.0;
+  p.fmax = 0.0;
+  p.mel_scale = MGC_MEL_SLANEY;
+  p.mel_norm = MGC_MELNORM_SLANEY;
+  p.amin = 1e-10;
+  p.ref = 1.0;
+  p.top_db = 0.0;
+  p.n_mfcc = N_MFCC;
+  p.n_chroma = N_CHROMA;
+  p.tuning = NAN;
+  mgc_status st = mgc_frontend_params_validate(&p);
+  if (st) return mgc_error_prefix(st, "feature table: ");
+
+  const size_t nb = N_FFT / 2 + 1;
+  mgc_feature_matrix pw = {0};
+  mgc_chroma *chroma = NULL;
+  mgc_mel *mel = NULL, *mel_onset = NULL;
+  mgc_mfcc *dct = NULL;
+  /* Every per-frame quantity is kept, so that the variances are two-pass. */
+  if ((st = mgc_features_compute(&p, MGC_KIND_STFT, y, n, &pw))) return st;
+  const size_t T = pw.n_frames;
+  float *frame_feats = malloc(sizeof(float) * T * 5);
+  float *chr = malloc(sizeof(float) * T * N_CHROMA);
+  float *mel_db = malloc(sizeof(float) * T * N_MELS);
+  float *mel_db2 = NULL;
+  float *mfcc = malloc(sizeof(float) * T * N_MFCC);
+  float *env = malloc(sizeof(float) * T);
+  float *mag = malloc(sizeof(float) * nb);
+  float *harm = malloc(sizeof(float) * n), *perc = malloc(sizeof(float) * n);
+  if (!frame_feats || !chr || !mel_db || !mfcc || !env || !mag || !harm || !perc) {
+    st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory (%zu frames)", T);
+    goto done;
+  }
+  float *rms = frame_feats, *cent = rms + T, *bw = cent + T, *roll = bw + T, *zcr = roll + T;
+
+  /* chroma_stft: power spectrogram, tuning estimated over the clip. */
+  double tuning = 0.0;
+  if ((st = mgc_chroma_estimate_tuning(pw.data, T, sr, N_FFT, N_CHROMA, &tuning))) goto done;
+  if ((st = mgc_chroma_new(sr, N_FFT, N_CHROMA, tuning, &chroma))) goto done;
+  for (size_t t = 0; t < T; t++) mgc_chroma_process(chroma, pw.data + t * nb, chr + t * N_CHROMA);
+  mean_var(chr, T * N_CHROMA, 1, &out[MGC_TABLE_CHROMA_MEAN], &out[MGC_TABLE_CHROMA_VAR]);
+
+  for (size_t t = 0; t < T; t++) spectral_shape(pw.data + t * nb, sr, mag, &cent[t], &bw[t], &roll[t]);
+
+  /* rms: reflect-padded frames; zero_crossing_rate: edge-padded frames, a
+   * crossing where the sign bit changes (|x| <= 1e-10 counts as +0), over
+   * the frame's 2047 neighbour pairs divided by 2048. */
+  for (size_t t = 0; t < T; t++) {
+    double ss = 0.0;
+    int crossings = 0, prev_neg = 0;
+    for (int i = 0; i < N_FFT; i++) {
+      const int64_t j = (int64_t)(t * HOP) + i - N_FFT / 2;
+      const int64_t src = mgc_pad_source_index(MGC_PAD_REFLECT, j, (int64_t)n);
+      ss += (double)y[src] * y[src];
+      const float e = y[j < 0 ? 0 : j >= (int64_t)n ? (int64_t)n - 1 : j];
+      const int neg = fabsf(e) <= 1e-10f ? 0 : signbit(e) != 0;
+      if (i > 0 && neg != prev_neg) crossings++;
+      prev_neg = neg;
+    }
+    rms[t] = (float)sqrt(ss / N_FFT);
+    zcr[t] = (float)crossings / (float)N_FFT;
+  }
+  mean_var(rms, T, 1, &out[MGC_TABLE_RMS_MEAN], &out[MGC_TABLE_RMS_VAR]);
+  mean_var(cent, T, 1, &out[MGC_TABLE_CENTROID_MEAN], &out[MGC_TABLE_CENTROID_VAR]);
+  mean_var(bw, T, 1, &out[MGC_TABLE_BANDWIDTH_MEAN], &out[MGC_TABLE_BANDWIDTH_VAR]);
+  mean_var(roll, T, 1, &out[MGC_TABLE_ROLLOFF_MEAN], &out[MGC_TABLE_ROLLOFF_VAR]);
+  mean_var(zcr, T, 1, &out[MGC_TABLE_ZCR_MEAN], &out[MGC_TABLE_ZCR_VAR]);
+
+  /* mfcc: power_to_db of the mel spectrogram with top_db 80 over the whole
+   * clip (librosa's default), then the DCT. */
+  if ((st = mgc_mel_new(&p, &mel))) goto done;
+  for (size_t t = 0; t < T; t++) mgc_mel_process(mel, pw.data + t * nb, mel_db + t * N_MELS);
+  mgc_power_to_db(mel_db, T * N_MELS, p.amin, p.ref);
+  mgc_db_clip_top(mel_db, T * N_MELS, 80.0);
+  if ((st = mgc_mfcc_new(N_MELS, N_MFCC, &dct))) goto done;
+  for (size_t t = 0; t < T; t++) mgc_mfcc_process(dct, mel_db + t * N_MELS, mfcc + t * N_MFCC);
+  for (int k = 0; k < N_MFCC; k++)
+    mean_var(mfcc + k, T, N_MFCC, &out[MGC_TABLE_MFCC + 2 * k], &out[MGC_TABLE_MFCC + 2 * k + 1]);
+
+  /* tempo: beat_track's onset envelope is the median over mel bands of the
+   * rectified dB flux; its mel spectrogram stops at 11025 Hz, which is
+   * Nyquist at the table's 22050 Hz (lower rates: Nyquist). */
+  const float *onset_db = mel_db;
+  if (sr > 22050) {
+    mgc_frontend_params p2 = p;
+    p2.fmax = 11025.0;
+    if ((st = mgc_mel_new(&p2, &mel_onset))) goto done;
+    if (!(mel_db2 = malloc(sizeof(float) * T * N_MELS))) {
+      st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory");
+      goto done;
+    }
+    for (size_t t = 0; t < T; t++) mgc_mel_process(mel_onset, pw.data + t * nb, mel_db2 + t * N_MELS);
+    mgc_power_to_db(mel_db2, T * N_MELS, p.amin, p.ref);
+    mgc_db_clip_top(mel_db2, T * N_MELS, 80.0);
+    onset_db = mel_db2;
+  }
+  if ((st = mgc_onset_strength(onset_db, T, N_MELS, N_FFT, HOP, MGC_ONSET_MEDIAN, env))) goto done;
+  int any = 0;
+  for (size_t t = 0; t < T && !any; t++) any = env[t] != 0.0f;
+  if (any) {
+    mgc_tempo_params tp;
+    mgc_tempo_params_default(&tp);
+    double bpm;
+    if ((st = mgc_tempo_estimate(env, T, sr, HOP, &tp, &bpm))) goto done;
+    out[MGC_TABLE_TEMPO] = (float)bpm;
+  } else {
+    out[MGC_TABLE_TEMPO] = 0.0f; /* beat_track on an envelope with no onset */
+  }
+
+  /* harmony / perceptr: the two signals of effects.hpss. */
+  mgc_hpss_params hp;
+  mgc_hpss_params_default(&hp);
+  if ((st = mgc_hpss(y, n, &hp, harm, perc))) goto done;
+  mean_var(harm, n, 1, &out[MGC_TABLE_HARMONY_MEAN], &out[MGC_TABLE_HARMONY_VAR]);
+  mean_var(perc, n, 1, &out[MGC_TABLE_PERCEPTR_MEAN], &out[MGC_TABLE_PERCEPTR_VAR]);
+
+done:
+  if (st)
+    for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
+  mgc_feature_matrix_free(&pw);
+  mgc_chroma_free(chroma);
+  mgc_mel_free(mel);
+  mgc_mel_free(mel_onset);
+  mgc_mfcc_free(dct);
+  free(frame_feats);
+  free(chr);
+  free(mel_db);
+  free(mel_db2);
+  free(mfcc);
+  free(env);
+  free(mag);
+  free(harm);
+  free(perc);
+  return st;
+}
