@@ -647,6 +647,47 @@ static void test_featcache_chroma(void **st) {
   mgc_featcache_free(c);
 }
 
+/* Waveform frames through the cache: hop_length samples each, the partial
+ * frame at the end dropped, no tuning, a hit equal to the computed frames,
+ * and a key of their own (the log-mel entry of the same file is another). */
+static void test_featcache_waveform(void **st) {
+  (void)st;
+  char wav[512], dir[512];
+  mkdirs("fwv");
+  write_audio(pathf(wav, sizeof wav, "fwv/t.au"), SF_FORMAT_AU | SF_FORMAT_PCM_16, 22050, 1.0, 330.0);
+  pathf(dir, sizeof dir, "fwv/cache");
+  mgc_frontend_params p;
+  mgc_frontend_params_default(&p);
+  mgc_featcache *c, *cl;
+  mgc_feature_matrix m1, m2, ml;
+  assert_int_equal(mgc_featcache_new(dir, &p, MGC_KIND_WAVEFORM, &c), MGC_OK);
+  assert_int_equal(mgc_featcache_new(dir, &p, MGC_KIND_LOGMEL, &cl), MGC_OK);
+  assert_int_equal(mgc_featcache_get(c, wav, NULL, NULL, NULL, &m1), MGC_OK);
+  assert_int_equal(mgc_featcache_get(cl, wav, NULL, NULL, NULL, &ml), MGC_OK);
+  assert_int_equal(mgc_featcache_get(c, wav, NULL, NULL, NULL, &m2), MGC_OK);
+  expect_stats(c, 1, 1, 0);
+  expect_stats(cl, 0, 1, 0);
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(wav, p.sample_rate, &a), MGC_OK);
+  assert_int_equal(m1.dim, (size_t)p.hop_length);
+  assert_int_equal(m1.n_frames, a.n / (size_t)p.hop_length);
+  assert_true(a.n % (size_t)p.hop_length != 0); /* 22050 samples: a partial frame to drop */
+  assert_true(isnan(m1.tuning));
+  expect_same(&m1, &m2);
+  assert_memory_equal(m1.data, a.samples, m1.n_frames * m1.dim * sizeof(float));
+  assert_int_equal(ml.dim, (size_t)p.n_mels);
+  mgc_feature_kind k;
+  assert_int_equal(mgc_feature_kind_parse("waveform", &k), MGC_OK);
+  assert_int_equal(k, MGC_KIND_WAVEFORM);
+  assert_string_equal(mgc_feature_kind_name(MGC_KIND_WAVEFORM), "waveform");
+  mgc_audio_free(&a);
+  mgc_feature_matrix_free(&m1);
+  mgc_feature_matrix_free(&m2);
+  mgc_feature_matrix_free(&ml);
+  mgc_featcache_free(c);
+  mgc_featcache_free(cl);
+}
+
 /* ---- band statistics ---------------------------------------------------- */
 
 static void test_band_stats(void **st) {
@@ -758,7 +799,8 @@ int main(void) {
       cmocka_unit_test(test_scan),          cmocka_unit_test(test_list),
       cmocka_unit_test(test_subset_and_filter), cmocka_unit_test(test_folds),
       cmocka_unit_test(test_featcache),     cmocka_unit_test(test_featcache_damage),
-      cmocka_unit_test(test_featcache_chroma), cmocka_unit_test(test_band_stats),
+      cmocka_unit_test(test_featcache_chroma), cmocka_unit_test(test_featcache_waveform),
+      cmocka_unit_test(test_band_stats),
       cmocka_unit_test(test_gtzan_mini_lists),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

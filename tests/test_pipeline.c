@@ -258,6 +258,92 @@ static void test_short_stream_padded(void **st) {
   mgc_model_free(m);
 }
 
+/* A raw-waveform model (conf/models/waveform_cnn.yaml, random weights, one
+ * standardisation statistic for its one channel): its frames are 512-sample
+ * stretches of the signal, and the live windows must equal the offline ones
+ * (mgc_features_compute's "waveform" + mgc_predict_track) in number, time
+ * and probabilities, fed in any chunk sizes, without allocating; a stream
+ * shorter than a window gets the offline short track's padded window. */
+static void test_waveform_matches_offline(void **st) {
+  (void)st;
+  mgc_arch *arch;
+  if (mgc_arch_load(MGC_SOURCE_DIR "/conf/models/waveform_cnn.yaml", &arch)) fail_msg("%s", mgc_error_message());
+  mgc_model *m;
+  assert_int_equal(mgc_model_new(arch, 0, NULL, 11, &m), MGC_OK);
+  mgc_arch_free(arch);
+  const float mean = 0.001f, sd = 0.08f;
+  assert_int_equal(mgc_model_set_norm(m, 1, &mean, &sd), MGC_OK);
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(CLIP, m->frontend.sample_rate, &a), MGC_OK);
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  const int win = m->frontend.segment_frames, hop = m->frontend.segment_hop, fl = m->frontend.hop_length;
+  const double sr = m->frontend.sample_rate;
+  assert_true(fabs(mgc_pipeline_window_s(p) - win * fl / sr) < 1e-12); /* 66560 samples */
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  long before = g_allocs;
+  feed(p, a.samples, a.n, &r, 13);
+  assert_int_equal(mgc_pipeline_flush(p, collect, &r), 0);
+  assert_int_equal(g_allocs, before);
+
+  mgc_feature_matrix fm;
+  assert_int_equal(mgc_features_compute(&m->frontend, MGC_KIND_WAVEFORM, a.samples, a.n, &fm), MGC_OK);
+  assert_int_equal(fm.dim, fl);
+  assert_int_equal(fm.n_frames, a.n / (size_t)fl);
+  assert_memory_equal(fm.data, a.samples, fm.n_frames * fm.dim * sizeof(float));
+  int nw = mgc_track_windows((int)fm.n_frames, win, hop);
+  assert_true(nw >= 15);
+  assert_int_equal(r.n, nw);
+  mgc_session *s;
+  assert_int_equal(mgc_session_new(m, 4, &s), MGC_OK);
+  size_t d = mgc_shape_size(&m->arch->input);
+  assert_int_equal(d, (size_t)win * fl);
+  float *scratch = malloc((4 * d + (size_t)win * fm.dim) * sizeof(float));
+  float *probs = malloc((size_t)nw * r.C * sizeof(float));
+  assert_int_equal(mgc_predict_track(s, &fm, win, hop, scratch, probs), MGC_OK);
+  double maxdiff = 0, spread = 0;
+  for (int w = 0; w < nw; w++) {
+    assert_true(r.has_probs[w]);
+    for (int k = 0; k < r.C; k++) {
+      double dd = fabs(r.probs[w][k] - probs[(size_t)w * r.C + k]);
+      if (dd > maxdiff) maxdiff = dd;
+      dd = fabs(probs[(size_t)w * r.C + k] - probs[k]);
+      if (dd > spread) spread = dd;
+    }
+    /* Window w is samples [w * hop * 512, (w * hop + win) * 512). */
+    assert_true(fabs(r.e[w].t - (double)w * hop * fl / sr) < 1e-9);
+    assert_true(fabs(r.e[w].t_end - (double)(w * hop + win) * fl / sr) < 1e-9);
+  }
+  assert_true(maxdiff < 1e-5);
+  assert_true(spread > 1e-3); /* the windows differ: the comparison means something */
+
+  /* 2 s: one window at flush, the missing samples silent (0) on both sides. */
+  size_t n2 = 2 * (size_t)a.rate;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  feed(p, a.samples, n2, &r, 17);
+  assert_int_equal(r.n, 0);
+  assert_int_equal(mgc_pipeline_flush(p, collect, &r), 0);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.e[0].padded, 1);
+  mgc_feature_matrix_free(&fm);
+  assert_int_equal(mgc_features_compute(&m->frontend, MGC_KIND_WAVEFORM, a.samples, n2, &fm), MGC_OK);
+  assert_int_equal(mgc_predict_track(s, &fm, win, hop, scratch, probs), MGC_OK);
+  for (int k = 0; k < r.C; k++) assert_true(fabs(r.probs[0][k] - probs[k]) < 1e-5);
+  free(scratch);
+  free(probs);
+  mgc_session_free(s);
+  mgc_feature_matrix_free(&fm);
+  mgc_pipeline_free(p);
+  mgc_audio_free(&a);
+  mgc_model_free(m);
+}
+
 static void test_refusals(void **st) {
   (void)st;
   mgc_model *m = load_model();
@@ -277,6 +363,7 @@ int main(void) {
       cmocka_unit_test(test_level_silence_gap),
       cmocka_unit_test(test_all_silence_has_no_genre),
       cmocka_unit_test(test_short_stream_padded),
+      cmocka_unit_test(test_waveform_matches_offline),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,13 +10,17 @@
 
 #include "mgc/parse.h"
 #include "mgc/corpus.h"
+#include "mgc/ensemble.h"
 #include "mgc/report.h"
+#include "mgc/table_data.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-eval --model MODEL.safetensors --data ROOT [--list FILE] [options]\n"
+          "       mgc-eval --model MODEL.safetensors --table CSV [--list FILE] [options]\n"
           "  --data ROOT       <class>/<audio files>, or the root --list resolves against\n"
           "  --list FILE       evaluate these tracks only (e.g. GTZAN's test.txt)\n"
+          "  --table CSV       a feature-table model (feature: table): its rows, by file name\n"
           "  --json            print the figures as JSON instead of tables\n"
           "  --report DIR      write DIR/index.html (self-contained, SVG charts)\n"
           "  --curves CSV      learning curves for the report (default: those stored in the\n"
@@ -24,7 +28,87 @@ static void usage(FILE *f) {
           "  --robustness      also evaluate the tracks sped up x1.25, pitch-shifted +-2\n"
           "                    semitones and with noise at 10 dB SNR\n"
           "  --cache DIR | --no-cache   feature cache (default $XDG_CACHE_HOME/mgc or ~/.cache/mgc)\n"
-          "  --batch N         windows per forward pass (default 16)\n");
+          "  --batch N         windows per forward pass (default 16)\n"
+          "\n"
+          "       mgc-eval --ensemble FILE [--json] [--fit OUT.yaml [--rule R]]\n"
+          "  --ensemble FILE   every member alone and every combination rule side by side, from\n"
+          "                    the members' cross-validation files (see mgc/ensemble.h)\n"
+          "  --fit OUT.yaml    fit the weights and the stacking on all out-of-fold predictions\n"
+          "                    and write the ensemble with rule R (default: the table's best)\n"
+          "  --rule R          mean, weighted, product, agree, vote or stack\n");
+}
+
+/* --ensemble: the side-by-side table, and with --fit the fitted file. */
+static int ensemble_main(const char *file, const char *fit_out, const char *rule_name, int json) {
+  int rule = rule_name ? mgc_comb_rule_parse(rule_name) : -1;
+  if (rule_name && rule < 0) {
+    fprintf(stderr, "mgc-eval: --rule must be mean, weighted, product, agree, vote or stack\n");
+    return 2;
+  }
+  mgc_ensemble *e;
+  mgc_ens_table *t;
+  if (mgc_ensemble_load(file, 0, &e) || mgc_ensemble_evaluate(e, &t)) {
+    fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
+    return 1;
+  }
+  char *js = json ? mgc_ens_table_to_json(t) : NULL;
+  if (json) printf("%s\n", js ? js : "null");
+  else mgc_ens_table_print(t, stdout);
+  free(js);
+  int rc = 0;
+  if (fit_out) {
+    if (rule < 0) rule = t->best_rule;
+    const mgc_ens_row *row = &t->rows[t->n_members + rule];
+    char header[1024];
+    snprintf(header, sizeof header,
+             "mgc ensemble (core/include/mgc/ensemble.h), written by\n"
+             "  mgc-eval --ensemble %s --fit %s%s%s\n"
+             "rule %s (%s): cross-validated track accuracy %.1f %% +- %.1f over %d folds;\n"
+             "weights and stack fitted on all %d out-of-fold predictions of the members' cv files.",
+             file, fit_out, rule_name ? " --rule " : "", rule_name ? rule_name : "",
+             row->name, rule_name ? "chosen by --rule" : "the best rule of the table",
+             100 * row->acc_mean, 100 * row->acc_std, t->n_folds, t->n_tracks);
+    if (mgc_ensemble_fit(e, (mgc_comb_rule)rule) || mgc_ensemble_write(e, fit_out, header)) {
+      fprintf(stderr, "mgc-eval: %s: %s\n", fit_out, mgc_error_message());
+      rc = 1;
+    } else {
+      fprintf(json ? stderr : stdout, "\nwrote %s (rule %s)\n", fit_out, row->name);
+    }
+  }
+  mgc_ens_table_free(t);
+  mgc_ensemble_free(e);
+  return rc;
+}
+
+/* --table: the rows of csv (those named by list, else all) as a dataset
+ * (list entries without a row become its skipped messages) and a corpus. */
+static mgc_status table_data(const char *csv, const char *list, const mgc_model *m,
+                             mgc_dataset **ds, mgc_corpus **c) {
+  const mgc_shape *in = &m->arch->input;
+  if (in->ndim != 1 || in->d[0] != MGC_TABLE_DIM)
+    return mgc_error_set(MGC_EINVAL, "--table: the model's input is not the [%d] feature vector",
+                         MGC_TABLE_DIM);
+  mgc_table *t;
+  mgc_table_selection *sel = NULL;
+  mgc_status st = mgc_table_load(csv, (const char *const *)m->classes, m->n_classes, &t);
+  if (st) return st;
+  int *all = NULL, n = t->n_rows;
+  if (list) st = mgc_table_select_list(t, list, &sel);
+  else if ((all = malloc(((size_t)n + 1) * sizeof *all)))
+    for (int i = 0; i < n; i++) all[i] = i;
+  else st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  const int *rows = sel ? sel->rows : all;
+  if (sel) n = sel->n;
+  if (!st) st = mgc_table_dataset(t, rows, n, ds);
+  if (!st) st = mgc_table_corpus(t, rows, n, c);
+  if (!st && sel) { /* the missing entries' messages move to the dataset */
+    (*ds)->skipped = sel->missing, (*ds)->n_skipped = sel->n_missing;
+    sel->missing = NULL, sel->n_missing = 0;
+  }
+  mgc_table_selection_free(sel);
+  mgc_table_free(t);
+  free(all);
+  return st;
 }
 
 static void log_line(void *user, const char *line) {
@@ -49,13 +133,15 @@ static long int_opt(const char *name, const char *text, long lo, long hi) {
 
 int main(int argc, char **argv) {
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
-             *curves = NULL;
+             *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL;
   int json = 0, robust = 0, no_cache = 0, batch = 16;
   static const struct option lo[] = {
       {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},       {"list", 1, 0, 'l'},
       {"json", 0, 0, 'j'},   {"report", 1, 0, 'r'},     {"robustness", 0, 0, 'R'},
       {"cache", 1, 0, 'c'},  {"no-cache", 0, 0, 'C'},   {"batch", 1, 0, 'b'},
-      {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+      {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {"table", 1, 0, 'T'},
+      {"ensemble", 1, 0, 'E'}, {"fit", 1, 0, 'F'},     {"rule", 1, 0, 'U'},
+      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
@@ -69,25 +155,36 @@ int main(int argc, char **argv) {
     case 'C': no_cache = 1; break;
     case 'b': batch = (int)int_opt("--batch", optarg, 1, 4096); break;
     case 'u': curves = optarg; break;
+    case 'T': table = optarg; break;
+    case 'E': ensemble = optarg; break;
+    case 'F': fit = optarg; break;
+    case 'U': rule = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || !model_path || !data || batch < 1) {
+  if (ensemble && optind == argc && !model_path && !data && !table && !list && !report &&
+      !robust && (fit || !rule))
+    return ensemble_main(ensemble, fit, rule, json);
+  if (optind != argc || ensemble || fit || rule || !model_path || !data == !table ||
+      (table && robust) || batch < 1) {
     usage(stderr);
     return 2;
   }
   mgc_model *m;
   if (mgc_model_load(model_path, &m)) die(NULL);
-  mgc_feature_kind kind;
-  if (mgc_feature_kind_parse(m->arch->feature, &kind)) die("the model's feature");
+  mgc_feature_kind kind = MGC_KIND_LOGMEL;
+  if (!table && mgc_feature_kind_parse(m->arch->feature, &kind)) die("the model's feature");
   char cache_dir[1024];
   if (cache) snprintf(cache_dir, sizeof cache_dir, "%s", cache);
   else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
-  mgc_featcache *fc;
-  if (mgc_featcache_new(no_cache ? NULL : cache_dir, &m->frontend, kind, &fc)) die("cache");
+  mgc_featcache *fc = NULL;
+  if (!table && mgc_featcache_new(no_cache ? NULL : cache_dir, &m->frontend, kind, &fc))
+    die("cache");
   mgc_dataset *ds;
-  if (list ? mgc_dataset_from_list(list, data, (const char *const *)m->classes, m->n_classes, &ds)
+  mgc_corpus *tc = NULL; /* --table: the rows */
+  if (table ? table_data(table, list, m, &ds, &tc)
+      : list ? mgc_dataset_from_list(list, data, (const char *const *)m->classes, m->n_classes, &ds)
            : mgc_dataset_scan(data, &ds))
     die(NULL);
   int quiet = json;
@@ -102,8 +199,8 @@ int main(int argc, char **argv) {
   mgc_metrics *mt[5] = {0};
   int failed = 0;
   for (int v = 0; v < n_cond; v++) {
-    mgc_corpus *c;
-    if (mgc_corpus_load(ds, fc, variants[v], 1, log_line, &quiet, &c)) die(labels[v]);
+    mgc_corpus *c = tc;
+    if (!tc && mgc_corpus_load(ds, fc, variants[v], 1, log_line, &quiet, &c)) die(labels[v]);
     if (v == 0) failed = c->n_failed;
     if (mgc_corpus_evaluate(c, m, batch, win, hop, &mt[v])) die(labels[v]);
     mgc_corpus_free(c);
@@ -120,7 +217,8 @@ int main(int argc, char **argv) {
   } else {
     printf("model: %s (%s), %d tracks evaluated, %d listed but not found, %d unreadable\n",
            model_path, m->arch->name, mt[0]->n_tracks, ds->n_skipped, failed);
-    printf("protocol: track = mean of its %d-frame windows (hop %d); ", win, hop);
+    if (tc) printf("protocol: one prediction per table row; ");
+    else printf("protocol: track = mean of its %d-frame windows (hop %d); ", win, hop);
     printf("tracks not seen in training only if ROOT/--list hold held-out data\n\n");
     mgc_metrics_print(mt[0], stdout);
     if (robust) {

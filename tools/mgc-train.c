@@ -1,6 +1,8 @@
 /* mgc-train: train a model on a folder of labelled audio (or list files),
  * with the same front-end, windows and decision rule as mgcd. Also
- * stratified K-fold cross-validation at track level (--folds K). */
+ * stratified K-fold cross-validation at track level (--folds K). With
+ * --table, the data are the rows of a feature table (one 1-frame track per
+ * clip, for conf/models/mlp.yaml), through the same trainer and figures. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -16,10 +18,13 @@
 #include "mgc/parse.h"
 #include "mgc/recipe.h"
 #include "mgc/report.h"
+#include "mgc/table_data.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-train --recipe R.yaml --data ROOT --out MODEL.safetensors [options]\n"
+          "       mgc-train --recipe R.yaml --table CSV [--list FILE] --out MODEL.safetensors\n"
+          "       mgc-train --recipe R.yaml --table CSV --data ROOT --folds K [--cv-json FILE]\n"
           "\n"
           "data:\n"
           "  --data ROOT          <class>/<audio files>, or the root the list files resolve against\n"
@@ -28,6 +33,13 @@ static void usage(FILE *f) {
           "                       tracks ('validation' in the recipe)\n"
           "  --cache DIR          feature cache (default $XDG_CACHE_HOME/mgc or ~/.cache/mgc)\n"
           "  --no-cache           compute features in memory only\n"
+          "  --table CSV          a feature table instead of audio (one row per track, e.g.\n"
+          "                       GTZAN's features_30_sec.csv; architecture with feature: table):\n"
+          "                       --list / --valid-list select rows by file name (default: all)\n"
+          "  --table CSV --data ROOT --folds K\n"
+          "                       folds over ROOT's audio tracks, the same as an audio model's\n"
+          "                       --folds K with the same seed; each fold's model learns every\n"
+          "                       row but that fold's tracks, and is tested on their rows\n"
           "recipe overrides:\n"
           "  --epochs N --batch N --lr X --seed N --patience N --validation F\n"
           "  --no-augment         switch off every augmentation, audio variants included\n"
@@ -45,7 +57,7 @@ static void usage(FILE *f) {
 
 typedef struct opts {
   const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
-  const char *report;
+  const char *report, *table;
   int no_cache, resume, folds, quiet, no_augment, dry_run;
   int epochs, batch, patience;
   double lr, validation;
@@ -82,12 +94,17 @@ __attribute__((noreturn)) static void die(const char *what) {
   exit(1);
 }
 
-/* Everything loaded once: the clean corpus and one corpus per audio variant. */
+/* Everything loaded once: the clean corpus and one corpus per audio variant.
+ * With --table, ds and clean are the table's rows; with --table and --data,
+ * the audio dataset's track a is row arows[a] and the folds are fixed. */
 typedef struct data {
   mgc_dataset *ds;
   mgc_corpus *clean;
   int n_var;
   mgc_corpus *var[MGC_RECIPE_MAX_VARIANTS];
+  int n_audio;
+  int *arows;
+  int *fold;   /* per ds track, set up front with --table --data (-1: never tested) */
 } data;
 
 /* The training set: clean tracks idx plus their variant copies. */
@@ -142,6 +159,26 @@ static mgc_status holdout(const data *d, const int *idx, int n, double fraction,
   return st;
 }
 
+/* Table rows standardised with the model's statistics into *buf, as 1-frame
+ * tracks *mats that replace set->feats. */
+static mgc_status standardise_rows(const mgc_model *m, mgc_train_set *set, float **buf,
+                                   mgc_feature_matrix **mats) {
+  int n = set->n_tracks;
+  size_t dim = n ? set->feats[0].dim : 0;
+  *buf = malloc(((size_t)n * dim + 1) * sizeof(float));
+  *mats = calloc((size_t)n + 1, sizeof **mats);
+  if (!*buf || !*mats) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int i = 0; i < n; i++) {
+    if (set->feats[i].n_frames != 1 || set->feats[i].dim != dim)
+      return mgc_error_set(MGC_EINVAL, "table track %d is not one row of %zu values", i, dim);
+    memcpy(*buf + (size_t)i * dim, set->feats[i].data, dim * sizeof(float));
+    (*mats)[i] = (mgc_feature_matrix){*buf + (size_t)i * dim, 1, dim, NAN};
+  }
+  mgc_model_standardize(m, *buf, *buf, n);
+  set->feats = *mats;
+  return MGC_OK;
+}
+
 /* Train one model on clean-corpus tracks tr (plus their audio variants),
  * validating on vc (may be NULL). */
 static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *arch,
@@ -152,17 +189,22 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
   int *labels = NULL, total = 0;
   mgc_band_stats *bs = NULL;
   mgc_model *m = NULL;
+  float *mean = NULL, *sd = NULL, *zt = NULL, *zv = NULL;
+  mgc_feature_matrix *ft = NULL, *fv = NULL;
   mgc_status st = gather(d, tr, n_tr, &feats, &labels, &total);
   if (st) goto done;
-  /* Standardisation from the clean training tracks only. */
+  /* Standardisation from the clean training tracks only: one statistic per
+   * feature value, or one for all of them when the model's input has a
+   * single band (a waveform's one channel of samples). */
   int dim = (int)d->clean->feats[tr[0]].dim;
+  if (arch->input.d[mgc_model_band_axis(arch)] == 1) dim = 1;
   if ((st = mgc_band_stats_new(dim, &bs))) goto done;
   for (int i = 0; i < n_tr; i++)
-    mgc_band_stats_add(bs, d->clean->feats[tr[i]].data, d->clean->feats[tr[i]].n_frames);
-  float *mean = malloc((size_t)dim * sizeof(float)), *sd = malloc((size_t)dim * sizeof(float));
+    mgc_band_stats_add(bs, d->clean->feats[tr[i]].data,
+                       d->clean->feats[tr[i]].n_frames * (d->clean->feats[tr[i]].dim / (size_t)dim));
+  mean = malloc((size_t)dim * sizeof(float));
+  sd = malloc((size_t)dim * sizeof(float));
   if (!mean || !sd) {
-    free(mean);
-    free(sd);
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
     goto done;
   }
@@ -170,8 +212,6 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
   st = mgc_model_new(arch, d->ds->n_classes, (const char *const *)d->ds->classes,
                      r->train.seed, &m);
   if (!st) st = mgc_model_set_norm(m, dim, mean, sd);
-  free(mean);
-  free(sd);
   if (!st) st = mgc_model_set_recipe(m, r->text);
   if (st) goto done;
   /* The window the model was trained on travels with it, for mgcd and mgc-eval. */
@@ -184,15 +224,132 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
   cfg.log = log_line;
   mgc_train_set ts = {total, labels, feats};
   mgc_train_set vs = vc ? mgc_corpus_train_set(vc) : (mgc_train_set){0};
+  if (o->table) {
+    /* Table rows are standardised up front and the net learns without the
+     * model's statistics, so that augmentation (noise_std, gain_db) is in
+     * standard deviations, not in each feature's own units; the statistics
+     * go back into the model for inference (the same arithmetic). */
+    if ((st = standardise_rows(m, &ts, &zt, &ft)) || (st = standardise_rows(m, &vs, &zv, &fv)) ||
+        (st = mgc_model_set_norm(m, 0, NULL, NULL)))
+      goto done;
+  }
   if ((st = mgc_train_run(&cfg, m, &ts, vc && vc->n_tracks ? &vs : NULL, res))) goto done;
+  if (o->table && (st = mgc_model_set_norm(m, dim, mean, sd))) goto done;
   *out = m;
   m = NULL;
 done:
+  free(mean);
+  free(sd);
+  free(zt);
+  free(zv);
+  free(ft);
+  free(fv);
   mgc_model_free(m);
   mgc_band_stats_free(bs);
   free(feats);
   free(labels);
   return st;
+}
+
+/* Show a few of a list's missing entries and count the rest. */
+static void log_missing(char *const *msg, int n) {
+  for (int i = 0; i < n && i < 5; i++) log_line(NULL, msg[i]);
+  if (n > 5) fprintf(stderr, "warning: ... and %d more listed tracks not found\n", n - 5);
+}
+
+/* --table: the rows (those of --list, else all) as d->ds and d->clean, the
+ * rows of --valid-list as *vclean. With --data: every row, and the folds of
+ * the audio dataset ROOT (or --list under ROOT), made exactly as an audio
+ * run makes them, fixed on the rows of its tracks (d->fold, d->arows); those
+ * rows take the dataset's track names, so that out-of-fold results join an
+ * audio model's track by track. */
+static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **tab,
+                       mgc_corpus **vclean) {
+  mgc_dataset *ads = NULL;
+  if (o->data) {
+    if (o->list ? mgc_dataset_from_list(o->list, o->data, NULL, 0, &ads)
+                : mgc_dataset_scan(o->data, &ads))
+      die(NULL);
+    log_missing(ads->skipped, ads->n_skipped);
+    if (mgc_table_load(o->table, (const char *const *)ads->classes, ads->n_classes, tab))
+      die(NULL);
+  } else if (mgc_table_load(o->table, NULL, 0, tab)) {
+    die(NULL);
+  }
+  mgc_table *t = *tab;
+  int n = t->n_rows, *rows = malloc(((size_t)n + 1) * sizeof *rows);
+  if (!rows) die("out of memory");
+  for (int i = 0; i < n; i++) rows[i] = i;
+  int n_missing = 0;
+  if (!o->data && o->list) {
+    mgc_table_selection *sel;
+    if (mgc_table_select_list(t, o->list, &sel)) die(NULL);
+    log_missing(sel->missing, sel->n_missing);
+    n = sel->n;
+    n_missing = sel->n_missing;
+    memcpy(rows, sel->rows, (size_t)n * sizeof *rows);
+    mgc_table_selection_free(sel);
+  }
+  if (mgc_table_dataset(t, rows, n, &d->ds) || mgc_table_corpus(t, rows, n, &d->clean))
+    die(NULL);
+  free(rows);
+  if (o->list && !o->data)
+    fprintf(stderr, "table %s: %d rows in %d classes, training on the %d listed in %s (%d listed "
+            "not found)\n", o->table, t->n_rows, t->n_classes, n, o->list, n_missing);
+  else
+    fprintf(stderr, "table %s: %d rows in %d classes\n", o->table, t->n_rows, t->n_classes);
+  if (o->valid_list) {
+    mgc_table_selection *vs;
+    if (mgc_table_select_list(t, o->valid_list, &vs)) die(NULL);
+    log_missing(vs->missing, vs->n_missing);
+    if (mgc_table_corpus(t, vs->rows, vs->n, vclean)) die(NULL);
+    fprintf(stderr, "validation: %d rows listed in %s (%d not found)\n", vs->n, o->valid_list,
+            vs->n_missing);
+    mgc_table_selection_free(vs);
+  }
+  if (!ads) return;
+  int na = ads->n_tracks;
+  int *afold = malloc(((size_t)na + 1) * sizeof *afold);
+  d->arows = malloc(((size_t)na + 1) * sizeof *d->arows);
+  d->fold = malloc(((size_t)t->n_rows + 1) * sizeof *d->fold);
+  if (!afold || !d->arows || !d->fold) die("out of memory");
+  if (mgc_table_match_dataset(t, ads, d->arows)) die(o->data);
+  if (mgc_dataset_folds(ads, o->folds, r->train.seed, afold)) die("folds");
+  d->n_audio = na;
+  for (int i = 0; i < t->n_rows; i++) d->fold[i] = -1;
+  for (int a = 0; a < na; a++) {
+    int row = d->arows[a];
+    if (d->fold[row] >= 0) {
+      fprintf(stderr, "mgc-train: %s: '%s' and another track share line %d of %s\n", o->data,
+              ads->tracks[a].name, t->lines[row], o->table);
+      exit(1);
+    }
+    d->fold[row] = afold[a];
+    char *name = strdup(ads->tracks[a].name);
+    if (!name) die("out of memory");
+    free(d->clean->names[row]);
+    d->clean->names[row] = name;
+  }
+  fprintf(stderr,
+          "folds: %d over the %d tracks of %s (seed %llu, as an audio model's --folds %d); each "
+          "fold's model learns the %d other rows of the table\n",
+          o->folds, na, o->data, (unsigned long long)r->train.seed, o->folds, t->n_rows);
+  free(afold);
+  mgc_dataset_free(ads);
+}
+
+/* Corpus tracks of fold f: with fixed folds (--table --data) in the audio
+ * dataset's order, as an audio run lists them; else in corpus order. */
+static int fold_members(const data *d, const int *fold, int f, int *out) {
+  int n = 0;
+  if (d->arows) {
+    for (int a = 0; a < d->n_audio; a++)
+      if (fold[d->arows[a]] == f) out[n++] = d->arows[a];
+  } else {
+    for (int i = 0; i < d->clean->n_tracks; i++)
+      if (fold[d->clean->src[i]] == f) out[n++] = i;
+  }
+  return n;
 }
 
 static double now_s(void) {
@@ -214,7 +371,7 @@ int main(int argc, char **argv) {
       {"epochs", 1, 0, 'e'},     {"batch", 1, 0, 'b'},    {"lr", 1, 0, 'L'},
       {"seed", 1, 0, 's'},       {"patience", 1, 0, 'p'}, {"validation", 1, 0, 'V'},
       {"no-augment", 0, 0, 'A'}, {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},
-      {"report", 1, 0, 'P'},     {"dry-run", 0, 0, 'D'},
+      {"report", 1, 0, 'P'},     {"dry-run", 0, 0, 'D'},    {"table", 1, 0, 'T'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -241,12 +398,14 @@ int main(int argc, char **argv) {
     case 'q': o.quiet = 1; break;
     case 'P': o.report = optarg; break;
     case 'D': o.dry_run = 1; break;
+    case 'T': o.table = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || !o.recipe || !o.data || (!o.out && o.folds == 0) || o.folds == 1 ||
-      o.folds < 0 || (o.resume && !o.checkpoint)) {
+  if (optind != argc || !o.recipe || (!o.data && !o.table) || (!o.out && o.folds == 0) ||
+      o.folds == 1 || o.folds < 0 || (o.resume && !o.checkpoint) ||
+      (o.table && o.data && (o.folds == 0 || o.valid_list))) {
     usage(stderr);
     return 2;
   }
@@ -265,50 +424,69 @@ int main(int argc, char **argv) {
   }
   mgc_arch *arch;
   if (mgc_arch_load(r->architecture, &arch)) die(NULL);
-  mgc_feature_kind kind;
-  if (mgc_feature_kind_parse(arch->feature, &kind))
-    die("the architecture's 'feature' is not one mgc-train can compute yet");
-  mgc_frontend_params fp;
-  mgc_frontend_params_default(&fp);
-  char cache_dir[1024];
-  if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
-  else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
-  mgc_featcache *cache;
-  if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) die("feature cache");
-
+  mgc_featcache *cache = NULL;
   data d = {0};
-  if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
-             : mgc_dataset_scan(o.data, &d.ds))
-    die(NULL);
-  /* Lists like GTZAN's name every track of the full set; on a subset most
-   * are absent, so show a few and count the rest. */
-  for (int i = 0; i < d.ds->n_skipped && i < 5; i++) log_line(NULL, d.ds->skipped[i]);
-  if (d.ds->n_skipped > 5)
-    fprintf(stderr, "warning: ... and %d more listed tracks not found\n", d.ds->n_skipped - 5);
-  mgc_dataset *vds = NULL;
-  if (o.valid_list &&
-      mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
-                            d.ds->n_classes, &vds))
-    die(NULL);
-  fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
-          d.ds->n_tracks, d.ds->n_classes, d.ds->n_skipped,
-          vds ? ", plus a validation list" : "");
-  double t0 = now_s();
-  if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) die(NULL);
-  for (int v = 0; v < r->n_variants; v++) {
-    if (mgc_corpus_load(d.ds, cache, r->variants[v], r->train.seed, log_line, NULL, &d.var[v]))
-      die(r->variants[v]);
-    d.n_var++;
-  }
   mgc_corpus *vclean = NULL;
-  if (vds && mgc_corpus_load(vds, cache, NULL, r->train.seed, log_line, NULL, &vclean)) die(NULL);
-  long hits, misses, replaced;
-  mgc_featcache_stats(cache, &hits, &misses, &replaced);
-  fprintf(stderr,
-          "features: %d tracks readable, %d unreadable (skipped); cache %ld hits, %ld computed"
-          "%s; %.1f s\n",
-          d.clean->n_tracks, d.clean->n_failed, hits, misses,
-          replaced ? " (damaged cache files replaced)" : "", now_s() - t0);
+  mgc_dataset *vds = NULL;
+  mgc_table *tab = NULL;
+  double t0 = now_s();
+  if (o.table) {
+    if (arch->input.ndim != 1 || arch->input.d[0] != MGC_TABLE_DIM) {
+      fprintf(stderr, "mgc-train: --table needs an architecture whose input is the [%d] feature "
+              "vector (feature: table, e.g. conf/models/mlp.yaml); %s is not one\n",
+              MGC_TABLE_DIM, r->architecture);
+      mgc_arch_free(arch);
+      mgc_recipe_free(r);
+      return 2;
+    }
+    /* A row is a track of one frame: windows of 1, no audio variants. */
+    r->train.win_len = r->train.win_hop = 1;
+    r->train.aug.offset_max = 0;
+    r->n_variants = 0;
+    load_table(&o, r, &d, &tab, &vclean);
+  } else {
+    mgc_feature_kind kind;
+    if (mgc_feature_kind_parse(arch->feature, &kind))
+      die("the architecture's 'feature' is not one mgc-train can compute yet (a feature table: "
+          "--table)");
+    mgc_frontend_params fp;
+    mgc_frontend_params_default(&fp);
+    char cache_dir[1024];
+    if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
+    else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
+    if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) die("feature cache");
+
+    if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
+               : mgc_dataset_scan(o.data, &d.ds))
+      die(NULL);
+    /* Lists like GTZAN's name every track of the full set; on a subset most
+     * are absent, so show a few and count the rest. */
+    for (int i = 0; i < d.ds->n_skipped && i < 5; i++) log_line(NULL, d.ds->skipped[i]);
+    if (d.ds->n_skipped > 5)
+      fprintf(stderr, "warning: ... and %d more listed tracks not found\n", d.ds->n_skipped - 5);
+    if (o.valid_list &&
+        mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
+                              d.ds->n_classes, &vds))
+      die(NULL);
+    fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
+            d.ds->n_tracks, d.ds->n_classes, d.ds->n_skipped,
+            vds ? ", plus a validation list" : "");
+    if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) die(NULL);
+    for (int v = 0; v < r->n_variants; v++) {
+      if (mgc_corpus_load(d.ds, cache, r->variants[v], r->train.seed, log_line, NULL, &d.var[v]))
+        die(r->variants[v]);
+      d.n_var++;
+    }
+    if (vds && mgc_corpus_load(vds, cache, NULL, r->train.seed, log_line, NULL, &vclean))
+      die(NULL);
+    long hits, misses, replaced;
+    mgc_featcache_stats(cache, &hits, &misses, &replaced);
+    fprintf(stderr,
+            "features: %d tracks readable, %d unreadable (skipped); cache %ld hits, %ld computed"
+            "%s; %.1f s\n",
+            d.clean->n_tracks, d.clean->n_failed, hits, misses,
+            replaced ? " (damaged cache files replaced)" : "", now_s() - t0);
+  }
   if (d.clean->n_tracks < 2) {
     fprintf(stderr, "mgc-train: fewer than two readable tracks\n");
     return 1;
@@ -348,6 +526,12 @@ int main(int argc, char **argv) {
              "\"seconds\": %.1f}",
              res.best_epoch, res.epochs_run, res.best_val_loss, res.best_val_acc,
              res.best_val_track_acc, n_tr, n_va, res.seconds);
+    if (n_va == 0) /* no validation: JSON has no infinity, say null */
+      snprintf(metrics, sizeof metrics,
+               "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": null, \"val_window_acc\": "
+               "null, \"val_track_acc\": null, \"train_tracks\": %d, \"val_tracks\": 0, "
+               "\"seconds\": %.1f}",
+               res.best_epoch, res.epochs_run, n_tr, res.seconds);
     /* The learning curves travel inside the model, for mgc-eval's report. */
     FILE *cf = fopen(curves, "rb");
     if (cf) {
@@ -369,7 +553,8 @@ int main(int argc, char **argv) {
       return 2;
     }
     int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
-    if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) die("folds");
+    if (d.fold) memcpy(fold, d.fold, (size_t)d.ds->n_tracks * sizeof *fold);
+    else if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) die("folds");
     if (o.dry_run) {
       /* The folds alone, in --cv-json's layout, so another implementation
        * (bench/torch_train.py) can run the same protocol on the same split. */
@@ -378,17 +563,15 @@ int main(int argc, char **argv) {
       fprintf(f, "{\"folds\": %d, \"dry_run\": true, \"results\": [", o.folds);
       for (int k = 0; k < o.folds; k++) {
         fprintf(f, "%s{\"fold\": %d, \"metrics\": {\"tracks\": [", k ? ", " : "", k + 1);
-        int first = 1;
-        for (int i = 0; i < n; i++)
-          if (fold[d.clean->src[i]] == k) {
-            fprintf(f, "%s{\"name\": \"%s\"}", first ? "" : ", ", d.clean->names[i]);
-            first = 0;
-          }
+        int nk = fold_members(&d, fold, k, tr);
+        for (int i = 0; i < nk; i++)
+          fprintf(f, "%s{\"name\": \"%s\"}", i ? ", " : "", d.clean->names[tr[i]]);
         fprintf(f, "]}}");
       }
       fprintf(f, "]}\n");
       if (f != stdout) fclose(f);
-      return 0;
+      free(fold);
+      goto cleanup;
     }
     int K = o.folds, C = d.ds->n_classes;
     float *oof_probs = NULL;
@@ -407,10 +590,9 @@ int main(int argc, char **argv) {
     for (int f = 0; f < K; f++) {
       int n_test = 0, n_rest = 0, n_tr = 0, n_va = 0;
       int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
-      for (int i = 0; i < n; i++) {
-        if (fold[d.clean->src[i]] == f) test[n_test++] = i;
-        else rest[n_rest++] = i;
-      }
+      n_test = fold_members(&d, fold, f, test);
+      for (int i = 0; i < n; i++)
+        if (fold[d.clean->src[i]] != f) rest[n_rest++] = i;
       if (holdout(&d, rest, n_rest, r->validation > 0 ? r->validation : 0.2,
                   r->train.seed + (uint64_t)f + 1, tr, &n_tr, va, &n_va))
         die("validation split");
@@ -515,6 +697,7 @@ int main(int argc, char **argv) {
     free(f1);
     free(fold);
   }
+cleanup:
   free(all);
   free(tr);
   free(va);
@@ -523,6 +706,9 @@ int main(int argc, char **argv) {
   mgc_corpus_free(d.clean);
   mgc_dataset_free(vds);
   mgc_dataset_free(d.ds);
+  mgc_table_free(tab);
+  free(d.arows);
+  free(d.fold);
   mgc_featcache_free(cache);
   mgc_arch_free(arch);
   mgc_recipe_free(r);

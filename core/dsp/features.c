@@ -9,19 +9,36 @@
 #include "mgc/mel.h"
 #include "mgc/mfcc.h"
 
-static const char *kind_names[] = {"stft", "logmel", "mfcc", "chroma"};
+/* Indexed by mgc_feature_kind. */
+static const char *kind_names[] = {"stft", "logmel", "mfcc", "chroma", "waveform"};
+enum { N_KINDS = (int)(sizeof kind_names / sizeof kind_names[0]) };
 
 mgc_status mgc_feature_kind_parse(const char *name, mgc_feature_kind *kind) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < N_KINDS; i++)
     if (!strcmp(name, kind_names[i])) {
       *kind = (mgc_feature_kind)i;
       return MGC_OK;
     }
-  return mgc_error_set(MGC_EINVAL, "unknown feature kind '%s' (logmel, mfcc, chroma, stft)", name);
+  return mgc_error_set(MGC_EINVAL, "unknown feature kind '%s' (logmel, mfcc, chroma, stft, waveform)",
+                       name);
 }
 
 const char *mgc_feature_kind_name(mgc_feature_kind kind) {
-  return (unsigned)kind < 4 ? kind_names[kind] : "?";
+  return (unsigned)kind < N_KINDS ? kind_names[kind] : "?";
+}
+
+/* Waveform frames: the signal cut into hop_length-sample frames, no
+ * centring, no padding, the partial frame at the end dropped. */
+static mgc_status waveform_frames(const mgc_frontend_params *p, const float *y, size_t n,
+                                  mgc_feature_matrix *out) {
+  const size_t dim = (size_t)p->hop_length, frames = n / dim;
+  float *d = malloc(sizeof(float) * (frames ? frames * dim : 1));
+  if (!d) return mgc_error_set(MGC_ENOMEM, "features: out of memory (%zu frames)", frames);
+  if (frames) memcpy(d, y, sizeof(float) * frames * dim);
+  out->data = d;
+  out->n_frames = frames;
+  out->dim = dim;
+  return MGC_OK;
 }
 
 typedef struct {
@@ -46,6 +63,8 @@ mgc_status mgc_features_compute(const mgc_frontend_params *p, mgc_feature_kind k
   out->tuning = NAN;
   mgc_status st = mgc_frontend_params_validate(p);
   if (st) return st;
+  if (kind == MGC_KIND_WAVEFORM) return waveform_frames(p, y, n, out);
+  if ((unsigned)kind >= N_KINDS) return mgc_error_set(MGC_EINVAL, "features: unknown feature kind %d", (int)kind);
   const size_t nb = (size_t)p->n_fft / 2 + 1;
   size_t dim = kind == MGC_KIND_LOGMEL ? (size_t)p->n_mels
                : kind == MGC_KIND_MFCC ? (size_t)p->n_mfcc

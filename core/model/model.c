@@ -257,6 +257,12 @@ mgc_status mgc_model_window_layout(const mgc_model *m, const float *win, int t, 
       for (int j = 0; j < f; j++) x[(size_t)j * t + k] = win[(size_t)k * f + j];
   } else if (s->ndim == 2 && s->d[0] == t && s->d[1] == f) {
     memcpy(x, win, (size_t)t * f * sizeof(float));
+  } else if (s->ndim == 1 && t == 1 && s->d[0] == f) { /* one frame: a feature-table row */
+    memcpy(x, win, (size_t)f * sizeof(float));
+  } else if (s->ndim == 2 && s->d[0] == 1 && (size_t)s->d[1] == (size_t)t * (size_t)f &&
+             !strcmp(m->arch->feature, "waveform")) {
+    /* t frames of f consecutive samples: the window's samples in order, one channel. */
+    memcpy(x, win, (size_t)t * f * sizeof(float));
   } else {
     char buf[64];
     return mgc_error_set(MGC_EINVAL, "a window of %d frames x %d features does not fit input %s",

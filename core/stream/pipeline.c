@@ -24,6 +24,14 @@ struct mgc_pipeline {
    * spectral profile) and each frame's mean square. */
   float *feat_ring, *mel_ring, *ms_ring;
   float *x, *probs, *profile, *padwin;
+  /* Waveform models: the samples cut into hop_length-sample frames (as
+   * mgc_features_compute's "waveform"), each kept in a small ring until the
+   * spectral frame of the same index, which completes a little later,
+   * pushes it to the windower: windows keep the spectral members' schedule
+   * and every window still has its spectral frames (level, profile). */
+  float *raw_ring;           /* raw_slots frames of dim (= hop_length) samples */
+  int raw_slots, raw_fill;   /* ring size in frames; samples of the frame being filled */
+  uint64_t raw_frames;       /* complete raw frames of the current stream */
   uint64_t stream_frames;    /* frames of the current stream */
   uint64_t stream_windows;   /* windows of the current stream */
   double offset_s;           /* audio time at which the current stream began */
@@ -49,11 +57,20 @@ static const float *frame_feature(const mgc_pipeline *p, const mgc_frame *f) {
   }
 }
 
+/* Samples before frame 0's start, and samples per frame: a waveform frame
+ * is its own hop_length samples, a spectral one n_fft centred on its hop. */
+static double frame_half(const mgc_pipeline *p) {
+  return p->kind == MGC_KIND_WAVEFORM || !p->fp.center ? 0 : p->fp.n_fft / 2;
+}
+static double frame_span(const mgc_pipeline *p) {
+  return p->kind == MGC_KIND_WAVEFORM ? p->fp.hop_length : p->fp.n_fft;
+}
+
 static void window_times(const mgc_pipeline *p, uint64_t first, double *t, double *t_end) {
   const mgc_frontend_params *fp = &p->fp;
-  double sr = fp->sample_rate, half = fp->center ? fp->n_fft / 2 : 0;
+  double sr = fp->sample_rate, half = frame_half(p);
   double a = (double)first * fp->hop_length - half;
-  double b = (double)(first + (uint64_t)p->len - 1) * fp->hop_length - half + fp->n_fft;
+  double b = (double)(first + (uint64_t)p->len - 1) * fp->hop_length - half + frame_span(p);
   double n = p->flush_n > 0 ? p->flush_n : (double)mgc_framer_samples(p->framer);
   if (a < 0) a = 0;
   if (b > n) b = n; /* the padded end at flush */
@@ -111,6 +128,15 @@ static int on_frame(void *user, const mgc_frame *f) {
   p->ms_ring[slot] = (float)(e / ((double)p->fp.n_fft * p->w2sum));
   memcpy(p->mel_ring + slot * (size_t)p->n_mels, f->mel_db, sizeof(float) * (size_t)p->n_mels);
   const float *v = frame_feature(p, f);
+  if (p->kind == MGC_KIND_WAVEFORM) {
+    /* The padded end of a stream has spectral frames past the last whole
+     * raw frame; the offline cut drops that partial frame too. */
+    if (f->index >= p->raw_frames) return 0;
+    if (f->index + (uint64_t)p->raw_slots <= p->raw_frames) /* cannot happen: see raw_slots */
+      return (int)(p->model_error = mgc_error_set(MGC_ESTATE, "pipeline: raw frame %llu overwritten",
+                                                  (unsigned long long)f->index));
+    v = p->raw_ring + (size_t)(f->index % (uint64_t)p->raw_slots) * (size_t)p->dim;
+  }
   memcpy(p->feat_ring + slot * (size_t)p->dim, v, sizeof(float) * (size_t)p->dim);
   p->stream_frames = f->index + 1;
   return mgc_windower_push(p->windower, v, on_window, p);
@@ -122,7 +148,7 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   if (mgc_feature_kind_parse(m->arch->feature, &kind))
     return mgc_error_set(MGC_EINVAL,
                          "pipeline: the model's input '%s' is not a per-frame feature the live "
-                         "pipeline computes (logmel, mfcc, chroma, stft)",
+                         "pipeline computes (logmel, mfcc, chroma, stft, waveform)",
                          m->arch->feature);
   mgc_pipeline *p = calloc(1, sizeof *p);
   if (!p) return mgc_error_set(MGC_ENOMEM, "pipeline: out of memory");
@@ -137,7 +163,8 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   p->n_mels = p->fp.n_mels;
   p->C = m->n_classes;
   p->dim = kind == MGC_KIND_LOGMEL ? p->fp.n_mels : kind == MGC_KIND_MFCC ? p->fp.n_mfcc
-           : kind == MGC_KIND_CHROMA ? p->fp.n_chroma : p->fp.n_fft / 2 + 1;
+           : kind == MGC_KIND_CHROMA ? p->fp.n_chroma
+           : kind == MGC_KIND_WAVEFORM ? p->fp.hop_length : p->fp.n_fft / 2 + 1;
   unsigned feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
                    (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
   for (int i = 0; i < p->fp.n_fft; i++) {
@@ -160,7 +187,12 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   p->x = malloc(sizeof(float) * d);
   p->probs = malloc(sizeof(float) * (size_t)p->C);
   p->profile = malloc(sizeof(float) * (size_t)p->n_mels);
-  if (!p->feat_ring || !p->mel_ring || !p->ms_ring || !p->padwin || !p->x || !p->probs || !p->profile) {
+  /* Raw frames run ahead of the spectral ones by at most n_fft / hop + 1
+   * frames when fed at most one raw frame at a time (mgc_pipeline_process). */
+  p->raw_slots = kind == MGC_KIND_WAVEFORM ? p->fp.n_fft / p->fp.hop_length + 3 : 0;
+  if (p->raw_slots) p->raw_ring = malloc(sizeof(float) * (size_t)p->raw_slots * (size_t)p->dim);
+  if (!p->feat_ring || !p->mel_ring || !p->ms_ring || !p->padwin || !p->x || !p->probs || !p->profile ||
+      (p->raw_slots && !p->raw_ring)) {
     st = mgc_error_set(MGC_ENOMEM, "pipeline: out of memory");
     goto fail;
   }
@@ -185,7 +217,32 @@ fail:
 int mgc_pipeline_process(mgc_pipeline *p, const float *x, size_t n, mgc_window_event_fn fn, void *user) {
   p->fn = fn;
   p->user = user;
-  return mgc_framer_process(p->framer, x, n, on_frame, p);
+  if (p->kind != MGC_KIND_WAVEFORM) return mgc_framer_process(p->framer, x, n, on_frame, p);
+  /* Waveform: the samples go into the raw frames and then to the framer, at
+   * most up to the end of one raw frame at a time, so the ring stays a few
+   * frames ahead of the framer whatever the chunk size. */
+  while (n > 0) {
+    size_t k = (size_t)(p->dim - p->raw_fill);
+    if (k > n) k = n;
+    float *fr = p->raw_ring + (size_t)(p->raw_frames % (uint64_t)p->raw_slots) * (size_t)p->dim;
+    memcpy(fr + p->raw_fill, x, sizeof(float) * k);
+    p->raw_fill += (int)k;
+    if (p->raw_fill == p->dim) {
+      p->raw_fill = 0;
+      p->raw_frames++;
+    }
+    int rc = mgc_framer_process(p->framer, x, k, on_frame, p);
+    if (rc) return rc;
+    x += k;
+    n -= k;
+  }
+  return 0;
+}
+
+/* A new stream: the partial raw frame is dropped. */
+static void raw_reset(mgc_pipeline *p) {
+  p->raw_fill = 0;
+  p->raw_frames = 0;
 }
 
 int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
@@ -206,6 +263,7 @@ int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
     rc = emit(p, p->padwin, 0, have, 1);
   }
   mgc_windower_reset(p->windower);
+  raw_reset(p);
   p->flush_n = 0;
   p->offset_s += seen;
   p->stream_frames = p->stream_windows = 0;
@@ -216,6 +274,7 @@ void mgc_pipeline_restart(mgc_pipeline *p, double gap_s) {
   p->offset_s += (double)mgc_framer_samples(p->framer) / p->fp.sample_rate + (gap_s > 0 ? gap_s : 0);
   mgc_framer_reset(p->framer);
   mgc_windower_reset(p->windower);
+  raw_reset(p);
   p->stream_frames = p->stream_windows = 0;
 }
 
@@ -230,7 +289,7 @@ double mgc_pipeline_audio_s(const mgc_pipeline *p) {
 uint64_t mgc_pipeline_windows(const mgc_pipeline *p) { return p->windows; }
 double mgc_pipeline_rms_db(const mgc_pipeline *p) { return p->last_rms_db; }
 double mgc_pipeline_window_s(const mgc_pipeline *p) {
-  return (double)((p->len - 1) * p->fp.hop_length + p->fp.n_fft) / p->fp.sample_rate;
+  return ((double)(p->len - 1) * p->fp.hop_length + frame_span(p)) / p->fp.sample_rate;
 }
 double mgc_pipeline_hop_s(const mgc_pipeline *p) { return (double)p->hop * p->fp.hop_length / p->fp.sample_rate; }
 const mgc_model *mgc_pipeline_model(const mgc_pipeline *p) { return p->m; }
@@ -245,6 +304,7 @@ void mgc_pipeline_free(mgc_pipeline *p) {
   free(p->mel_ring);
   free(p->ms_ring);
   free(p->padwin);
+  free(p->raw_ring);
   free(p->x);
   free(p->probs);
   free(p->profile);

@@ -112,6 +112,7 @@ static size_t kind_dim(const mgc_frontend_params *p, mgc_feature_kind kind) {
     case MGC_KIND_LOGMEL: return (size_t)p->n_mels;
     case MGC_KIND_MFCC: return (size_t)p->n_mfcc;
     case MGC_KIND_CHROMA: return (size_t)p->n_chroma;
+    case MGC_KIND_WAVEFORM: return (size_t)p->hop_length;
   }
   return 0;
 }
@@ -119,7 +120,7 @@ static size_t kind_dim(const mgc_frontend_params *p, mgc_feature_kind kind) {
 mgc_status mgc_featcache_new(const char *dir, const mgc_frontend_params *p, mgc_feature_kind kind,
                              mgc_featcache **out) {
   *out = NULL;
-  if ((unsigned)kind > MGC_KIND_CHROMA) return mgc_error_set(MGC_EINVAL, "feature cache: unknown feature kind %d", (int)kind);
+  if ((unsigned)kind > MGC_KIND_WAVEFORM) return mgc_error_set(MGC_EINVAL, "feature cache: unknown feature kind %d", (int)kind);
   mgc_status st = mgc_frontend_params_validate(p);
   if (st) return mgc_error_prefix(st, "feature cache: ");
   if (dir && !*dir) return mgc_error_set(MGC_EINVAL, "feature cache: empty directory name");

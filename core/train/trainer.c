@@ -45,6 +45,16 @@ static void cut_window(const mgc_feature_matrix *m, int start, int len, const fl
   }
 }
 
+/* What a window's missing frames (past a short track's end) and masked
+ * values are filled with: the band means, when there is one per feature
+ * value (0 once standardised); otherwise (no standardisation, or one
+ * statistic for all the values of a frame, as for a waveform's single
+ * channel) 0, i.e. silence for a waveform, or for masks the window's mean.
+ * mgc_pipeline pads its short-stream window by the same rule. */
+static const float *window_fill(const mgc_model *m, int dim) {
+  return m->norm_dim == dim ? m->norm_mean : NULL;
+}
+
 mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
                              int win_hop, float *scratch, float *probs) {
   const mgc_model *m = mgc_session_model(s);
@@ -56,7 +66,7 @@ mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int
   for (int w0 = 0; w0 < nw; w0 += cap) {
     int b = nw - w0 < cap ? nw - w0 : cap;
     for (int i = 0; i < b; i++) {
-      cut_window(feat, (w0 + i) * win_hop, win_len, m->norm_dim ? m->norm_mean : NULL, win);
+      cut_window(feat, (w0 + i) * win_hop, win_len, window_fill(m, (int)feat->dim), win);
       mgc_status st = mgc_model_window_layout(m, win, win_len, (int)feat->dim, scratch + i * d);
       if (st) return st;
     }
@@ -147,7 +157,7 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
   int n = epoch_windows(t, set);
   double loss_sum = 0;
   long right = 0, seen = 0;
-  const float *fill = t->model->norm_dim ? t->model->norm_mean : NULL;
+  const float *fill = window_fill(t->model, t->dim);
   for (int b0 = 0; b0 < n; b0 += c->batch) {
     int b = n - b0 < c->batch ? n - b0 : c->batch;
     if (b < 2) break; /* batchnorm needs two samples; at most one window is left out */
@@ -188,7 +198,7 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
 static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, double *acc,
                            double *track_acc) {
   const mgc_train_config *c = t->cfg;
-  const float *fill = t->model->norm_dim ? t->model->norm_mean : NULL;
+  const float *fill = window_fill(t->model, t->dim);
   double loss_sum = 0;
   long right = 0, seen = 0, tracks_right = 0;
   double mean[t->classes];

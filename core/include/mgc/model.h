@@ -92,7 +92,9 @@ void mgc_model_standardize(const mgc_model *m, const float *x, float *y, int bat
 
 /* One window of t frames x f features, frame-major as the framer and the
  * window scheduler produce it, into the model's input layout x: [1, f, t]
- * (a map: bands on H, time on W) or [t, f] (a sequence). Not standardised:
+ * (a map: bands on H, time on W) or [t, f] (a sequence); for the feature
+ * "waveform" (frames of f consecutive samples) [1, t * f], the samples in
+ * order as one channel. Not standardised:
  * mgc_session_run does that (or mgc_model_standardize). The one place where
  * windows become inputs, for training, evaluation and mgcd. MGC_EINVAL when
  * the window does not fit the input shape. Never allocates. */

@@ -37,8 +37,11 @@ typedef int (*mgc_window_event_fn)(void *user, const mgc_window_event *e);
 typedef struct mgc_pipeline mgc_pipeline;
 
 /* A pipeline for model m (which must outlive it). Refuses models whose
- * input is not a per-frame feature (waveform, table) and windows that do not
- * fit the model's input, naming the reason. */
+ * input is not a per-frame feature (a table) and windows that do not fit the
+ * model's input, naming the reason. A waveform model's frames are
+ * hop_length raw samples each (mgc_features_compute); its windows are
+ * emitted with the spectral frames of the same indices, as every other
+ * model's, and span their own samples (times, mgc_pipeline_window_s). */
 mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *p, mgc_pipeline **out);
 
 /* Feed n samples; fn is called for each completed window. A non-zero return

@@ -1,0 +1,617 @@
+/* An ensemble measured from its members' cross-validation results: every
+ * member alone and every rule on the same tracks and folds (ensemble.h). */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgc/ensemble.h"
+#include "mgc/metrics.h"
+
+/* ---- one member's --cv-json file ---- */
+
+void mgc_cv_free(mgc_cv_set *s) {
+  if (!s) return;
+  for (int c = 0; s->classes && c < s->n_classes; c++) free(s->classes[c]);
+  for (int t = 0; s->names && t < s->n_tracks; t++) free(s->names[t]);
+  free(s->classes);
+  free(s->names);
+  free(s->labels);
+  free(s->fold);
+  free(s->probs);
+  free(s);
+}
+
+typedef struct named {
+  const char *name;
+  int idx;
+} named;
+
+static int cmp_named(const void *a, const void *b) {
+  return strcmp(((const named *)a)->name, ((const named *)b)->name);
+}
+
+/* The tracks of s sorted by name (for lookups); NULL when out of memory. */
+static named *sorted_names(const mgc_cv_set *s) {
+  named *v = malloc((size_t)s->n_tracks * sizeof *v);
+  if (!v) return NULL;
+  for (int t = 0; t < s->n_tracks; t++) v[t] = (named){s->names[t], t};
+  qsort(v, (size_t)s->n_tracks, sizeof *v, cmp_named);
+  return v;
+}
+
+static int find_name(const named *v, int n, const char *name) {
+  named key = {name, -1};
+  const named *hit = bsearch(&key, v, (size_t)n, sizeof *v, cmp_named);
+  return hit ? hit->idx : -1;
+}
+
+static json_t *fold_metrics(json_t *res, size_t k) {
+  return json_object_get(json_array_get(res, k), "metrics");
+}
+
+static mgc_status read_classes(const char *path, json_t *res, mgc_cv_set *s) {
+  json_t *cl = json_object_get(fold_metrics(res, 0), "classes");
+  if (!json_is_array(cl) || json_array_size(cl) < 2)
+    return mgc_error_set(MGC_EFORMAT, "%s: fold 1 lists no classes", path);
+  s->n_classes = (int)json_array_size(cl);
+  if (!(s->classes = calloc((size_t)s->n_classes, sizeof *s->classes)))
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int c = 0; c < s->n_classes; c++) {
+    const char *name = json_string_value(json_array_get(cl, (size_t)c));
+    if (!name) return mgc_error_set(MGC_EFORMAT, "%s: class %d is not a name", path, c + 1);
+    if (!(s->classes[c] = strdup(name))) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  for (size_t k = 1; k < json_array_size(res); k++)
+    if (!json_equal(cl, json_object_get(fold_metrics(res, k), "classes")))
+      return mgc_error_set(MGC_EFORMAT, "%s: fold %zu lists other classes than fold 1", path,
+                           k + 1);
+  return MGC_OK;
+}
+
+static mgc_status read_track(const char *path, json_t *tr, int kfold, mgc_cv_set *s, int t) {
+  const int C = s->n_classes;
+  const char *name = json_string_value(json_object_get(tr, "name"));
+  if (!name || !*name)
+    return mgc_error_set(MGC_EFORMAT, "%s: fold %d: a track has no name", path, kfold + 1);
+  if (!(s->names[t] = strdup(name))) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  const char *label = json_string_value(json_object_get(tr, "true"));
+  s->labels[t] = -1;
+  for (int c = 0; label && c < C; c++)
+    if (!strcmp(label, s->classes[c])) s->labels[t] = c;
+  if (s->labels[t] < 0)
+    return mgc_error_set(MGC_EFORMAT, "%s: track '%s': its true class '%s' is not a class", path,
+                         name, label ? label : "(none)");
+  json_t *p = json_object_get(tr, "probabilities");
+  if (!json_is_array(p) || json_array_size(p) != (size_t)C)
+    return mgc_error_set(MGC_EFORMAT, "%s: track '%s' has no list of %d probabilities", path,
+                         name, C);
+  double sum = 0, v[1024];
+  if (C > 1024) return mgc_error_set(MGC_EFORMAT, "%s: too many classes", path);
+  for (int c = 0; c < C; c++) {
+    json_t *x = json_array_get(p, (size_t)c);
+    v[c] = json_is_number(x) ? json_number_value(x) : NAN;
+    if (!isfinite(v[c]) || v[c] < 0)
+      return mgc_error_set(MGC_EFORMAT, "%s: track '%s': probability %d is not a number >= 0",
+                           path, name, c + 1);
+    sum += v[c];
+  }
+  if (fabs(sum - 1) > 1e-3)
+    return mgc_error_set(MGC_EFORMAT, "%s: track '%s': probabilities sum to %g, not 1", path,
+                         name, sum);
+  for (int c = 0; c < C; c++) s->probs[(size_t)t * C + c] = (float)(v[c] / sum);
+  s->fold[t] = kfold;
+  return MGC_OK;
+}
+
+static mgc_status cv_parse(const char *path, json_t *root, mgc_cv_set *s) {
+  if (json_is_true(json_object_get(root, "dry_run")))
+    return mgc_error_set(MGC_EFORMAT,
+                         "%s: a --dry-run file (the folds only, no predictions to combine)", path);
+  json_t *folds = json_object_get(root, "folds"), *res = json_object_get(root, "results");
+  if (!json_is_integer(folds) || json_integer_value(folds) < 2 ||
+      json_integer_value(folds) > 1000)
+    return mgc_error_set(MGC_EFORMAT,
+                         "%s: not a cross-validation file of mgc-train --folds K --cv-json (no "
+                         "'folds')",
+                         path);
+  const int K = (int)json_integer_value(folds);
+  if (!json_is_array(res) || json_array_size(res) != (size_t)K)
+    return mgc_error_set(MGC_EFORMAT, "%s: 'results' must hold the %d folds", path, K);
+  s->n_folds = K;
+  mgc_status st = read_classes(path, res, s);
+  if (st) return st;
+  size_t total = 0;
+  for (int k = 0; k < K; k++) {
+    json_t *tr = json_object_get(fold_metrics(res, (size_t)k), "tracks");
+    if (!json_is_array(tr) || !json_array_size(tr))
+      return mgc_error_set(MGC_EFORMAT, "%s: result %d lists no tracks", path, k + 1);
+    total += json_array_size(tr);
+  }
+  s->names = calloc(total, sizeof *s->names);
+  s->labels = calloc(total, sizeof *s->labels);
+  s->fold = calloc(total, sizeof *s->fold);
+  s->probs = calloc(total * (size_t)s->n_classes, sizeof *s->probs);
+  if (!s->names || !s->labels || !s->fold || !s->probs)
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  int seen[1001] = {0}, t = 0;
+  for (int k = 0; k < K; k++) {
+    json_t *r = json_array_get(res, (size_t)k), *fno = json_object_get(r, "fold");
+    int f = json_is_integer(fno) ? (int)json_integer_value(fno) - 1 : k;
+    if (f < 0 || f >= K || seen[f]++)
+      return mgc_error_set(MGC_EFORMAT, "%s: result %d: fold number %d is out of range or repeated",
+                           path, k + 1, f + 1);
+    json_t *tr = json_object_get(fold_metrics(res, (size_t)k), "tracks");
+    for (size_t i = 0; i < json_array_size(tr); i++, t++) {
+      s->n_tracks = t + 1; /* names[0..t] are freed by mgc_cv_free */
+      if ((st = read_track(path, json_array_get(tr, i), f, s, t))) return st;
+    }
+  }
+  named *v = sorted_names(s);
+  if (!v) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int i = 1; i < s->n_tracks && !st; i++)
+    if (!strcmp(v[i].name, v[i - 1].name))
+      st = mgc_error_set(MGC_EFORMAT, "%s: track '%s' appears twice", path, v[i].name);
+  free(v);
+  return st;
+}
+
+mgc_status mgc_cv_load(const char *path, mgc_cv_set **out) {
+  *out = NULL;
+  json_error_t err;
+  json_t *root = json_load_file(path, 0, &err);
+  if (!root) {
+    if (err.line < 1) return mgc_error_set(MGC_EIO, "%s", err.text);
+    return mgc_error_set(MGC_EFORMAT, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+  }
+  mgc_cv_set *s = calloc(1, sizeof *s);
+  mgc_status st = s ? cv_parse(path, root, s) : mgc_error_set(MGC_ENOMEM, "out of memory");
+  json_decref(root);
+  if (st) {
+    mgc_cv_free(s);
+    return st;
+  }
+  *out = s;
+  return MGC_OK;
+}
+
+/* ---- the members' predictions, aligned on the same tracks ---- */
+
+typedef struct aligned {
+  int n, M, C, K;
+  float *probs;       /* [n][M][C] in member 0's track order */
+  int *labels, *fold; /* member 0's */
+  mgc_cv_set **sets;  /* [M] */
+} aligned;
+
+static void aligned_free(aligned *a) {
+  for (int m = 0; a->sets && m < a->M; m++) mgc_cv_free(a->sets[m]);
+  free(a->sets);
+  free(a->probs);
+}
+
+/* "member 'crnn' (models/results/cv5.json)" */
+static const char *who(const mgc_ensemble *e, int m, char *buf, size_t cap) {
+  snprintf(buf, cap, "member '%s' (%s)", e->members[m].name, e->members[m].cv_path);
+  return buf;
+}
+
+static mgc_status check_against(const mgc_ensemble *e, const aligned *a, int m,
+                                const named *idx0, const named *idxm) {
+  const mgc_cv_set *s0 = a->sets[0], *s = a->sets[m];
+  char w0[600], wm[600];
+  who(e, 0, w0, sizeof w0);
+  who(e, m, wm, sizeof wm);
+  if (s->n_folds != s0->n_folds)
+    return mgc_error_set(MGC_EINVAL, "%s has %d folds, %s has %d: the members must be "
+                         "cross-validated on the same folds", wm, s->n_folds, w0, s0->n_folds);
+  if (s->n_classes != s0->n_classes)
+    return mgc_error_set(MGC_EINVAL, "%s has %d classes, %s has %d", wm, s->n_classes, w0,
+                         s0->n_classes);
+  for (int c = 0; c < s->n_classes; c++)
+    if (strcmp(s->classes[c], s0->classes[c]))
+      return mgc_error_set(MGC_EINVAL, "class %d is '%s' for %s but '%s' for %s", c + 1,
+                           s->classes[c], wm, s0->classes[c], w0);
+  for (int t = 0; t < s0->n_tracks; t++)
+    if (find_name(idxm, s->n_tracks, s0->names[t]) < 0)
+      return mgc_error_set(MGC_EINVAL, "track '%s' of %s is missing from %s", s0->names[t], w0,
+                           wm);
+  for (int t = 0; t < s->n_tracks; t++)
+    if (find_name(idx0, s0->n_tracks, s->names[t]) < 0)
+      return mgc_error_set(MGC_EINVAL, "track '%s' of %s is missing from %s", s->names[t], wm,
+                           w0);
+  for (int t = 0; t < s0->n_tracks; t++) {
+    int u = find_name(idxm, s->n_tracks, s0->names[t]);
+    if (s->fold[u] != s0->fold[t])
+      return mgc_error_set(MGC_EINVAL,
+                           "track '%s' is in fold %d for %s but in fold %d for %s: the members "
+                           "must be cross-validated on the same folds (same --folds K and "
+                           "recipe seed)",
+                           s0->names[t], s0->fold[t] + 1, w0, s->fold[u] + 1, wm);
+    if (s->labels[u] != s0->labels[t])
+      return mgc_error_set(MGC_EINVAL, "track '%s' is labelled '%s' by %s but '%s' by %s",
+                           s0->names[t], s0->classes[s0->labels[t]], w0,
+                           s->classes[s->labels[u]], wm);
+  }
+  return MGC_OK;
+}
+
+static mgc_status gather(const mgc_ensemble *e, aligned *a) {
+  memset(a, 0, sizeof *a);
+  const int M = e->n_members;
+  if (M < 1) return mgc_error_set(MGC_EINVAL, "%s: no members", e->origin);
+  for (int m = 0; m < M; m++)
+    if (!e->members[m].cv_path)
+      return mgc_error_set(MGC_EINVAL,
+                           "%s:%d:%d: member '%s' has no 'cv' file (its mgc-train --folds K "
+                           "--cv-json output)",
+                           e->origin, e->members[m].line, e->members[m].col, e->members[m].name);
+  if (!(a->sets = calloc((size_t)M, sizeof *a->sets)))
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  a->M = M;
+  for (int m = 0; m < M; m++) {
+    mgc_status st = mgc_cv_load(e->members[m].cv_path, &a->sets[m]);
+    if (st) {
+      aligned_free(a);
+      return mgc_error_prefix(st, "member '%s': ", e->members[m].name);
+    }
+  }
+  const mgc_cv_set *s0 = a->sets[0];
+  a->n = s0->n_tracks;
+  a->C = s0->n_classes;
+  a->K = s0->n_folds;
+  a->labels = s0->labels;
+  a->fold = s0->fold;
+  mgc_status st = MGC_OK;
+  if (e->classes) {
+    int same = e->n_classes == a->C;
+    for (int c = 0; same && c < a->C; c++) same = !strcmp(e->classes[c], s0->classes[c]);
+    if (!same)
+      st = mgc_error_set(MGC_EINVAL, "%s: 'classes' differ from the classes of %s's cv file",
+                         e->origin, e->members[0].name);
+  }
+  named *idx0 = sorted_names(s0);
+  a->probs = malloc((size_t)a->n * M * a->C * sizeof *a->probs);
+  if (!st && (!idx0 || !a->probs)) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int m = 0; !st && m < M; m++) {
+    named *idxm = m ? sorted_names(a->sets[m]) : idx0;
+    if (!idxm) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+    if (!st && m) st = check_against(e, a, m, idx0, idxm);
+    for (int t = 0; !st && t < a->n; t++) {
+      int u = find_name(idxm, a->sets[m]->n_tracks, s0->names[t]);
+      memcpy(a->probs + ((size_t)t * M + m) * a->C, a->sets[m]->probs + (size_t)u * a->C,
+             (size_t)a->C * sizeof *a->probs);
+    }
+    if (m) free(idxm);
+  }
+  free(idx0);
+  if (st) aligned_free(a);
+  return st;
+}
+
+/* ---- the table ---- */
+
+void mgc_ens_table_free(mgc_ens_table *t) {
+  if (!t) return;
+  for (int r = 0; t->rows && r < t->n_rows; r++) {
+    free(t->rows[r].acc);
+    free(t->rows[r].f1);
+    free(t->rows[r].nll);
+  }
+  for (int c = 0; t->classes && c < t->n_classes; c++) free(t->classes[c]);
+  free(t->classes);
+  free(t->rows);
+  free(t->fold_tracks);
+  free(t->fold_weights);
+  free(t->fold_l2);
+  free(t->origin);
+  free(t);
+}
+
+/* Accuracy and macro-F1 (metrics.h's definitions) and mean NLL of nt
+ * track distributions. */
+static mgc_status score(const aligned *a, const float *probs, const int *labels, int nt,
+                        int *off, double *acc, double *f1, double *nll) {
+  for (int i = 0; i <= nt; i++) off[i] = i;
+  mgc_eval_input in = {a->C, (const char *const *)a->sets[0]->classes, nt, labels, NULL, off,
+                       probs};
+  mgc_metrics *mt;
+  mgc_status st = mgc_metrics_compute(&in, &mt);
+  if (st) return st;
+  *acc = mt->track_acc;
+  *f1 = mt->macro_f1;
+  mgc_metrics_free(mt);
+  double s = 0;
+  for (int i = 0; i < nt; i++)
+    s -= log(fmax((double)probs[(size_t)i * a->C + labels[i]], MGC_COMB_FLOOR));
+  *nll = s / nt;
+  return MGC_OK;
+}
+
+static int argmax_row(const float *p, int n) {
+  int b = 0;
+  for (int i = 1; i < n; i++)
+    if (p[i] > p[b]) b = i;
+  return b;
+}
+
+/* Row a better than row b: higher mean accuracy, then higher mean macro-F1
+ * (not NLL: agree's and vote's distributions are constructions, and vote's
+ * sharpening would win every tie); the caller keeps the earlier row on a
+ * full tie (the simpler rule). */
+static int better(const mgc_ens_row *a, const mgc_ens_row *b) {
+  if (fabs(a->acc_mean - b->acc_mean) > 1e-12) return a->acc_mean > b->acc_mean;
+  return a->f1_mean > b->f1_mean + 1e-12;
+}
+
+static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
+  const int n = a->n, M = a->M, C = a->C, K = a->K;
+  const size_t MC = (size_t)M * C;
+  int *te = malloc((size_t)n * sizeof *te), *tl = malloc((size_t)n * sizeof *tl);
+  int *rl = malloc((size_t)n * sizeof *rl), *rg = malloc((size_t)n * sizeof *rg);
+  int *off = malloc(((size_t)n + 1) * sizeof *off);
+  float *rp = malloc((size_t)n * MC * sizeof *rp), *out = malloc((size_t)n * C * sizeof *out);
+  double *coef = malloc((size_t)C * MC * sizeof *coef), *icpt = malloc((size_t)C * sizeof *icpt);
+  mgc_status st = MGC_OK;
+  if (!te || !tl || !rl || !rg || !off || !rp || !out || !coef || !icpt)
+    st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int k = 0; !st && k < K; k++) {
+    int nt = 0, nr = 0;
+    for (int i = 0; i < n; i++) {
+      if (a->fold[i] == k) {
+        te[nt] = i;
+        tl[nt++] = a->labels[i];
+      } else {
+        memcpy(rp + (size_t)nr * MC, a->probs + (size_t)i * MC, MC * sizeof *rp);
+        rl[nr] = a->labels[i];
+        rg[nr++] = a->fold[i];
+      }
+    }
+    t->fold_tracks[k] = nt;
+    if (!nt) {
+      st = mgc_error_set(MGC_EINVAL, "fold %d has no tracks", k + 1);
+      break;
+    }
+    /* Members alone. */
+    int r = 0;
+    for (int m = 0; !st && m < M; m++, r++) {
+      for (int i = 0; i < nt; i++)
+        memcpy(out + (size_t)i * C, a->probs + (size_t)te[i] * MC + (size_t)m * C,
+               (size_t)C * sizeof *out);
+      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k]);
+    }
+    /* The parameters of weighted and stack, from the other folds only. */
+    double *w = t->fold_weights + (size_t)k * M;
+    mgc_comb_data rd = {nr, M, C, rp, rl};
+    if (!st) st = mgc_comb_fit_weights(&rd, w, NULL);
+    if (!st) st = mgc_comb_fit_stack_cv(&rd, rg, K, &t->fold_l2[k], coef, icpt, NULL);
+    for (int rule = 0; !st && rule < MGC_COMB_N_RULES; rule++, r++) {
+      mgc_combiner c = {(mgc_comb_rule)rule, M, C, w, coef, icpt};
+      if ((st = mgc_combiner_check(&c))) break;
+      for (int i = 0; i < nt; i++)
+        mgc_combine(&c, a->probs + (size_t)te[i] * MC, out + (size_t)i * C);
+      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k]);
+    }
+    if (st) break;
+    /* Oracle: any member right. */
+    int right = 0;
+    for (int i = 0; i < nt; i++) {
+      int any = 0;
+      for (int m = 0; m < M && !any; m++)
+        any = argmax_row(a->probs + (size_t)te[i] * MC + (size_t)m * C, C) == tl[i];
+      right += any;
+    }
+    t->rows[r].acc[k] = (double)right / nt;
+    t->rows[r].f1[k] = t->rows[r].nll[k] = NAN;
+  }
+  free(te);
+  free(tl);
+  free(rl);
+  free(rg);
+  free(off);
+  free(rp);
+  free(out);
+  free(coef);
+  free(icpt);
+  return st;
+}
+
+mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
+  *out = NULL;
+  aligned a;
+  mgc_status st = gather(e, &a);
+  if (st) return st;
+  const int M = a.M, K = a.K;
+  mgc_ens_table *t = calloc(1, sizeof *t);
+  if (!t) {
+    aligned_free(&a);
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  t->n_folds = K;
+  t->n_tracks = a.n;
+  t->n_members = M;
+  t->n_rows = M + MGC_COMB_N_RULES + 1;
+  t->origin = strdup(e->origin);
+  t->classes = calloc((size_t)a.C, sizeof *t->classes);
+  t->rows = calloc((size_t)t->n_rows, sizeof *t->rows);
+  t->fold_tracks = calloc((size_t)K, sizeof *t->fold_tracks);
+  t->fold_weights = calloc((size_t)K * M, sizeof *t->fold_weights);
+  t->fold_l2 = calloc((size_t)K, sizeof *t->fold_l2);
+  int ok = t->origin && t->classes && t->rows && t->fold_tracks && t->fold_weights && t->fold_l2;
+  if (ok) t->n_classes = a.C;
+  for (int c = 0; ok && c < a.C; c++) ok = (t->classes[c] = strdup(a.sets[0]->classes[c])) != NULL;
+  for (int r = 0; ok && r < t->n_rows; r++) {
+    mgc_ens_row *row = &t->rows[r];
+    row->acc = calloc((size_t)K, sizeof *row->acc);
+    row->f1 = calloc((size_t)K, sizeof *row->f1);
+    row->nll = calloc((size_t)K, sizeof *row->nll);
+    ok = row->acc && row->f1 && row->nll;
+    if (r < M) {
+      row->kind = MGC_ENS_ROW_MEMBER;
+      row->index = r;
+      snprintf(row->name, sizeof row->name, "%s", e->members[r].name);
+    } else if (r < M + MGC_COMB_N_RULES) {
+      row->kind = MGC_ENS_ROW_RULE;
+      row->index = r - M;
+      snprintf(row->name, sizeof row->name, "%s", mgc_comb_rule_name((mgc_comb_rule)(r - M)));
+    } else {
+      row->kind = MGC_ENS_ROW_ORACLE;
+      row->index = -1;
+      snprintf(row->name, sizeof row->name, "oracle: any member right");
+    }
+  }
+  st = ok ? evaluate_folds(&a, t) : mgc_error_set(MGC_ENOMEM, "out of memory");
+  aligned_free(&a);
+  if (st) {
+    mgc_ens_table_free(t);
+    return st;
+  }
+  for (int r = 0; r < t->n_rows; r++) {
+    mgc_ens_row *row = &t->rows[r];
+    mgc_metrics_mean_std(row->acc, K, &row->acc_mean, &row->acc_std);
+    mgc_metrics_mean_std(row->f1, K, &row->f1_mean, &row->f1_std);
+    mgc_metrics_mean_std(row->nll, K, &row->nll_mean, &row->nll_std);
+  }
+  t->best_member = 0;
+  for (int m = 1; m < M; m++)
+    if (better(&t->rows[m], &t->rows[t->best_member])) t->best_member = m;
+  t->best_rule = 0;
+  for (int r = 1; r < MGC_COMB_N_RULES; r++)
+    if (better(&t->rows[M + r], &t->rows[M + t->best_rule])) t->best_rule = r;
+  *out = t;
+  return MGC_OK;
+}
+
+void mgc_ens_table_print(const mgc_ens_table *t, FILE *f) {
+  const int K = t->n_folds, M = t->n_members;
+  fprintf(f, "ensemble %s: %d member%s, %d-fold cross-validation, %d tracks, %d classes\n",
+          t->origin, M, M == 1 ? "" : "s", K, t->n_tracks, t->n_classes);
+  fprintf(f,
+          "protocol: track level, out of fold (each track decided by the fold models that never "
+          "saw it;\n  a member's track probabilities are the mean of its window probabilities); "
+          "weighted and\n  stack fitted on the other folds' tracks only; mean +- sample std over "
+          "the %d folds\n\n",
+          K);
+  fprintf(f, "%-30s %17s %9s %8s\n", "", "track accuracy", "macro F1", "NLL");
+  for (int r = 0; r < t->n_rows; r++) {
+    const mgc_ens_row *row = &t->rows[r];
+    char label[120];
+    if (row->kind == MGC_ENS_ROW_MEMBER) snprintf(label, sizeof label, "member %s", row->name);
+    else if (row->kind == MGC_ENS_ROW_RULE) snprintf(label, sizeof label, "rule %s", row->name);
+    else snprintf(label, sizeof label, "%s", row->name);
+    if (row->kind == MGC_ENS_ROW_ORACLE || r == M) fputc('\n', f);
+    fprintf(f, "%-30s %7.1f %% +- %4.1f", label, 100 * row->acc_mean, 100 * row->acc_std);
+    if (row->kind == MGC_ENS_ROW_ORACLE) fprintf(f, " %9s %8s\n", "-", "-");
+    else fprintf(f, " %9.3f %8.3f\n", row->f1_mean, row->nll_mean);
+  }
+  const mgc_ens_row *br = &t->rows[M + t->best_rule], *bm = &t->rows[t->best_member];
+  fprintf(f, "\nbest rule: %s (%.1f %%); best member alone: %s (%.1f %%)\n", br->name,
+          100 * br->acc_mean, bm->name, 100 * bm->acc_mean);
+  fprintf(f, "weighted's weights per fold (%s", t->rows[0].name);
+  for (int m = 1; m < M; m++) fprintf(f, ", %s", t->rows[m].name);
+  fprintf(f, "):");
+  for (int k = 0; k < K; k++) {
+    fprintf(f, "%s", k ? "; " : " ");
+    for (int m = 0; m < M; m++) fprintf(f, "%s%.2f", m ? " " : "", t->fold_weights[k * M + m]);
+  }
+  fprintf(f, "\nstack's l2 per fold (cross-validated on the other folds):");
+  for (int k = 0; k < K; k++) fprintf(f, " %g", t->fold_l2[k]);
+  fprintf(f, "\n");
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *jarr(const double *v, int n) {
+  json_t *a = json_array();
+  for (int i = 0; a && i < n; i++) json_array_append_new(a, jnum(v[i]));
+  return a;
+}
+
+char *mgc_ens_table_to_json(const mgc_ens_table *t) {
+  static const char *const kinds[] = {"member", "rule", "oracle"};
+  const int K = t->n_folds, M = t->n_members;
+  json_t *o = json_object(), *rows = json_array(), *cls = json_array(), *ft = json_array(),
+         *w = json_array();
+  if (!o || !rows || !cls || !ft || !w) {
+    json_decref(o);
+    json_decref(rows);
+    json_decref(cls);
+    json_decref(ft);
+    json_decref(w);
+    return NULL;
+  }
+  for (int c = 0; c < t->n_classes; c++) json_array_append_new(cls, json_string(t->classes[c]));
+  for (int k = 0; k < K; k++) {
+    json_array_append_new(ft, json_integer(t->fold_tracks[k]));
+    json_array_append_new(w, jarr(t->fold_weights + (size_t)k * M, M));
+  }
+  for (int r = 0; r < t->n_rows; r++) {
+    const mgc_ens_row *row = &t->rows[r];
+    json_array_append_new(
+        rows, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+                        row->name, "kind", kinds[row->kind], "track_accuracy", jarr(row->acc, K),
+                        "track_accuracy_mean", jnum(row->acc_mean), "track_accuracy_std",
+                        jnum(row->acc_std), "macro_f1", jarr(row->f1, K), "macro_f1_mean",
+                        jnum(row->f1_mean), "macro_f1_std", jnum(row->f1_std), "nll",
+                        jarr(row->nll, K), "nll_mean", jnum(row->nll_mean), "nll_std",
+                        jnum(row->nll_std)));
+  }
+  json_object_set_new(o, "ensemble", json_string(t->origin));
+  json_object_set_new(o, "folds", json_integer(K));
+  json_object_set_new(o, "tracks", json_integer(t->n_tracks));
+  json_object_set_new(o, "fold_tracks", ft);
+  json_object_set_new(o, "classes", cls);
+  json_object_set_new(o, "rows", rows);
+  json_object_set_new(o, "best_rule", json_string(t->rows[M + t->best_rule].name));
+  json_object_set_new(o, "best_member", json_string(t->rows[t->best_member].name));
+  json_object_set_new(o, "weights_per_fold", w);
+  json_object_set_new(o, "stack_l2_per_fold", jarr(t->fold_l2, K));
+  char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+  json_decref(o);
+  return s;
+}
+
+/* ---- fitting on everything ---- */
+
+mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule) {
+  if ((unsigned)rule >= MGC_COMB_N_RULES) return mgc_error_set(MGC_EINVAL, "unknown rule");
+  aligned a;
+  mgc_status st = gather(e, &a);
+  if (st) return st;
+  const int M = a.M, C = a.C;
+  double *w = malloc((size_t)M * sizeof *w), *coef = malloc((size_t)C * M * C * sizeof *coef);
+  double *icpt = malloc((size_t)C * sizeof *icpt);
+  char **cls = calloc((size_t)C, sizeof *cls);
+  double l2 = 0;
+  if (!w || !coef || !icpt || !cls) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int c = 0; !st && c < C; c++)
+    if (!(cls[c] = strdup(a.sets[0]->classes[c]))) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  mgc_comb_data d = {a.n, M, C, a.probs, a.labels};
+  if (!st) st = mgc_comb_fit_weights(&d, w, NULL);
+  if (!st) st = mgc_comb_fit_stack_cv(&d, a.fold, a.K, &l2, coef, icpt, NULL);
+  if (!st) {
+    for (int m = 0; m < M; m++) e->members[m].weight = w[m];
+    free(e->weights);
+    e->weights = w;
+    free(e->coef);
+    e->coef = coef;
+    free(e->intercept);
+    e->intercept = icpt;
+    for (int c = 0; e->classes && c < e->n_classes; c++) free(e->classes[c]);
+    free(e->classes);
+    e->classes = cls;
+    e->n_classes = C;
+    e->has_stack = 1;
+    e->stack_l2 = l2;
+    e->rule = rule;
+    w = coef = icpt = NULL;
+    cls = NULL;
+  }
+  free(w);
+  free(coef);
+  free(icpt);
+  for (int c = 0; cls && c < C; c++) free(cls[c]);
+  free(cls);
+  aligned_free(&a);
+  return st;
+}

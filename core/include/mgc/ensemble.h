@@ -1,0 +1,169 @@
+/* Ensembles: several classifiers (members) whose class distributions are
+ * combined by one rule of mgc/combine.h, described by a YAML file, and
+ * measured side by side from the members' cross-validation results.
+ *
+ *   # models/ensemble.yaml
+ *   name: crnn+table
+ *   rule: weighted              # mean | weighted | product | agree | vote | stack
+ *   classes: [blues, classical, country, disco, hiphop, jazz, metal, pop, reggae, rock]
+ *   members:
+ *     - name: crnn
+ *       model: crnn.safetensors # paths are relative to this file's folder
+ *       input: window           # window | table (below)
+ *       weight: 0.7             # used by rule 'weighted' (default 1; normalised to sum 1)
+ *       cv: results/cv5.json    # its mgc-train --folds K --cv-json output
+ *     - name: table
+ *       model: table.safetensors
+ *       input: table
+ *       weight: 0.3
+ *       cv: results/table/cv5.json
+ *   stack:                      # rule 'stack' (written by mgc-eval --fit)
+ *     features: probabilities
+ *     l2: 0.001
+ *     intercept: [C numbers]
+ *     coef:                     # C rows of M*C numbers (member-major columns)
+ *       - [...]
+ *
+ * input: window - the member classifies each 3 s window of the audio stream
+ *   (the front-end's segments) and feeds each window's probabilities;
+ *   table - the member classifies the handcrafted 57-feature vector of the
+ *   rolling track buffer and feeds its track decision.
+ * 'classes' is optional (the class order of the stacking coefficients;
+ * checked against the models when they are loaded); 'description' is free
+ * text. Unknown or duplicate keys, a bad value, member names that repeat, a
+ * 'stack' section of the wrong shape are refused with file:line:col. */
+#ifndef MGC_ENSEMBLE_H
+#define MGC_ENSEMBLE_H
+
+#include <stdio.h>
+
+#include "mgc/combine.h"
+#include "mgc/error.h"
+#include "mgc/model.h"
+
+#define MGC_ENSEMBLE_MAX_MEMBERS 16
+
+typedef enum mgc_ensemble_input {
+  MGC_ENS_INPUT_WINDOW = 0,
+  MGC_ENS_INPUT_TABLE
+} mgc_ensemble_input;
+
+typedef struct mgc_ensemble_member {
+  char *name;
+  char *model;           /* as written in the file */
+  char *model_path;      /* resolved against the file's folder */
+  char *cv, *cv_path;    /* likewise; NULL when absent */
+  mgc_ensemble_input input;
+  double weight;         /* normalised: the members' weights sum to 1 */
+  int line, col;         /* where the member starts in the file (1-based) */
+  mgc_model *loaded;     /* with MGC_ENSEMBLE_LOAD_MODELS, else NULL */
+} mgc_ensemble_member;
+
+typedef struct mgc_ensemble {
+  char *origin;          /* the file name, for messages */
+  char *dir;             /* its folder ("" for the current one) */
+  char *name, *description;
+  mgc_comb_rule rule;
+  int n_members;
+  mgc_ensemble_member *members;
+  int n_classes;         /* 0 when neither 'classes' nor loaded models say */
+  char **classes;
+  double *weights;       /* [n_members], the members' weights */
+  int has_stack;
+  double stack_l2;
+  double *coef, *intercept; /* [n_classes][n_members*n_classes], [n_classes] */
+} mgc_ensemble;
+
+/* Load also every member's model (mgc_model_load), check that they share
+ * the classes (and 'classes', if given), and that the rule has what it needs
+ * to run (rule 'stack': a 'stack' section). Without it the file is enough
+ * for evaluation from the members' cv files. */
+#define MGC_ENSEMBLE_LOAD_MODELS 1u
+
+/* Parse YAML text; origin names it in messages, dir resolves the relative
+ * paths (NULL or "": as given). */
+mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
+                              const char *dir, unsigned flags, mgc_ensemble **out);
+mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **out);
+void mgc_ensemble_free(mgc_ensemble *e);
+
+/* The combiner the file describes (borrowing e's parameters). */
+mgc_status mgc_ensemble_combiner(const mgc_ensemble *e, mgc_combiner *c);
+
+/* Write e as YAML to path (atomically), the member paths rewritten relative
+ * to path's folder; header: comment lines to put first (may be NULL). */
+mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const char *header);
+
+/* ---- measured side by side, from the members' cross-validation ----
+ *
+ * Every member's cv file (mgc-train --folds K --cv-json) holds, per fold,
+ * the fold's test tracks with the track probabilities the fold's model gave
+ * (the mean of its window probabilities): out-of-fold predictions. The
+ * members must cover the same tracks with the same folds, labels and
+ * classes; a mismatch is refused, naming it. Then, for each fold k, on fold
+ * k's tracks: every member alone, every rule (weighted's weights and
+ * stack's coefficients fitted on the other folds' tracks only, stack's l2
+ * by cross-validation over those other folds), and the oracle (a track
+ * counts as right when any member's argmax is right: an upper bound for
+ * rules that pick one member's answer). Figures per fold: track accuracy,
+ * macro-F1 (mgc/metrics.h), mean NLL (probabilities floored at
+ * MGC_COMB_FLOOR); then mean and sample std over the folds. */
+
+typedef enum mgc_ens_row_kind {
+  MGC_ENS_ROW_MEMBER,
+  MGC_ENS_ROW_RULE,
+  MGC_ENS_ROW_ORACLE
+} mgc_ens_row_kind;
+
+typedef struct mgc_ens_row {
+  char name[80];
+  mgc_ens_row_kind kind;
+  int index;             /* member index, or the rule */
+  double *acc, *f1, *nll; /* [n_folds]; f1 and nll are NAN for the oracle */
+  double acc_mean, acc_std, f1_mean, f1_std, nll_mean, nll_std;
+} mgc_ens_row;
+
+typedef struct mgc_ens_table {
+  char *origin;
+  int n_folds, n_tracks, n_members, n_classes;
+  char **classes;
+  int *fold_tracks;      /* [n_folds] */
+  int n_rows;            /* n_members + MGC_COMB_N_RULES + 1 (the oracle, last) */
+  mgc_ens_row *rows;
+  double *fold_weights;  /* [n_folds][n_members] weighted's weights per fold */
+  double *fold_l2;       /* [n_folds] stack's l2 per fold */
+  int best_rule;         /* highest mean accuracy, then macro-F1, then the earlier
+                            (simpler) rule in mgc_comb_rule's order */
+  int best_member;       /* likewise among the members */
+} mgc_ens_table;
+
+/* One member's cross-validation results, aligned with the first member's
+ * track order by mgc_ensemble_evaluate. */
+typedef struct mgc_cv_set {
+  int n_folds, n_classes, n_tracks;
+  char **classes;
+  char **names;          /* [n_tracks] */
+  int *labels, *fold;    /* [n_tracks]; fold in [0, n_folds) */
+  float *probs;          /* [n_tracks][n_classes], rows renormalised to sum 1 */
+} mgc_cv_set;
+
+/* Read a --cv-json file: refuses a file without probabilities (--dry-run),
+ * unnamed or repeated tracks, unknown labels, and probability rows that are
+ * not finite, negative or do not sum to 1 within 1e-3. */
+mgc_status mgc_cv_load(const char *path, mgc_cv_set **out);
+void mgc_cv_free(mgc_cv_set *s);
+
+mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out);
+void mgc_ens_table_free(mgc_ens_table *t);
+/* The table for people: one row per member, rule and the oracle. */
+void mgc_ens_table_print(const mgc_ens_table *t, FILE *f);
+/* Everything, per fold included, as JSON (malloc'd; NULL when out of memory). */
+char *mgc_ens_table_to_json(const mgc_ens_table *t);
+
+/* Fit weighted's weights and stack's coefficients (l2 by cross-validation
+ * over the folds) on every out-of-fold prediction of the members' cv files,
+ * store them in e, with e's classes taken from the cv files, and set
+ * e->rule = rule. */
+mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule);
+
+#endif
