@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "mgc/audio.h"
+#include "mgc/ensemble.h"
 #include "mgc/frontend.h"
 #include "mgc/model.h"
 #include "mgc/windower.h"
@@ -604,11 +605,24 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
+  /* The front-end geometry: the model's, or an ensemble's first member's
+   * (mgcd requires the window members to share it). */
   mgc_model *m;
-  if (mgc_model_load(model, &m)) die("%s", mgc_error_message());
+  mgc_ensemble *ens = NULL;
+  const char *dot = strrchr(model, '.');
+  if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) {
+    if (mgc_ensemble_load(model, MGC_ENSEMBLE_LOAD_MODELS, &ens)) die("%s", mgc_error_message());
+    m = NULL;
+    for (int i = 0; i < ens->n_members && !m; i++)
+      if (ens->members[i].input == MGC_ENS_INPUT_WINDOW) m = ens->members[i].loaded;
+    if (!m) die("%s: no window member", model);
+  } else if (mgc_model_load(model, &m)) {
+    die("%s", mgc_error_message());
+  }
   geometry g = {m->frontend, m->frontend.sample_rate, m->frontend.hop_length, m->frontend.n_fft, m->frontend.center,
                 0, 0};
-  mgc_model_free(m);
+  if (ens) mgc_ensemble_free(ens);
+  else mgc_model_free(m);
   mgc_audio a;
   if (mgc_audio_load(clip_path, g.rate, &a)) die("%s", mgc_error_message());
 

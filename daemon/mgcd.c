@@ -25,7 +25,7 @@
 #include "input.h"
 #include "log.h"
 #include "mgc/parse.h"
-#include "mgc/pipeline.h"
+#include "mgc/ensemble_stream.h"
 #include "notify.h"
 #include "server.h"
 
@@ -47,14 +47,22 @@ typedef struct overrides {
   int fast, foreground, wait_clients;
 } overrides;
 
+/* What listens: an ensemble (a one-member one for a plain model file) and
+ * its live stream, with the class names ready as JSON strings. */
+typedef struct engine {
+  mgc_ensemble *ens;
+  mgc_ensemble_stream *s;
+  char **jclass;
+  const char *const *classes;
+  int C, rate;
+} engine;
+
 typedef struct mgcd {
   overrides ov;
   mgc_config cfg;
-  mgc_model *model;
-  mgc_pipeline *pipe;
+  engine g;                     /* the model or ensemble listening */
   mgc_input *in;
   mgc_server *srv;
-  char **jclass;                /* class names as JSON strings */
   double start_mono;
   mgc_input_state state;
   uint64_t overruns;
@@ -117,15 +125,35 @@ static void put_str(mgcd *d, const char *key, const char *val) {
 
 static void put_probs(mgcd *d, const char *key, const float *p) {
   put(d, ",\"%s\":{", key);
-  for (int k = 0; k < d->model->n_classes; k++) put(d, "%s%s:%.4f", k ? "," : "", d->jclass[k], p[k]);
+  for (int k = 0; k < d->g.C; k++) put(d, "%s%s:%.4f", k ? "," : "", d->g.jclass[k], p[k]);
   put(d, "}");
 }
 
 static void put_decision(mgcd *d, const mgc_decision *dec) {
-  put(d, ",\"decision\":{\"genre\":%s,\"confidence\":%.4f", dec->genre >= 0 ? d->jclass[dec->genre] : "null",
+  put(d, ",\"decision\":{\"genre\":%s,\"confidence\":%.4f", dec->genre >= 0 ? d->g.jclass[dec->genre] : "null",
       dec->genre >= 0 ? dec->confidence : 0.0);
   if (dec->genre >= 0 && dec->probs) put_probs(d, "probs", dec->probs);
   put(d, ",\"windows\":%d,\"track\":%llu}", dec->windows, (unsigned long long)dec->track);
+}
+
+/* "ensemble": the rule, the members and, with a table member, how its
+ * answers are coming. */
+static void put_members(mgcd *d) {
+  const mgc_ensemble *e = d->g.ens;
+  put(d, ",\"ensemble\":{\"rule\":\"%s\",\"members\":[", mgc_comb_rule_name(e->rule));
+  for (int m = 0; m < e->n_members; m++) {
+    char q[300];
+    json_str(q, sizeof q, e->members[m].name);
+    put(d, "%s{\"name\":%s,\"input\":\"%s\"}", m ? "," : "", q,
+        e->members[m].input == MGC_ENS_INPUT_TABLE ? "table" : "window");
+  }
+  put(d, "]");
+  for (int m = 0; m < e->n_members; m++)
+    if (e->members[m].input == MGC_ENS_INPUT_TABLE)
+      put(d, ",\"table_runs\":%u,\"table_in_decision\":%s,\"table_audio_s\":%.1f",
+          mgc_ensemble_stream_table_runs(d->g.s), mgc_ensemble_stream_table_active(d->g.s) ? "true" : "false",
+          mgc_ensemble_stream_table_audio_s(d->g.s));
+  put(d, "}");
 }
 
 static void send_event(mgcd *d) {
@@ -169,7 +197,7 @@ static int on_window(void *user, const mgc_window_event *e) {
   send_event(d);
   if (dec->genre >= 0)
     mgc_log(MGC_LOG_DEBUG, "window %llu [%.1f-%.1f s] %s %.0f%% (%d windows)", (unsigned long long)e->index,
-            e->t, e->t_end, d->model->classes[dec->genre], 100 * dec->confidence, dec->windows);
+            e->t, e->t_end, d->g.classes[dec->genre], 100 * dec->confidence, dec->windows);
   return 0;
 }
 
@@ -183,9 +211,11 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
         PROTOCOL);
     put_str(d, "model", d->cfg.model);
     put(d, ",\"classes\":[");
-    for (int k = 0; k < d->model->n_classes; k++) put(d, "%s%s", k ? "," : "", d->jclass[k]);
-    put(d, "],\"rate\":%d,\"window_s\":%.3f,\"hop_s\":%.3f", d->model->frontend.sample_rate,
-        mgc_pipeline_window_s(d->pipe), mgc_pipeline_hop_s(d->pipe));
+    for (int k = 0; k < d->g.C; k++) put(d, "%s%s", k ? "," : "", d->g.jclass[k]);
+    put(d, "]");
+    put_members(d);
+    put(d, ",\"rate\":%d,\"window_s\":%.3f,\"hop_s\":%.3f", d->g.rate,
+        mgc_ensemble_stream_window_s(d->g.s), mgc_ensemble_stream_hop_s(d->g.s));
     put_str(d, "input", d->in ? mgc_input_describe(d->in) : "waiting for clients");
     put(d, ",\"state\":\"%s\"}", d->in ? state_name(d->state) : "waiting");
   } else if (!strcmp(cmd, "version")) {
@@ -193,14 +223,14 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
     put_str(d, "model", d->cfg.model);
     put(d, "}");
   } else if (!strcmp(cmd, "reset")) {
-    mgc_pipeline_reset_track(d->pipe);
+    mgc_ensemble_stream_reset_track(d->g.s);
     mgc_decision dec;
-    mgc_pipeline_current(d->pipe, &dec);
+    mgc_ensemble_stream_current(d->g.s, &dec);
     put(d, "{\"reply\":\"reset\",\"track\":%llu}", (unsigned long long)dec.track + 1);
     mgc_log(MGC_LOG_INFO, "track reset by a client");
   } else if (!strcmp(cmd, "status")) {
     mgc_decision dec;
-    mgc_pipeline_current(d->pipe, &dec);
+    mgc_ensemble_stream_current(d->g.s, &dec);
     put(d, "{\"reply\":\"status\",\"state\":\"%s\"", d->in ? state_name(d->state) : "waiting");
     put_str(d, "input", d->in ? mgc_input_describe(d->in) : "waiting for clients");
     if (d->state == MGC_INPUT_LOST && d->in) {
@@ -209,10 +239,11 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
     }
     put_str(d, "model", d->cfg.model);
     put(d, ",\"uptime\":%.1f,\"audio_s\":%.2f,\"windows\":%llu,\"track\":%llu,\"rms_db\":%.1f",
-        mono_now() - d->start_mono, mgc_pipeline_audio_s(d->pipe),
-        (unsigned long long)mgc_pipeline_windows(d->pipe), (unsigned long long)dec.track,
-        mgc_pipeline_rms_db(d->pipe));
+        mono_now() - d->start_mono, mgc_ensemble_stream_audio_s(d->g.s),
+        (unsigned long long)mgc_ensemble_stream_windows(d->g.s), (unsigned long long)dec.track,
+        mgc_ensemble_stream_rms_db(d->g.s));
     put_decision(d, &dec);
+    put_members(d);
     put(d, ",\"overruns\":%llu,\"reconnects\":%u,\"clients\":%d,\"clients_cut\":%lu,\"events_skipped\":%lu}",
         (unsigned long long)(d->in ? mgc_input_overruns(d->in) : 0), d->in ? mgc_input_reconnects(d->in) : 0,
         mgc_server_clients(d->srv), mgc_server_cut(d->srv), mgc_server_skipped(d->srv));
@@ -274,34 +305,55 @@ static int build_config(const overrides *ov, mgc_config *c) {
   return 0;
 }
 
-static void free_classes(char **jc, int n) {
-  if (!jc) return;
-  for (int k = 0; k < n; k++) free(jc[k]);
-  free(jc);
+static void engine_free(engine *g) {
+  if (g->jclass)
+    for (int k = 0; k < g->C; k++) free(g->jclass[k]);
+  free(g->jclass);
+  mgc_ensemble_stream_free(g->s);
+  mgc_ensemble_free(g->ens);
+  memset(g, 0, sizeof *g);
 }
 
-/* Model and pipeline for c, or nothing (with the message set). */
-static int load_model(const mgc_config *c, mgc_model **m, mgc_pipeline **p, char ***jclass) {
-  *m = NULL;
-  *p = NULL;
-  *jclass = NULL;
-  if (mgc_model_load(c->model, m)) return -1;
+static int is_yaml(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"));
+}
+
+/* The model or ensemble c names, listening; or nothing (message set). A
+ * model file is an ensemble of one window member, so mgcd has one path. */
+static int engine_load(const mgc_config *c, engine *g) {
+  memset(g, 0, sizeof *g);
+  mgc_status st;
+  if (is_yaml(c->model)) {
+    st = mgc_ensemble_load(c->model, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
+  } else {
+    char text[4500], q[4300];
+    size_t k = 0;
+    for (const char *p = c->model; *p && k + 3 < sizeof q; p++) {
+      if (*p == '"' || *p == '\\') q[k++] = '\\';
+      q[k++] = *p;
+    }
+    q[k] = 0;
+    snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: model, model: \"%s\", input: window}\n", q);
+    st = mgc_ensemble_parse(text, strlen(text), c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
+  }
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);
   pp.window_frames = c->window_frames;
   pp.window_hop = c->window_hop;
   pp.agg = c->agg;
-  if (mgc_pipeline_new(*m, &pp, p)) {
-    mgc_error_prefix(MGC_EINVAL, "%s: ", c->model);
-    mgc_model_free(*m);
-    *m = NULL;
+  if (!st && (st = mgc_ensemble_stream_new(g->ens, &pp, &g->s))) mgc_error_prefix(st, "%s: ", c->model);
+  if (st) {
+    engine_free(g);
     return -1;
   }
-  *jclass = calloc((size_t)(*m)->n_classes, sizeof **jclass);
-  for (int k = 0; *jclass && k < (*m)->n_classes; k++) {
+  g->C = mgc_ensemble_stream_classes(g->s, &g->classes);
+  g->rate = mgc_ensemble_stream_rate(g->s);
+  g->jclass = calloc((size_t)g->C, sizeof *g->jclass);
+  for (int k = 0; g->jclass && k < g->C; k++) {
     char q[512];
-    json_str(q, sizeof q, (*m)->classes[k]);
-    (*jclass)[k] = strdup(q);
+    json_str(q, sizeof q, g->classes[k]);
+    g->jclass[k] = strdup(q);
   }
   return 0;
 }
@@ -326,10 +378,8 @@ static void reload_failed(mgcd *d, const char *why) {
 static void reload(mgcd *d) {
   mgc_notify("RELOADING=1");
   mgc_config nc;
-  mgc_model *m;
-  mgc_pipeline *p;
-  char **jc;
-  if (build_config(&d->ov, &nc) || load_model(&nc, &m, &p, &jc)) {
+  engine ng;
+  if (build_config(&d->ov, &nc) || engine_load(&nc, &ng)) {
     char why[1024];
     snprintf(why, sizeof why, "%s", mgc_error_message());
     reload_failed(d, why);
@@ -339,7 +389,7 @@ static void reload(mgcd *d) {
   if (strcmp(nc.socket_path, d->cfg.socket_path) || nc.socket_mode != d->cfg.socket_mode ||
       strcmp(nc.socket_group, d->cfg.socket_group))
     mgc_log(MGC_LOG_WARN, "socket path, mode and group changes take effect at restart");
-  int new_rate = m->frontend.sample_rate != d->model->frontend.sample_rate;
+  int new_rate = ng.rate != d->g.rate;
   if (d->in && (!same_input(&nc, &d->cfg) || new_rate)) {
     /* A new input. A file is opened before the old input is let go, so a
      * bad path is refused with the old one still running. A device is
@@ -351,14 +401,12 @@ static void reload(mgcd *d) {
       mgc_input_free(d->in);
       d->in = NULL;
     }
-    if (mgc_input_new(&nc, m->frontend.sample_rate, &ni)) {
+    if (mgc_input_new(&nc, ng.rate, &ni)) {
       char why[1024];
       snprintf(why, sizeof why, "%s", mgc_error_message());
-      mgc_pipeline_free(p);
-      free_classes(jc, m->n_classes);
-      mgc_model_free(m);
+      engine_free(&ng);
       if (!d->in) /* cannot happen for a device; keep the loop's invariant anyway */
-        mgc_input_new(&d->cfg, d->model->frontend.sample_rate, &d->in);
+        mgc_input_new(&d->cfg, d->g.rate, &d->in);
       reload_failed(d, why);
       mgc_notify("READY=1");
       return;
@@ -367,17 +415,13 @@ static void reload(mgcd *d) {
     d->in = ni;
     d->state = mgc_input_get_state(ni);
     d->overruns = 0;
-    if (new_rate) mgc_log(MGC_LOG_INFO, "the new model wants %d Hz: input reopened", m->frontend.sample_rate);
+    if (new_rate) mgc_log(MGC_LOG_INFO, "the new model wants %d Hz: input reopened", ng.rate);
   }
   /* Audio time continues across the swap. */
-  double t = mgc_pipeline_audio_s(d->pipe);
-  mgc_pipeline_restart(p, t);
-  mgc_pipeline_free(d->pipe);
-  free_classes(d->jclass, d->model->n_classes);
-  mgc_model_free(d->model);
-  d->model = m;
-  d->pipe = p;
-  d->jclass = jc;
+  double t = mgc_ensemble_stream_audio_s(d->g.s);
+  mgc_ensemble_stream_restart(ng.s, t);
+  engine_free(&d->g);
+  d->g = ng;
   mgc_server_params sp = {nc.socket_path, nc.socket_mode, nc.socket_group, nc.max_clients, nc.client_buffer,
                           nc.client_timeout_s};
   mgc_server_set_limits(d->srv, &sp);
@@ -390,7 +434,7 @@ static void reload(mgcd *d) {
   begin(d, "reloaded");
   put_str(d, "model", nc.model);
   put(d, ",\"classes\":[");
-  for (int k = 0; k < m->n_classes; k++) put(d, "%s%s", k ? "," : "", jc[k]);
+  for (int k = 0; k < d->g.C; k++) put(d, "%s%s", k ? "," : "", d->g.jclass[k]);
   put(d, "]");
   send_event(d);
   mgc_notify("READY=1");
@@ -411,7 +455,7 @@ static void check_input(mgcd *d) {
       mgc_notify("STATUS=input lost, retrying");
     } else if (s == MGC_INPUT_RUNNING && d->state == MGC_INPUT_LOST) {
       /* Audio before and after the loss must not share a window. */
-      mgc_pipeline_restart(d->pipe, d->lost_at > 0 ? mono_now() - d->lost_at : 0);
+      mgc_ensemble_stream_restart(d->g.s, d->lost_at > 0 ? mono_now() - d->lost_at : 0);
       begin(d, "input_regained");
       put_str(d, "input", mgc_input_describe(d->in));
       send_event(d);
@@ -433,7 +477,7 @@ static void check_input(mgcd *d) {
 /* Classify what the input has; returns 1 when more may be waiting. */
 static int pump(mgcd *d) {
   static float buf[8192];
-  double budget = CHUNK_S * d->model->frontend.sample_rate;
+  double budget = CHUNK_S * d->g.rate;
   size_t n;
   while (budget > 0) {
     if (mgc_input_read(d->in, buf, sizeof buf / sizeof buf[0], &n)) {
@@ -442,20 +486,20 @@ static int pump(mgcd *d) {
     }
     if (!n) break;
     budget -= (double)n;
-    if (mgc_pipeline_process(d->pipe, buf, n, on_window, d))
+    if (mgc_ensemble_stream_process(d->g.s, buf, n, on_window, d))
       mgc_log(MGC_LOG_ERROR, "classification failed: %s", mgc_error_message());
   }
   check_input(d);
   if (d->state == MGC_INPUT_ENDED && !d->ended) {
-    mgc_pipeline_flush(d->pipe, on_window, d);
+    mgc_ensemble_stream_flush(d->g.s, on_window, d);
     d->ended = 1;
     begin(d, "end");
-    put(d, ",\"t\":%.3f,\"windows\":%llu", mgc_pipeline_audio_s(d->pipe),
-        (unsigned long long)mgc_pipeline_windows(d->pipe));
+    put(d, ",\"t\":%.3f,\"windows\":%llu", mgc_ensemble_stream_audio_s(d->g.s),
+        (unsigned long long)mgc_ensemble_stream_windows(d->g.s));
     if (*mgc_input_last_error(d->in)) put_str(d, "error", mgc_input_last_error(d->in));
     send_event(d);
-    mgc_log(MGC_LOG_INFO, "input ended after %.1f s of audio, %llu windows", mgc_pipeline_audio_s(d->pipe),
-            (unsigned long long)mgc_pipeline_windows(d->pipe));
+    mgc_log(MGC_LOG_INFO, "input ended after %.1f s of audio, %llu windows", mgc_ensemble_stream_audio_s(d->g.s),
+            (unsigned long long)mgc_ensemble_stream_windows(d->g.s));
   }
   return budget <= 0;
 }
@@ -596,18 +640,20 @@ int main(int argc, char **argv) {
    * no faster), and idle BLAS threads spinning would cost the CPU budget. */
   openblas_set_num_threads(1);
 
-  if (build_config(&d.ov, &d.cfg) || load_model(&d.cfg, &d.model, &d.pipe, &d.jclass)) {
+  if (build_config(&d.ov, &d.cfg) || engine_load(&d.cfg, &d.g)) {
     fprintf(stderr, "mgcd: %s\n", mgc_error_message());
     return 1;
   }
   mgc_log_set_level(d.cfg.log_level);
   if (check) {
-    printf("%s: ok; model %s (%d classes, %s), window %.2f s every %.2f s, socket %s\n",
-           *d.cfg.config_path ? d.cfg.config_path : "built-in defaults", d.cfg.model, d.model->n_classes,
-           d.model->arch->feature, mgc_pipeline_window_s(d.pipe), mgc_pipeline_hop_s(d.pipe), d.cfg.socket_path);
-    mgc_pipeline_free(d.pipe);
-    free_classes(d.jclass, d.model->n_classes);
-    mgc_model_free(d.model);
+    const mgc_ensemble *e = d.g.ens;
+    printf("%s: ok; %s: %d member%s (", *d.cfg.config_path ? d.cfg.config_path : "built-in defaults", d.cfg.model,
+           e->n_members, e->n_members > 1 ? "s" : "");
+    for (int m = 0; m < e->n_members; m++)
+      printf("%s%s: %s", m ? ", " : "", e->members[m].name, e->members[m].loaded->arch->feature);
+    printf("), rule %s, %d classes, window %.2f s every %.2f s, socket %s\n", mgc_comb_rule_name(e->rule), d.g.C,
+           mgc_ensemble_stream_window_s(d.g.s), mgc_ensemble_stream_hop_s(d.g.s), d.cfg.socket_path);
+    engine_free(&d.g);
     return 0;
   }
   if (!d.ov.foreground && !getenv("NOTIFY_SOCKET")) detach();
@@ -619,7 +665,7 @@ int main(int argc, char **argv) {
   }
   d.start_mono = mono_now();
   int rc = 0;
-  if (d.ov.wait_clients == 0 && mgc_input_new(&d.cfg, d.model->frontend.sample_rate, &d.in)) {
+  if (d.ov.wait_clients == 0 && mgc_input_new(&d.cfg, d.g.rate, &d.in)) {
     mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
     rc = 1;
     goto out;
@@ -653,7 +699,7 @@ int main(int argc, char **argv) {
     }
     mgc_server_service(d.srv, fds + 1, pr > 0 ? n - 1 : 0, now); /* also times out clients */
     if (!d.in && mgc_server_clients(d.srv) >= d.ov.wait_clients) {
-      if (mgc_input_new(&d.cfg, d.model->frontend.sample_rate, &d.in)) {
+      if (mgc_input_new(&d.cfg, d.g.rate, &d.in)) {
         mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
         rc = 1;
         break;
@@ -675,9 +721,7 @@ int main(int argc, char **argv) {
 out:
   mgc_input_free(d.in);
   mgc_server_free(d.srv);
-  mgc_pipeline_free(d.pipe);
-  free_classes(d.jclass, d.model->n_classes);
-  mgc_model_free(d.model);
+  engine_free(&d.g);
   close(g_sig_pipe[0]);
   close(g_sig_pipe[1]);
   return rc;

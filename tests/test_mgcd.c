@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "alsa_fixture.h"
+#include "mgc/arch.h"
 #include "mgc/audio.h"
 #include "mgc/features.h"
 #include "mgc/frontend.h"
@@ -53,7 +54,8 @@ typedef struct daemon_proc {
 static int connect_to(const char *path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un a = {.sun_family = AF_UNIX};
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  if (strlen(path) >= sizeof a.sun_path) fail_msg("socket path too long: %s", path);
+  memcpy(a.sun_path, path, strlen(path) + 1);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
     close(fd);
     return -1;
@@ -722,6 +724,75 @@ static void test_input_lost_regained(void **st) {
   assert_int_equal(finish(&d, 5, NULL), 0);
 }
 
+/* An ensemble file as the model: two window members and a table member.
+ * The hello lists them; windows flow; the table member's worker answers
+ * off the real-time path and its answer joins the decision. */
+static void make_member(const char *arch_name, const char *out, uint64_t seed) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/conf/models/%s.yaml", MGC_SOURCE_DIR, arch_name);
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_load(path, &a), MGC_OK);
+  mgc_model *crnn, *m;
+  assert_int_equal(mgc_model_load(MODEL, &crnn), MGC_OK);
+  assert_int_equal(mgc_model_new(a, crnn->n_classes, (const char *const *)crnn->classes, seed, &m), MGC_OK);
+  assert_int_equal(mgc_model_save(m, out), MGC_OK);
+  mgc_model_free(m);
+  mgc_model_free(crnn);
+  mgc_arch_free(a);
+}
+
+static void test_ensemble(void **st) {
+  (void)st;
+  char chroma[400], mlp[400], ens[400];
+  snprintf(chroma, sizeof chroma, "%s/ens-chroma.safetensors", g_dir);
+  snprintf(mlp, sizeof mlp, "%s/ens-mlp.safetensors", g_dir);
+  snprintf(ens, sizeof ens, "%s/ens.yaml", g_dir);
+  make_member("chroma_rnn", chroma, 3);
+  make_member("mlp", mlp, 4);
+  FILE *f = fopen(ens, "w");
+  fprintf(f, "rule: mean\nmembers:\n  - {name: crnn, model: %s, input: window}\n"
+             "  - {name: chroma, model: ens-chroma.safetensors, input: window}\n"
+             "  - {name: table, model: ens-mlp.safetensors, input: table}\n", MODEL);
+  fclose(f);
+  daemon_proc d;
+  start(&d, "ens", 1, 1, "--model", ens, "--input", "-", "--raw", "22050", "--fast", NULL);
+  client *c = client_new(d.sock);
+  json_t *hello = wait_for(c, "event", "hello", 5);
+  assert_non_null(hello);
+  json_t *members = json_object_get(json_object_get(hello, "ensemble"), "members");
+  assert_int_equal(json_array_size(members), 3);
+  assert_string_equal(str(json_array_get(members, 2), "input"), "table");
+  json_decref(hello);
+  feeder fd = {d.stdin_w, g_clip.samples, g_clip.n, g_clip.rate, 8.0, 0};
+  pthread_t th;
+  pthread_create(&th, NULL, feed_thread, &fd);
+  int in_decision = 0, windows = 0;
+  double t0 = now_s();
+  while (!in_decision && now_s() - t0 < 20) {
+    send_line(c, "status\n");
+    json_t *r;
+    while ((r = next_line(c, 5)) && !is(r, "reply", "status")) {
+      if (is(r, "event", "window")) windows++;
+      json_decref(r);
+    }
+    assert_non_null(r);
+    json_t *e = json_object_get(r, "ensemble");
+    in_decision = json_is_true(json_object_get(e, "table_in_decision"));
+    if (in_decision) {
+      assert_true(json_integer_value(json_object_get(e, "table_runs")) >= 1);
+      assert_true(json_real_value(json_object_get(e, "table_audio_s")) >= 10.0);
+    }
+    json_decref(r);
+    usleep(200000);
+  }
+  assert_true(in_decision);
+  assert_true(windows >= 5);
+  kill(d.pid, SIGTERM);
+  pthread_join(th, NULL);
+  client_free(c);
+  assert_int_equal(finish(&d, 5, NULL), 0);
+}
+
 static int setup(void **st) {
   tmpdir_setup(st);
   offline_reference();
@@ -741,6 +812,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_commands), cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
+      cmocka_unit_test(test_ensemble),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,239 @@
+/* The live ensemble (what mgcd runs): its decisions must be exactly the
+ * ensemble's rule applied to what each member's own pipeline decides on the
+ * same audio, and a table member's answer, computed off the real-time path
+ * from the track's audio, must join the decision once it arrives. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mgc/arch.h"
+#include "mgc/audio.h"
+#include "mgc/combine.h"
+#include "mgc/ensemble_stream.h"
+#include "mgc/session.h"
+#include "mgc/table.h"
+#include "test_util.h"
+
+#define CRNN MGC_SOURCE_DIR "/models/crnn.safetensors"
+#define CLIP MGC_FIXTURES "/cc/rock_schmiedberger_rock_n_roll_30s.ogg"
+#define MAXW 32
+#define C 10
+
+typedef struct rec {
+  int n;
+  float track[MAXW][C], win[MAXW][C];
+  int genre[MAXW], has_win[MAXW];
+  double t_end[MAXW];
+} rec;
+
+static int collect(void *user, const mgc_window_event *e) {
+  rec *r = user;
+  if (r->n >= MAXW) return 0;
+  r->genre[r->n] = e->decision.genre;
+  r->has_win[r->n] = e->probs != NULL;
+  r->t_end[r->n] = e->t_end;
+  for (int k = 0; k < C; k++) {
+    r->track[r->n][k] = e->decision.probs ? e->decision.probs[k] : 0;
+    if (e->probs) r->win[r->n][k] = e->probs[k];
+  }
+  r->n++;
+  return 0;
+}
+
+static mgc_audio g_clip;
+
+/* A freshly initialised model of conf/models/NAME.yaml with the CRNN's
+ * classes, saved under g_dir. */
+static void make_member(const char *arch_name, const char *file, uint64_t seed) {
+  char path[512], out[512];
+  snprintf(path, sizeof path, "%s/conf/models/%s.yaml", MGC_SOURCE_DIR, arch_name);
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_load(path, &a), MGC_OK);
+  mgc_model *crnn, *m;
+  assert_int_equal(mgc_model_load(CRNN, &crnn), MGC_OK);
+  assert_int_equal(mgc_model_new(a, crnn->n_classes, (const char *const *)crnn->classes, seed, &m), MGC_OK);
+  snprintf(out, sizeof out, "%s/%s", g_dir, file);
+  assert_int_equal(mgc_model_save(m, out), MGC_OK);
+  mgc_model_free(m);
+  mgc_model_free(crnn);
+  mgc_arch_free(a);
+}
+
+static mgc_ensemble *write_ensemble(const char *name, const char *body) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", g_dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "%s", body);
+  fclose(f);
+  mgc_ensemble *e;
+  if (mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e)) fail_msg("%s", mgc_error_message());
+  return e;
+}
+
+/* Feed the clip's first n samples in chunks of 4000. */
+static void feed(mgc_ensemble_stream *s, size_t from, size_t to, rec *r) {
+  for (size_t i = from; i < to; i += 4000) {
+    size_t c = to - i < 4000 ? to - i : 4000;
+    assert_int_equal(mgc_ensemble_stream_process(s, g_clip.samples + i, c, collect, r), 0);
+  }
+}
+
+/* Two window members and the product rule: each decision is the product of
+ * the members' own pipelines' track probabilities. */
+static void test_window_members(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("two.yaml",
+                                   "rule: product\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: chroma, model: chroma.safetensors, input: window}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  static rec r, ra, rb;
+  memset(&r, 0, sizeof r);
+  memset(&ra, 0, sizeof ra);
+  memset(&rb, 0, sizeof rb);
+  feed(s, 0, g_clip.n, &r);
+  assert_int_equal(mgc_ensemble_stream_flush(s, collect, &r), 0);
+  /* The members alone, each through its own pipeline. */
+  mgc_pipeline *pa, *pb;
+  assert_int_equal(mgc_pipeline_new(e->members[0].loaded, &pp, &pa), MGC_OK);
+  assert_int_equal(mgc_pipeline_new(e->members[1].loaded, &pp, &pb), MGC_OK);
+  assert_int_equal(mgc_pipeline_process(pa, g_clip.samples, g_clip.n, collect, &ra), 0);
+  assert_int_equal(mgc_pipeline_process(pb, g_clip.samples, g_clip.n, collect, &rb), 0);
+  assert_int_equal(mgc_pipeline_flush(pa, collect, &ra), 0);
+  assert_int_equal(mgc_pipeline_flush(pb, collect, &rb), 0);
+  assert_true(r.n >= 15);
+  assert_int_equal(r.n, ra.n);
+  assert_int_equal(r.n, rb.n);
+  mgc_combiner prod = {MGC_COMB_PRODUCT, 2, C, NULL, NULL, NULL};
+  int differs = 0;
+  for (int w = 0; w < r.n; w++) {
+    float p[2 * C], out[C];
+    memcpy(p, ra.track[w], sizeof ra.track[w]);
+    memcpy(p + C, rb.track[w], sizeof rb.track[w]);
+    int g = mgc_combine(&prod, p, out);
+    assert_int_equal(r.genre[w], g);
+    for (int k = 0; k < C; k++) assert_true(fabsf(r.track[w][k] - out[k]) < 1e-6f);
+    /* Window level: the product of the two windows. */
+    memcpy(p, ra.win[w], sizeof ra.win[w]);
+    memcpy(p + C, rb.win[w], sizeof rb.win[w]);
+    mgc_combine(&prod, p, out);
+    for (int k = 0; k < C; k++) assert_true(fabsf(r.win[w][k] - out[k]) < 1e-6f);
+    assert_true(fabs(r.t_end[w] - ra.t_end[w]) < 1e-12);
+    if (fabsf(out[0] - ra.win[w][0]) > 1e-3f) differs = 1;
+  }
+  assert_true(differs); /* the second member really takes part */
+  mgc_pipeline_free(pa);
+  mgc_pipeline_free(pb);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+/* A table member joins the decision once its worker has answered: then the
+ * decision is the mean of the CRNN's track probabilities and the MLP's
+ * answer on the 57 features of the audio the worker was given. */
+static void test_table_member(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("table.yaml",
+                                   "rule: mean\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: table, model: mlp.safetensors, input: table}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  /* Before 10 s of track audio: the CRNN alone. */
+  size_t ten = (size_t)(10.5 * g_clip.rate);
+  feed(s, 0, ten, &r);
+  assert_false(mgc_ensemble_stream_table_active(s));
+  mgc_pipeline *pa;
+  assert_int_equal(mgc_pipeline_new(e->members[0].loaded, &pp, &pa), MGC_OK);
+  static rec ra;
+  memset(&ra, 0, sizeof ra);
+  assert_int_equal(mgc_pipeline_process(pa, g_clip.samples, g_clip.n, collect, &ra), 0);
+  for (int w = 0; w < r.n; w++)
+    for (int k = 0; k < C; k++) assert_true(fabsf(r.track[w][k] - ra.track[w][k]) < 1e-6f);
+  /* The worker runs off the real-time path; wait for it. */
+  for (int i = 0; i < 3000 && mgc_ensemble_stream_table_runs(s) < 1; i++) usleep(10000);
+  assert_int_equal(mgc_ensemble_stream_table_runs(s), 1);
+  int before = r.n;
+  feed(s, ten, ten + 2 * (size_t)g_clip.rate, &r); /* collects the answer; 2 s: one more window */
+  assert_true(r.n > before);
+  assert_true(mgc_ensemble_stream_table_active(s));
+  double used = mgc_ensemble_stream_table_audio_s(s);
+  assert_true(used >= 10.0 && used < 10.5);
+  /* The answer: the MLP on the features of exactly that audio. */
+  float feats[MGC_TABLE_DIM], tp[C];
+  size_t n_used = (size_t)lround(used * g_clip.rate);
+  assert_int_equal(mgc_table_features(g_clip.samples, n_used, g_clip.rate, feats), MGC_OK);
+  mgc_session *ts;
+  assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
+  assert_int_equal(mgc_session_run(ts, feats, 1, tp), MGC_OK);
+  int checked = 0;
+  for (int w = before; w < r.n; w++) {
+    /* The next run is due at 20 s: this window (just after 10.5 s) uses the first. */
+    for (int k = 0; k < C; k++) {
+      float want = 0.5f * (ra.track[w][k] + tp[k]);
+      if (fabsf(r.track[w][k] - want) > 1e-5f)
+        fail_msg("window %d class %d: %.6f, expected %.6f", w, k, r.track[w][k], want);
+    }
+    checked++;
+    break;
+  }
+  assert_true(checked == 1);
+  mgc_session_free(ts);
+  mgc_pipeline_free(pa);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+static void test_refusals(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("only_table.yaml",
+                                   "rule: mean\n"
+                                   "members:\n"
+                                   "  - {name: table, model: mlp.safetensors, input: table}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  mgc_ensemble_stream *s;
+  assert_int_not_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  assert_non_null(strstr(mgc_error_message(), "no window member"));
+  mgc_ensemble_free(e);
+}
+
+static int setup(void **st) {
+  tmpdir_setup(st);
+  assert_int_equal(mgc_audio_load(CLIP, 22050, &g_clip), MGC_OK);
+  make_member("chroma_rnn", "chroma.safetensors", 7);
+  make_member("mlp", "mlp.safetensors", 9);
+  return 0;
+}
+
+static int teardown(void **st) {
+  mgc_audio_free(&g_clip);
+  return tmpdir_teardown(st);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_window_members),
+      cmocka_unit_test(test_table_member),
+      cmocka_unit_test(test_refusals),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
