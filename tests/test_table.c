@@ -2,9 +2,15 @@
  * against a brute-force one, closed-form signals (a square wave's zero-
  * crossing rate, a cosine's centroid, bandwidth, rolloff and rms, HPSS of a
  * tone and of clicks, onset strength of a dB step, the tempo of click
- * tracks), mgc-features --kind table, and, where ../shared/data is present,
- * all 57 columns against features_30_sec.csv on every gtzan-mini clip. */
+ * tracks), the streamed HPSS against a whole-spectrogram one, the peak heap
+ * of one 30 s table call, mgc-features --kind table, and, where
+ * ../shared/data is present, all 57 columns against features_30_sec.csv on
+ * every gtzan-mini clip. */
+#include <errno.h>
+#include <fftw3.h>
+#include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -23,6 +29,102 @@
 #endif
 
 enum { SR = 22050, HOP = 512 };
+
+/* ---- live heap bytes ---------------------------------------------------
+ * Without AddressSanitizer this program supplies malloc and friends (glibc
+ * lets a program replace them, and then libmgc, FFTW's fftwf_malloc, which
+ * is posix_memalign, and libc itself all call these) on top of glibc's own
+ * allocator, counting malloc_usable_size bytes. AddressSanitizer owns
+ * malloc, so there its allocation hooks count the requested bytes. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_ASAN 1
+#endif
+#endif
+
+/* Not static: the allocator functions below are declared leaf by glibc,
+ * which lets the compiler assume they touch no data private to this file. */
+atomic_llong g_heap_live, g_heap_peak;
+int heap_counting(void);
+
+static void heap_add(long long d) {
+  const long long v = atomic_fetch_add_explicit(&g_heap_live, d, memory_order_relaxed) + d;
+  long long p = atomic_load_explicit(&g_heap_peak, memory_order_relaxed);
+  while (v > p &&
+         !atomic_compare_exchange_weak_explicit(&g_heap_peak, &p, v, memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
+
+#if defined(HEAP_ASAN)
+#include <sanitizer/allocator_interface.h>
+static void on_malloc(const volatile void *p, size_t n) {
+  (void)p;
+  heap_add((long long)n);
+}
+/* Runs before the block is released, so its size is still known. */
+static void on_free(const volatile void *p) { heap_add(-(long long)__sanitizer_get_allocated_size((const void *)p)); }
+int heap_counting(void) {
+  static int installed;
+  if (!installed) installed = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+  return installed;
+}
+#elif defined(__GLIBC__)
+#include <malloc.h>
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t a, size_t b);
+void *__libc_realloc(void *p, size_t n);
+void *__libc_memalign(size_t align, size_t n);
+void *__libc_valloc(size_t n);
+void *__libc_pvalloc(size_t n);
+void __libc_free(void *p);
+static void *counted(void *p) {
+  if (p) heap_add((long long)malloc_usable_size(p));
+  return p;
+}
+void *malloc(size_t n) { return counted(__libc_malloc(n)); }
+void *calloc(size_t a, size_t b) { return counted(__libc_calloc(a, b)); }
+void *realloc(void *p, size_t n) {
+  const long long old = p ? (long long)malloc_usable_size(p) : 0;
+  void *q = __libc_realloc(p, n);
+  if (q || n == 0) heap_add(-old); /* moved, or realloc(p, 0) freed it */
+  return counted(q);
+}
+void *reallocarray(void *p, size_t a, size_t b) {
+  if (b && a > (size_t)-1 / b) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, a * b);
+}
+void free(void *p) {
+  if (p) heap_add(-(long long)malloc_usable_size(p));
+  __libc_free(p);
+}
+int posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
+  void *p = __libc_memalign(align, n);
+  if (!p) return ENOMEM;
+  *out = counted(p);
+  return 0;
+}
+void *aligned_alloc(size_t align, size_t n) { return counted(__libc_memalign(align, n)); }
+void *memalign(size_t align, size_t n) { return counted(__libc_memalign(align, n)); }
+void *valloc(size_t n) { return counted(__libc_valloc(n)); }
+void *pvalloc(size_t n) { return counted(__libc_pvalloc(n)); }
+int heap_counting(void) { return 1; }
+#else
+int heap_counting(void) { return 0; }
+#endif
+
+/* Start a measurement: the peak from now on, relative to now. */
+static long long heap_mark(void) {
+  const long long live = atomic_load(&g_heap_live);
+  atomic_store(&g_heap_peak, live);
+  return live;
+}
+static long long heap_peak_since(long long mark) { return atomic_load(&g_heap_peak) - mark; }
 
 static double now_s(void) {
   struct timespec ts;
@@ -66,7 +168,8 @@ static void test_medfilt_matches_sorting(void **st) {
   const size_t sizes[] = {1, 2, 5, 15, 16, 31, 40, 257};
   const int widths[] = {1, 3, 5, 31};
   uint64_t seed = 7;
-  float x[3 * 257], out[3 * 257], work[31], win[31];
+  float x[3 * 257], out[3 * 257], work[64], win[31];
+  assert_true(mgc_medfilt_work_size(31) <= 64);
   for (int levels = 0; levels < 2; levels++)
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
       for (int wi = 0; wi < 4; wi++)
@@ -259,6 +362,216 @@ static void test_hpss_tone_and_clicks(void **st) {
   free(y);
   free(h);
   free(p);
+}
+
+/* librosa.effects.hpss over the whole spectrogram, the way the library did
+ * it before it streamed: the complete STFT kept, every median by sorting,
+ * then the masks and the overlap-add over the whole istft length. Same
+ * float arithmetic, so the two must agree to the last bit. */
+static size_t np_reflect(long long j, size_t n) {
+  if (n == 1) return 0;
+  while (j < 0 || j >= (long long)n) {
+    if (j < 0) j = -j;
+    if (j >= (long long)n) j = 2 * ((long long)n - 1) - j;
+  }
+  return (size_t)j;
+}
+
+static float ref_softmask(float x, float ref, float z, double power) {
+  if (z < FLT_MIN) return 0.5f;
+  const float a = x / z, b = ref / z;
+  const float ma = power == 2.0 ? a * a : powf(a, (float)power), mb = power == 2.0 ? b * b : powf(b, (float)power);
+  return ma / (ma + mb);
+}
+
+static void hpss_whole(const float *y, size_t n, const mgc_hpss_params *p, float *harm, float *perc) {
+  const size_t nfft = (size_t)p->n_fft, nb = nfft / 2 + 1, hop = (size_t)p->hop_length, T = 1 + n / hop;
+  const size_t L = nfft + hop * (T - 1), half = nfft / 2;
+  const int kh = p->kernel_harm, kp = p->kernel_perc;
+  float *win = malloc(sizeof(float) * nfft), *mag = malloc(sizeof(float) * T * nb);
+  float *H = malloc(sizeof(float) * T * nb), *P = malloc(sizeof(float) * T * nb);
+  float *spec = malloc(sizeof(float) * 2 * T * nb), *tmp = malloc(sizeof(float) * (size_t)(kh > kp ? kh : kp));
+  double *acc[2] = {calloc(L, sizeof(double)), calloc(L, sizeof(double))}, *wss = calloc(L, sizeof(double));
+  float *rbuf = fftwf_malloc(sizeof(float) * nfft);
+  fftwf_complex *cbuf = fftwf_malloc(sizeof(fftwf_complex) * nb);
+  assert_true(win && mag && H && P && spec && tmp && acc[0] && acc[1] && wss && rbuf && cbuf);
+  fftwf_plan fwd = fftwf_plan_dft_r2c_1d(p->n_fft, rbuf, cbuf, FFTW_ESTIMATE);
+  fftwf_plan inv = fftwf_plan_dft_c2r_1d(p->n_fft, cbuf, rbuf, FFTW_ESTIMATE);
+  assert_true(fwd && inv);
+  for (size_t i = 0; i < nfft; i++) win[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)nfft));
+  for (size_t t = 0; t < T; t++) {
+    for (size_t i = 0; i < nfft; i++) rbuf[i] = win[i] * y[np_reflect((long long)(t * hop + i) - (long long)half, n)];
+    fftwf_execute(fwd);
+    for (size_t k = 0; k < nb; k++) {
+      spec[2 * (t * nb + k)] = cbuf[k][0];
+      spec[2 * (t * nb + k) + 1] = cbuf[k][1];
+      mag[t * nb + k] = sqrtf(cbuf[k][0] * cbuf[k][0] + cbuf[k][1] * cbuf[k][1]);
+    }
+  }
+  for (size_t t = 0; t < T; t++)
+    for (size_t k = 0; k < nb; k++) {
+      for (int j = 0; j < kh; j++) tmp[j] = mag[scipy_reflect((long long)t - kh / 2 + j, T) * nb + k];
+      qsort(tmp, (size_t)kh, sizeof(float), cmp_f);
+      H[t * nb + k] = tmp[kh / 2];
+      for (int j = 0; j < kp; j++) tmp[j] = mag[t * nb + scipy_reflect((long long)k - kp / 2 + j, nb)];
+      qsort(tmp, (size_t)kp, sizeof(float), cmp_f);
+      P[t * nb + k] = tmp[kp / 2];
+    }
+  const float scale = 1.0f / (float)nfft;
+  for (size_t t = 0; t < T; t++) {
+    for (int c = 0; c < 2; c++) {
+      for (size_t k = 0; k < nb; k++) {
+        const float h = H[t * nb + k], q = P[t * nb + k], z = h > q ? h : q;
+        const float m = c == 0 ? ref_softmask(h, q, z, p->power) : ref_softmask(q, h, z, p->power);
+        cbuf[k][0] = spec[2 * (t * nb + k)] * m;
+        cbuf[k][1] = spec[2 * (t * nb + k) + 1] * m;
+      }
+      fftwf_execute(inv);
+      for (size_t i = 0; i < nfft; i++) acc[c][t * hop + i] += (double)(win[i] * (rbuf[i] * scale));
+    }
+    for (size_t i = 0; i < nfft; i++) wss[t * hop + i] += (double)win[i] * (double)win[i];
+  }
+  const size_t limit = p->full_length ? L : L - half;
+  for (size_t j = 0; j < n; j++) {
+    const size_t s = half + j;
+    const int ok = s < limit;
+    const double norm = ok && wss[s] > FLT_MIN ? 1.0 / wss[s] : 1.0;
+    harm[j] = ok ? (float)(acc[0][s] * norm) : 0.0f;
+    perc[j] = ok ? (float)(acc[1][s] * norm) : 0.0f;
+  }
+  fftwf_destroy_plan(fwd);
+  fftwf_destroy_plan(inv);
+  fftwf_free(rbuf);
+  fftwf_free(cbuf);
+  free(win);
+  free(mag);
+  free(H);
+  free(P);
+  free(spec);
+  free(tmp);
+  free(acc[0]);
+  free(acc[1]);
+  free(wss);
+}
+
+static void mean_var_d(const float *x, size_t n, double *mean, double *var) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += x[i];
+  *mean = s / (double)n;
+  double ss = 0;
+  for (size_t i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
+  *var = ss / (double)n;
+}
+
+/* The streamed HPSS keeps kernel_harm + 1 frames: the time median at both
+ * ends (reflection, also several times over when the clip has fewer frames
+ * than the kernel), the ring's wrap, the zeroed tail, hops that do not
+ * divide n or exceed n_fft must all come out as from the whole
+ * spectrogram; and its moments as the two-pass ones of its output. */
+static void test_hpss_streamed_matches_whole(void **st) {
+  (void)st;
+  const size_t nmax = SR + 77; /* 44 frames: more than the 32 kept */
+  float *y = malloc(sizeof(float) * nmax), *h0 = malloc(sizeof(float) * nmax), *p0 = malloc(sizeof(float) * nmax);
+  float *h1 = malloc(sizeof(float) * nmax), *p1 = malloc(sizeof(float) * nmax);
+  assert_true(y && h0 && p0 && h1 && p1);
+  clicks(y, nmax, 0.1 * SR, 5);
+  uint64_t seed = 99;
+  for (size_t i = 0; i < nmax; i++)
+    y[i] += (float)(0.1 * sin(2.0 * M_PI * 330.0 * (double)i / SR) +
+                    0.01 * ((double)(test_rand(&seed) % 2001) / 1000.0 - 1.0));
+  struct {
+    size_t n;
+    int n_fft, hop, kh, kp, full;
+    double power;
+  } cases[] = {
+      {nmax, 2048, 512, 31, 31, 0, 2.0},  {nmax, 2048, 512, 31, 31, 1, 2.0}, {nmax, 2048, 512, 61, 31, 0, 2.0},
+      {nmax, 2048, 300, 5, 7, 0, 1.5},    {nmax, 512, 700, 3, 1, 1, 2.0},    {nmax, 1024, 1024, 1, 5, 0, 2.0},
+      {5 * HOP, 2048, 512, 31, 31, 0, 2.0}, {300, 2048, 512, 31, 31, 0, 2.0},  {300, 2048, 512, 31, 31, 1, 2.0},
+      {1, 2048, 512, 31, 31, 1, 2.0},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    mgc_hpss_params hp;
+    mgc_hpss_params_default(&hp);
+    hp.n_fft = cases[c].n_fft;
+    hp.hop_length = cases[c].hop;
+    hp.kernel_harm = cases[c].kh;
+    hp.kernel_perc = cases[c].kp;
+    hp.full_length = cases[c].full;
+    hp.power = cases[c].power;
+    const size_t n = cases[c].n;
+    hpss_whole(y, n, &hp, h0, p0);
+    assert_int_equal(mgc_hpss(y, n, &hp, h1, p1), MGC_OK);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += h0[i] != h1[i] || p0[i] != p1[i];
+    if (bad) fail_msg("case %zu (n %zu, n_fft %d, hop %d, kernels %d %d): %zu samples differ", c, n, hp.n_fft,
+                      hp.hop_length, hp.kernel_harm, hp.kernel_perc, bad);
+    mgc_hpss_moments m;
+    assert_int_equal(mgc_hpss_compute_moments(y, n, &hp, &m), MGC_OK);
+    double mh, vh, mp, vp;
+    mean_var_d(h0, n, &mh, &vh);
+    mean_var_d(p0, n, &mp, &vp);
+    assert_true(m.harm_mean == mh && m.perc_mean == mp);
+    assert_float_equal(m.harm_var, vh, 1e-12 * vh + 1e-30);
+    assert_float_equal(m.perc_var, vp, 1e-12 * vp + 1e-30);
+  }
+  mgc_hpss_params hp;
+  mgc_hpss_params_default(&hp);
+  mgc_hpss_moments m;
+  hp.kernel_harm = 4;
+  assert_int_equal(mgc_hpss_compute_moments(y, nmax, &hp, &m), MGC_EINVAL);
+  assert_true(isnan(m.harm_mean) && isnan(m.perc_var));
+  free(y);
+  free(h0);
+  free(p0);
+  free(h1);
+  free(p1);
+}
+
+/* mgcd runs the table every 10-30 s over the last 30 s of audio, inside a
+ * 64 MB resident budget: one call must not hold whole spectrograms (the
+ * power STFT alone is 5 MB; with the complex STFT, masks and signals of the
+ * unstreamed HPSS a call peaked at 52 MiB). Measured (glibc's usable sizes,
+ * a warm call): 1.3 MiB on every gtzan-mini clip, 1.5 MiB on this signal,
+ * 2.5 MiB on white noise (the most spectral peaks for the tuning estimate
+ * to collect). */
+#define TABLE_PEAK_HEAP_LIMIT (3 << 20)
+
+static void test_table_peak_heap(void **st) {
+  (void)st;
+  if (!heap_counting()) {
+    print_message("skipped: no way to count heap bytes here\n");
+    skip();
+  }
+  /* the counter sees plain and aligned blocks (FFTW's buffers) */
+  long long mark = heap_mark();
+  char *volatile big = malloc(8 << 20);
+  void *aligned = NULL;
+  assert_int_equal(posix_memalign(&aligned, 64, 1 << 20), 0);
+  assert_true(big && aligned);
+  big[0] = 1;
+  assert_true(heap_peak_since(mark) >= (8 << 20) + (1 << 20));
+  free(big);
+  free(aligned);
+
+  const size_t n = 30 * SR;
+  float *y = malloc(sizeof(float) * n);
+  assert_non_null(y);
+  clicks(y, n, 0.37 * SR, 3);
+  uint64_t seed = 17;
+  for (size_t i = 0; i < n; i++)
+    y[i] += (float)(0.2 * sin(2.0 * M_PI * 220.0 * (double)i / SR) + 0.1 * sin(2.0 * M_PI * 1234.5 * (double)i / SR) +
+                    0.05 * ((double)(test_rand(&seed) % 2001) / 1000.0 - 1.0));
+  float out[MGC_TABLE_DIM];
+  assert_int_equal(mgc_table_features(y, SR, SR, out), MGC_OK); /* FFTW's planner state, made once */
+  mark = heap_mark();
+  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+  const long long peak = heap_peak_since(mark);
+  print_message("peak heap of one 30 s table call: %.2f MiB (limit %.2f MiB)\n", (double)peak / (1 << 20),
+                (double)TABLE_PEAK_HEAP_LIMIT / (1 << 20));
+  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_true(isfinite(out[i]));
+  assert_true(peak > 0);
+  assert_true(peak <= TABLE_PEAK_HEAP_LIMIT);
+  free(y);
 }
 
 /* A 6 dB step in 96 of 128 bands at frame 10: with n_fft 2048 and hop 512
@@ -526,6 +839,8 @@ int main(void) {
       cmocka_unit_test(test_zcr_square_wave),
       cmocka_unit_test(test_tones_spectral_shape_and_rms),
       cmocka_unit_test(test_hpss_tone_and_clicks),
+      cmocka_unit_test(test_hpss_streamed_matches_whole),
+      cmocka_unit_test(test_table_peak_heap),
       cmocka_unit_test(test_onset_strength_step),
       cmocka_unit_test(test_tempo_estimate_direct),
       cmocka_unit_test(test_tempo_click_tracks),

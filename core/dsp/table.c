@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/chroma.h"
-#include "mgc/features.h"
+#include "mgc/framer.h"
 #include "mgc/frontend.h"
 #include "mgc/hpss.h"
 #include "mgc/mel.h"
@@ -82,6 +81,159 @@ static void spectral_shape(const float *pw, int sr, float *mag, float *centroid,
   *rolloff = (float)(r * df);
 }
 
+/* librosa.estimate_tuning(S=power, bins_per_octave=12, resolution 0.01) as
+ * mgc_chroma_estimate_tuning computes it, fed one frame at a time so that
+ * the power spectrogram need not be kept: piptrack's peaks of each frame are
+ * collected (a few tens per frame), the median and histogram come at the
+ * end. Same arithmetic, in the same order, as chroma.c. */
+typedef struct {
+  float *pitch, *mag;
+  size_t n, cap;
+} tuning_acc;
+
+static mgc_status tuning_add_frame(tuning_acc *ta, const float *s, int sr) {
+  const int nb = N_FFT / 2 + 1;
+  float mx = s[0];
+  for (int k = 1; k < nb; k++) mx = fmaxf(mx, s[k]);
+  const float ref = 0.1f * mx;
+  for (int k = 1; k < nb - 1; k++) {
+    const double f = (double)k * sr / N_FFT;
+    if (f < 150.0 || f >= 4000.0) continue;
+    const float a = s[k - 1] > ref ? s[k - 1] : 0.0f;
+    const float b = s[k] > ref ? s[k] : 0.0f;
+    const float cc = s[k + 1] > ref ? s[k + 1] : 0.0f;
+    if (!(b > a && b >= cc)) continue;
+    float avg = 0.5f * (s[k + 1] - s[k - 1]);
+    float sh = 2.0f * s[k] - s[k + 1] - s[k - 1];
+    sh = avg / (sh + (fabsf(sh) < FLT_MIN ? 1.0f : 0.0f));
+    if (ta->n == ta->cap) {
+      const size_t cap = ta->cap ? 2 * ta->cap : 4096;
+      float *p2 = realloc(ta->pitch, sizeof(float) * cap);
+      if (p2) ta->pitch = p2;
+      float *m2 = realloc(ta->mag, sizeof(float) * cap);
+      if (m2) ta->mag = m2;
+      if (!p2 || !m2) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
+      ta->cap = cap;
+    }
+    ta->pitch[ta->n] = (float)((k + (double)sh) * (double)sr / N_FFT);
+    ta->mag[ta->n] = s[k] + 0.5f * avg * sh;
+    ta->n++;
+  }
+  return MGC_OK;
+}
+
+static int cmp_float(const void *a, const void *b) {
+  const float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+/* numpy's remainder: result has the sign of the divisor. */
+static double py_mod(double a, double b) {
+  double r = fmod(a, b);
+  if (r != 0.0 && ((r < 0) != (b < 0))) r += b;
+  return r;
+}
+
+/* The tuning in fractions of a chroma bin from the collected peaks (0 when
+ * none). */
+static mgc_status tuning_finish(tuning_acc *ta, double *tuning_out) {
+  *tuning_out = 0.0;
+  /* Keep the peaks at or above the median magnitude of the detected ones. */
+  size_t kept = 0;
+  if (ta->n > 0) {
+    float *sorted = malloc(sizeof(float) * ta->n);
+    if (!sorted) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < ta->n; i++)
+      if (ta->pitch[i] > 0) sorted[m++] = ta->mag[i];
+    float med = 0.0f;
+    if (m > 0) {
+      qsort(sorted, m, sizeof(float), cmp_float);
+      med = (m & 1) ? sorted[m / 2] : (float)(0.5 * ((double)sorted[m / 2 - 1] + sorted[m / 2]));
+    }
+    free(sorted);
+    for (size_t i = 0; i < ta->n; i++)
+      if (ta->pitch[i] > 0 && ta->mag[i] >= med) ta->pitch[kept++] = ta->pitch[i];
+  }
+  /* pitch_tuning: histogram of the deviation from the nearest bin, resolution 0.01. */
+  if (kept > 0) {
+    enum { NBINS = 100 };
+    int counts[NBINS] = {0};
+    double edges[NBINS + 1];
+    for (int i = 0; i <= NBINS; i++) edges[i] = i == NBINS ? 0.5 : -0.5 + i * (1.0 / NBINS);
+    for (size_t i = 0; i < kept; i++) {
+      double octs = log2(ta->pitch[i] / (440.0 / 16.0));
+      double r = py_mod(N_CHROMA * octs, 1.0);
+      if (r >= 0.5) r -= 1.0;
+      int idx = (int)((r + 0.5) * NBINS);
+      if (idx >= NBINS) idx = NBINS - 1;
+      if (idx < 0) idx = 0;
+      if (r < edges[idx]) idx--;
+      else if (idx < NBINS - 1 && r >= edges[idx + 1]) idx++;
+      if (idx >= 0 && idx < NBINS) counts[idx]++;
+    }
+    int best = 0;
+    for (int i = 1; i < NBINS; i++)
+      if (counts[i] > counts[best]) best = i;
+    *tuning_out = edges[best];
+  }
+  return MGC_OK;
+}
+
+/* First pass over the frames: everything but chroma, which needs the tuning
+ * that this pass estimates. */
+typedef struct {
+  int sr;
+  size_t T, t;
+  float *cent, *bw, *roll, *mag;
+  float *mel_db, *mel_db2;
+  const mgc_mel *mel_onset;
+  double amin, ref;
+  tuning_acc tuning;
+} pass1_ctx;
+
+static int pass1_frame(void *user, const mgc_frame *fr) {
+  pass1_ctx *c = user;
+  const size_t t = c->t;
+  if (t >= c->T) return (int)mgc_error_set(MGC_ESTATE, "feature table: more frames than expected");
+  spectral_shape(fr->power, c->sr, c->mag, &c->cent[t], &c->bw[t], &c->roll[t]);
+  memcpy(c->mel_db + t * N_MELS, fr->mel_db, sizeof(float) * N_MELS);
+  if (c->mel_db2) {
+    float *row = c->mel_db2 + t * N_MELS;
+    mgc_mel_process(c->mel_onset, fr->power, row);
+    mgc_power_to_db(row, N_MELS, c->amin, c->ref);
+  }
+  mgc_status st = tuning_add_frame(&c->tuning, fr->power, c->sr);
+  if (st) return (int)st;
+  c->t++;
+  return 0;
+}
+
+typedef struct {
+  size_t T, t;
+  float *chr;
+} pass2_ctx;
+
+static int pass2_frame(void *user, const mgc_frame *fr) {
+  pass2_ctx *c = user;
+  if (c->t >= c->T) return (int)mgc_error_set(MGC_ESTATE, "feature table: more frames than expected");
+  memcpy(c->chr + c->t * N_CHROMA, fr->chroma, sizeof(float) * N_CHROMA);
+  c->t++;
+  return 0;
+}
+
+/* Every frame of y through a streaming framer (the frames mgc_features_compute
+ * gives, bit for bit). */
+static mgc_status run_frames(const mgc_frontend_params *p, unsigned feats, const float *y, size_t n, mgc_frame_fn fn,
+                             void *user) {
+  mgc_framer *fr = NULL;
+  mgc_status st = mgc_framer_new(p, feats, &fr);
+  if (!st) st = (mgc_status)mgc_framer_process(fr, y, n, fn, user);
+  if (!st) st = (mgc_status)mgc_framer_flush(fr, fn, user);
+  mgc_framer_free(fr);
+  return st;
+}
+
 mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TABLE_DIM]) {
   for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
   if (!y || n == 0) return mgc_error_set(MGC_EINVAL, "feature table: empty signal");
@@ -108,14 +260,14 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   mgc_status st = mgc_frontend_params_validate(&p);
   if (st) return mgc_error_prefix(st, "feature table: ");
 
+  /* Frames are streamed, never stored whole: what is kept is the per-frame
+   * values (a few floats each; the variances are two-pass) and the dB mel
+   * spectrogram (128 per frame: its top_db clip needs the clip's maximum).
+   * HPSS streams too, so a 30 s clip needs ~2 MB, not ~55. */
   const size_t nb = N_FFT / 2 + 1;
-  mgc_feature_matrix pw = {0};
-  mgc_chroma *chroma = NULL;
-  mgc_mel *mel = NULL, *mel_onset = NULL;
+  const size_t T = (size_t)mgc_frontend_frame_count(&p, n);
+  mgc_mel *mel_onset = NULL;
   mgc_mfcc *dct = NULL;
-  /* Every per-frame quantity is kept, so that the variances are two-pass. */
-  if ((st = mgc_features_compute(&p, MGC_KIND_STFT, y, n, &pw))) return st;
-  const size_t T = pw.n_frames;
   float *frame_feats = malloc(sizeof(float) * T * 5);
   float *chr = malloc(sizeof(float) * T * N_CHROMA);
   float *mel_db = malloc(sizeof(float) * T * N_MELS);
@@ -123,21 +275,58 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   float *mfcc = malloc(sizeof(float) * T * N_MFCC);
   float *env = malloc(sizeof(float) * T);
   float *mag = malloc(sizeof(float) * nb);
-  float *harm = malloc(sizeof(float) * n), *perc = malloc(sizeof(float) * n);
-  if (!frame_feats || !chr || !mel_db || !mfcc || !env || !mag || !harm || !perc) {
+  pass1_ctx c1 = {0};
+  if (!frame_feats || !chr || !mel_db || !mfcc || !env || !mag) {
     st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory (%zu frames)", T);
     goto done;
   }
   float *rms = frame_feats, *cent = rms + T, *bw = cent + T, *roll = bw + T, *zcr = roll + T;
 
-  /* chroma_stft: power spectrogram, tuning estimated over the clip. */
-  double tuning = 0.0;
-  if ((st = mgc_chroma_estimate_tuning(pw.data, T, sr, N_FFT, N_CHROMA, &tuning))) goto done;
-  if ((st = mgc_chroma_new(sr, N_FFT, N_CHROMA, tuning, &chroma))) goto done;
-  for (size_t t = 0; t < T; t++) mgc_chroma_process(chroma, pw.data + t * nb, chr + t * N_CHROMA);
-  mean_var(chr, T * N_CHROMA, 1, &out[MGC_TABLE_CHROMA_MEAN], &out[MGC_TABLE_CHROMA_VAR]);
+  /* tempo: beat_track's onset envelope is the median over mel bands of the
+   * rectified dB flux; its mel spectrogram stops at 11025 Hz, which is
+   * Nyquist at the table's 22050 Hz (lower rates: Nyquist). */
+  if (sr > 22050) {
+    mgc_frontend_params p2 = p;
+    p2.fmax = 11025.0;
+    if ((st = mgc_mel_new(&p2, &mel_onset))) goto done;
+    if (!(mel_db2 = malloc(sizeof(float) * T * N_MELS))) {
+      st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory");
+      goto done;
+    }
+  }
+  /* Pass 1: spectral shape, dB mel, the tuning's spectral peaks. */
+  c1.sr = sr;
+  c1.T = T;
+  c1.cent = cent;
+  c1.bw = bw;
+  c1.roll = roll;
+  c1.mag = mag;
+  c1.mel_db = mel_db;
+  c1.mel_db2 = mel_db2;
+  c1.mel_onset = mel_onset;
+  c1.amin = p.amin;
+  c1.ref = p.ref;
+  if ((st = run_frames(&p, MGC_FEAT_POWER | MGC_FEAT_LOGMEL, y, n, pass1_frame, &c1))) goto done;
+  if (c1.t != T) {
+    st = mgc_error_set(MGC_ESTATE, "feature table: framer gave %zu frames, expected %zu", c1.t, T);
+    goto done;
+  }
 
-  for (size_t t = 0; t < T; t++) spectral_shape(pw.data + t * nb, sr, mag, &cent[t], &bw[t], &roll[t]);
+  /* chroma_stft: power spectrogram, tuning estimated over the clip; pass 2
+   * takes the STFT again rather than keep it (an FFT per frame is cheap). */
+  double tuning;
+  if ((st = tuning_finish(&c1.tuning, &tuning))) goto done;
+  free(c1.tuning.pitch);
+  free(c1.tuning.mag);
+  c1.tuning.pitch = c1.tuning.mag = NULL;
+  p.tuning = tuning;
+  pass2_ctx c2 = {T, 0, chr};
+  if ((st = run_frames(&p, MGC_FEAT_CHROMA, y, n, pass2_frame, &c2))) goto done;
+  if (c2.t != T) {
+    st = mgc_error_set(MGC_ESTATE, "feature table: framer gave %zu frames, expected %zu", c2.t, T);
+    goto done;
+  }
+  mean_var(chr, T * N_CHROMA, 1, &out[MGC_TABLE_CHROMA_MEAN], &out[MGC_TABLE_CHROMA_VAR]);
 
   /* rms: reflect-padded frames; zero_crossing_rate: edge-padded frames, a
    * crossing where the sign bit changes (|x| <= 1e-10 counts as +0), over
@@ -165,29 +354,14 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
 
   /* mfcc: power_to_db of the mel spectrogram with top_db 80 over the whole
    * clip (librosa's default), then the DCT. */
-  if ((st = mgc_mel_new(&p, &mel))) goto done;
-  for (size_t t = 0; t < T; t++) mgc_mel_process(mel, pw.data + t * nb, mel_db + t * N_MELS);
-  mgc_power_to_db(mel_db, T * N_MELS, p.amin, p.ref);
   mgc_db_clip_top(mel_db, T * N_MELS, 80.0);
   if ((st = mgc_mfcc_new(N_MELS, N_MFCC, &dct))) goto done;
   for (size_t t = 0; t < T; t++) mgc_mfcc_process(dct, mel_db + t * N_MELS, mfcc + t * N_MFCC);
   for (int k = 0; k < N_MFCC; k++)
     mean_var(mfcc + k, T, N_MFCC, &out[MGC_TABLE_MFCC + 2 * k], &out[MGC_TABLE_MFCC + 2 * k + 1]);
 
-  /* tempo: beat_track's onset envelope is the median over mel bands of the
-   * rectified dB flux; its mel spectrogram stops at 11025 Hz, which is
-   * Nyquist at the table's 22050 Hz (lower rates: Nyquist). */
   const float *onset_db = mel_db;
-  if (sr > 22050) {
-    mgc_frontend_params p2 = p;
-    p2.fmax = 11025.0;
-    if ((st = mgc_mel_new(&p2, &mel_onset))) goto done;
-    if (!(mel_db2 = malloc(sizeof(float) * T * N_MELS))) {
-      st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory");
-      goto done;
-    }
-    for (size_t t = 0; t < T; t++) mgc_mel_process(mel_onset, pw.data + t * nb, mel_db2 + t * N_MELS);
-    mgc_power_to_db(mel_db2, T * N_MELS, p.amin, p.ref);
+  if (mel_db2) {
     mgc_db_clip_top(mel_db2, T * N_MELS, 80.0);
     onset_db = mel_db2;
   }
@@ -204,21 +378,24 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
     out[MGC_TABLE_TEMPO] = 0.0f; /* beat_track on an envelope with no onset */
   }
 
-  /* harmony / perceptr: the two signals of effects.hpss. */
+  /* harmony / perceptr: the two signals of effects.hpss, streamed into their
+   * means and variances. */
   mgc_hpss_params hp;
   mgc_hpss_params_default(&hp);
-  if ((st = mgc_hpss(y, n, &hp, harm, perc))) goto done;
-  mean_var(harm, n, 1, &out[MGC_TABLE_HARMONY_MEAN], &out[MGC_TABLE_HARMONY_VAR]);
-  mean_var(perc, n, 1, &out[MGC_TABLE_PERCEPTR_MEAN], &out[MGC_TABLE_PERCEPTR_VAR]);
+  mgc_hpss_moments hm;
+  if ((st = mgc_hpss_compute_moments(y, n, &hp, &hm))) goto done;
+  out[MGC_TABLE_HARMONY_MEAN] = (float)hm.harm_mean;
+  out[MGC_TABLE_HARMONY_VAR] = (float)hm.harm_var;
+  out[MGC_TABLE_PERCEPTR_MEAN] = (float)hm.perc_mean;
+  out[MGC_TABLE_PERCEPTR_VAR] = (float)hm.perc_var;
 
 done:
   if (st)
     for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
-  mgc_feature_matrix_free(&pw);
-  mgc_chroma_free(chroma);
-  mgc_mel_free(mel);
   mgc_mel_free(mel_onset);
   mgc_mfcc_free(dct);
+  free(c1.tuning.pitch);
+  free(c1.tuning.mag);
   free(frame_feats);
   free(chr);
   free(mel_db);
@@ -226,7 +403,5 @@ done:
   free(mfcc);
   free(env);
   free(mag);
-  free(harm);
-  free(perc);
   return st;
 }
