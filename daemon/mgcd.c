@@ -37,7 +37,7 @@
 #define MGC_INSTALLED_MODEL MGC_REPO_MODEL
 #endif
 #define PROTOCOL 1
-#define POLL_MS 10          /* bounds the event latency at real time */
+#define POLL_MS 20          /* bounds the event latency at real time (target 50 ms) */
 #define CHUNK_S 0.5         /* audio per loop turn at most, so clients are served even when
                                audio arrives faster than it is classified (--fast, a runaway device) */
 
