@@ -187,6 +187,21 @@ static void test_chroma_of_tones(void **st) {
   double tuning = 0;
   assert_int_equal(mgc_chroma_estimate_tuning(spec, T, 22050, 2048, 12, &tuning), MGC_OK);
   assert_float_equal(tuning, 0.33, 0.005);
+  /* Frame by frame: the same value; finish leaves the peaks, free empties. */
+  mgc_tuning_acc acc;
+  mgc_tuning_acc_init(&acc, 22050, 2048);
+  double t0 = 1.0;
+  assert_int_equal(mgc_tuning_acc_finish(&acc, 12, &t0), MGC_OK);
+  assert_true(t0 == 0.0); /* no frames, no peaks */
+  for (int t = 0; t < T; t++) assert_int_equal(mgc_tuning_acc_add(&acc, spec + t * 1025), MGC_OK);
+  double t1 = 0, t2 = 0;
+  assert_int_equal(mgc_tuning_acc_finish(&acc, 12, &t1), MGC_OK);
+  assert_int_equal(mgc_tuning_acc_finish(&acc, 12, &t2), MGC_OK);
+  assert_true(t1 == tuning && t2 == tuning);
+  mgc_tuning_acc_free(&acc);
+  assert_int_equal(mgc_tuning_acc_finish(&acc, 12, &t1), MGC_OK);
+  assert_true(t1 == 0.0);
+  mgc_tuning_acc_free(&acc);
   free(spec);
   mgc_stft_free(s);
 }

@@ -92,99 +92,108 @@ void mgc_chroma_weights(const mgc_chroma *c, float *dense) {
   memcpy(dense, c->w, sizeof(float) * (size_t)c->n_chroma * (size_t)c->n_bins);
 }
 
+void mgc_tuning_acc_init(mgc_tuning_acc *a, int sr, int n_fft) {
+  *a = (mgc_tuning_acc){.sample_rate = sr, .n_fft = n_fft};
+}
+
+mgc_status mgc_tuning_acc_add(mgc_tuning_acc *a, const float *s) {
+  /* piptrack(fmin=150, fmax=4000, threshold=0.1): parabolic interpolation of
+   * the spectral peaks of the frame. */
+  const int sr = a->sample_rate, n_fft = a->n_fft, nb = n_fft / 2 + 1;
+  float mx = s[0];
+  for (int k = 1; k < nb; k++) mx = fmaxf(mx, s[k]);
+  const float ref = 0.1f * mx;
+  for (int k = 1; k < nb - 1; k++) {
+    const double f = (double)k * sr / n_fft;
+    if (f < 150.0 || f >= 4000.0) continue;
+    const float lo = s[k - 1] > ref ? s[k - 1] : 0.0f;
+    const float mid = s[k] > ref ? s[k] : 0.0f;
+    const float hi = s[k + 1] > ref ? s[k + 1] : 0.0f;
+    if (!(mid > lo && mid >= hi)) continue;
+    float avg = 0.5f * (s[k + 1] - s[k - 1]);
+    float sh = 2.0f * s[k] - s[k + 1] - s[k - 1];
+    sh = avg / (sh + (fabsf(sh) < FLT_MIN ? 1.0f : 0.0f));
+    if (a->n == a->cap) {
+      const size_t cap = a->cap ? 2 * a->cap : 4096;
+      float *p2 = realloc(a->pitch, sizeof(float) * cap);
+      if (p2) a->pitch = p2;
+      float *m2 = realloc(a->mag, sizeof(float) * cap);
+      if (m2) a->mag = m2;
+      if (!p2 || !m2) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
+      a->cap = cap;
+    }
+    a->pitch[a->n] = (float)((k + (double)sh) * (double)sr / n_fft);
+    a->mag[a->n] = s[k] + 0.5f * avg * sh;
+    a->n++;
+  }
+  return MGC_OK;
+}
+
 static int cmp_float(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x > y) - (x < y);
 }
 
+mgc_status mgc_tuning_acc_finish(const mgc_tuning_acc *a, int n_chroma, double *tuning) {
+  *tuning = 0.0;
+  if (a->n == 0) return MGC_OK;
+  /* Keep the peaks at or above the median magnitude of the detected ones. */
+  float *sorted = malloc(sizeof(float) * a->n);
+  if (!sorted) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
+  size_t m = 0;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->pitch[i] > 0) sorted[m++] = a->mag[i];
+  float med = 0.0f;
+  if (m > 0) {
+    qsort(sorted, m, sizeof(float), cmp_float);
+    med = (m & 1) ? sorted[m / 2] : (float)(0.5 * ((double)sorted[m / 2 - 1] + sorted[m / 2]));
+  }
+  free(sorted);
+  /* pitch_tuning: histogram of the deviation from the nearest bin, resolution 0.01. */
+  enum { NBINS = 100 };
+  int counts[NBINS] = {0};
+  double edges[NBINS + 1];
+  for (int i = 0; i <= NBINS; i++) edges[i] = i == NBINS ? 0.5 : -0.5 + i * (1.0 / NBINS);
+  size_t kept = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    if (!(a->pitch[i] > 0 && a->mag[i] >= med)) continue;
+    kept++;
+    double octs = log2(a->pitch[i] / (440.0 / 16.0));
+    double r = py_mod(n_chroma * octs, 1.0);
+    if (r >= 0.5) r -= 1.0;
+    int idx = (int)((r + 0.5) * NBINS);
+    if (idx >= NBINS) idx = NBINS - 1;
+    if (idx < 0) idx = 0;
+    if (r < edges[idx]) idx--;
+    else if (idx < NBINS - 1 && r >= edges[idx + 1]) idx++;
+    if (idx >= 0 && idx < NBINS) counts[idx]++;
+  }
+  if (kept == 0) return MGC_OK;
+  int best = 0;
+  for (int i = 1; i < NBINS; i++)
+    if (counts[i] > counts[best]) best = i;
+  *tuning = edges[best];
+  return MGC_OK;
+}
+
+void mgc_tuning_acc_free(mgc_tuning_acc *a) {
+  free(a->pitch);
+  free(a->mag);
+  a->pitch = a->mag = NULL;
+  a->n = a->cap = 0;
+}
+
 mgc_status mgc_chroma_estimate_tuning(const float *S, size_t n_frames, int sr, int n_fft,
                                       int n_chroma, double *tuning) {
   *tuning = 0.0;
-  const int nb = n_fft / 2 + 1;
-  /* piptrack(fmin=150, fmax=4000, threshold=0.1): parabolic interpolation of
-   * the spectral peaks of each frame. */
-  size_t cap = 1024, n = 0;
-  float *pitch = malloc(sizeof(float) * cap), *mag = malloc(sizeof(float) * cap);
-  if (!pitch || !mag) {
-    free(pitch); free(mag);
-    return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
-  }
-  for (size_t t = 0; t < n_frames; t++) {
-    const float *s = S + t * (size_t)nb;
-    float mx = s[0];
-    for (int k = 1; k < nb; k++) mx = fmaxf(mx, s[k]);
-    const float ref = 0.1f * mx;
-    for (int k = 1; k < nb - 1; k++) {
-      const double f = (double)k * sr / n_fft;
-      if (f < 150.0 || f >= 4000.0) continue;
-      const float a = s[k - 1] > ref ? s[k - 1] : 0.0f;
-      const float b = s[k] > ref ? s[k] : 0.0f;
-      const float cc = s[k + 1] > ref ? s[k + 1] : 0.0f;
-      if (!(b > a && b >= cc)) continue;
-      float avg = 0.5f * (s[k + 1] - s[k - 1]);
-      float sh = 2.0f * s[k] - s[k + 1] - s[k - 1];
-      sh = avg / (sh + (fabsf(sh) < FLT_MIN ? 1.0f : 0.0f));
-      if (n == cap) {
-        cap *= 2;
-        float *p2 = realloc(pitch, sizeof(float) * cap);
-        if (p2) pitch = p2;
-        float *m2 = realloc(mag, sizeof(float) * cap);
-        if (m2) mag = m2;
-        if (!p2 || !m2) {
-          free(pitch); free(mag);
-          return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
-        }
-      }
-      pitch[n] = (float)((k + (double)sh) * (double)sr / n_fft);
-      mag[n] = s[k] + 0.5f * avg * sh;
-      n++;
-    }
-  }
-  /* Keep the peaks at or above the median magnitude of the detected ones. */
-  size_t kept = 0;
-  if (n > 0) {
-    float *sorted = malloc(sizeof(float) * n);
-    if (!sorted) {
-      free(pitch); free(mag);
-      return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-      if (pitch[i] > 0) sorted[m++] = mag[i];
-    float med = 0.0f;
-    if (m > 0) {
-      qsort(sorted, m, sizeof(float), cmp_float);
-      med = (m & 1) ? sorted[m / 2] : (float)(0.5 * ((double)sorted[m / 2 - 1] + sorted[m / 2]));
-    }
-    free(sorted);
-    for (size_t i = 0; i < n; i++)
-      if (pitch[i] > 0 && mag[i] >= med) pitch[kept++] = pitch[i];
-  }
-  /* pitch_tuning: histogram of the deviation from the nearest bin, resolution 0.01. */
-  if (kept > 0) {
-    enum { NBINS = 100 };
-    int counts[NBINS] = {0};
-    double edges[NBINS + 1];
-    for (int i = 0; i <= NBINS; i++) edges[i] = i == NBINS ? 0.5 : -0.5 + i * (1.0 / NBINS);
-    for (size_t i = 0; i < kept; i++) {
-      double octs = log2(pitch[i] / (440.0 / 16.0));
-      double r = py_mod(n_chroma * octs, 1.0);
-      if (r >= 0.5) r -= 1.0;
-      int idx = (int)((r + 0.5) * NBINS);
-      if (idx >= NBINS) idx = NBINS - 1;
-      if (idx < 0) idx = 0;
-      if (r < edges[idx]) idx--;
-      else if (idx < NBINS - 1 && r >= edges[idx + 1]) idx++;
-      if (idx >= 0 && idx < NBINS) counts[idx]++;
-    }
-    int best = 0;
-    for (int i = 1; i < NBINS; i++)
-      if (counts[i] > counts[best]) best = i;
-    *tuning = edges[best];
-  }
-  free(pitch);
-  free(mag);
-  return MGC_OK;
+  const size_t nb = (size_t)(n_fft / 2 + 1);
+  mgc_tuning_acc a;
+  mgc_tuning_acc_init(&a, sr, n_fft);
+  mgc_status st = MGC_OK;
+  for (size_t t = 0; t < n_frames && !st; t++) st = mgc_tuning_acc_add(&a, S + t * nb);
+  if (!st) st = mgc_tuning_acc_finish(&a, n_chroma, tuning);
+  mgc_tuning_acc_free(&a);
+  return st;
 }
 
 void mgc_chroma_free(mgc_chroma *c) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/chroma.h"
 #include "mgc/framer.h"
 #include "mgc/frontend.h"
 #include "mgc/hpss.h"
@@ -81,105 +82,6 @@ static void spectral_shape(const float *pw, int sr, float *mag, float *centroid,
   *rolloff = (float)(r * df);
 }
 
-/* librosa.estimate_tuning(S=power, bins_per_octave=12, resolution 0.01) as
- * mgc_chroma_estimate_tuning computes it, fed one frame at a time so that
- * the power spectrogram need not be kept: piptrack's peaks of each frame are
- * collected (a few tens per frame), the median and histogram come at the
- * end. Same arithmetic, in the same order, as chroma.c. */
-typedef struct {
-  float *pitch, *mag;
-  size_t n, cap;
-} tuning_acc;
-
-static mgc_status tuning_add_frame(tuning_acc *ta, const float *s, int sr) {
-  const int nb = N_FFT / 2 + 1;
-  float mx = s[0];
-  for (int k = 1; k < nb; k++) mx = fmaxf(mx, s[k]);
-  const float ref = 0.1f * mx;
-  for (int k = 1; k < nb - 1; k++) {
-    const double f = (double)k * sr / N_FFT;
-    if (f < 150.0 || f >= 4000.0) continue;
-    const float a = s[k - 1] > ref ? s[k - 1] : 0.0f;
-    const float b = s[k] > ref ? s[k] : 0.0f;
-    const float cc = s[k + 1] > ref ? s[k + 1] : 0.0f;
-    if (!(b > a && b >= cc)) continue;
-    float avg = 0.5f * (s[k + 1] - s[k - 1]);
-    float sh = 2.0f * s[k] - s[k + 1] - s[k - 1];
-    sh = avg / (sh + (fabsf(sh) < FLT_MIN ? 1.0f : 0.0f));
-    if (ta->n == ta->cap) {
-      const size_t cap = ta->cap ? 2 * ta->cap : 4096;
-      float *p2 = realloc(ta->pitch, sizeof(float) * cap);
-      if (p2) ta->pitch = p2;
-      float *m2 = realloc(ta->mag, sizeof(float) * cap);
-      if (m2) ta->mag = m2;
-      if (!p2 || !m2) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
-      ta->cap = cap;
-    }
-    ta->pitch[ta->n] = (float)((k + (double)sh) * (double)sr / N_FFT);
-    ta->mag[ta->n] = s[k] + 0.5f * avg * sh;
-    ta->n++;
-  }
-  return MGC_OK;
-}
-
-static int cmp_float(const void *a, const void *b) {
-  const float x = *(const float *)a, y = *(const float *)b;
-  return (x > y) - (x < y);
-}
-
-/* numpy's remainder: result has the sign of the divisor. */
-static double py_mod(double a, double b) {
-  double r = fmod(a, b);
-  if (r != 0.0 && ((r < 0) != (b < 0))) r += b;
-  return r;
-}
-
-/* The tuning in fractions of a chroma bin from the collected peaks (0 when
- * none). */
-static mgc_status tuning_finish(tuning_acc *ta, double *tuning_out) {
-  *tuning_out = 0.0;
-  /* Keep the peaks at or above the median magnitude of the detected ones. */
-  size_t kept = 0;
-  if (ta->n > 0) {
-    float *sorted = malloc(sizeof(float) * ta->n);
-    if (!sorted) return mgc_error_set(MGC_ENOMEM, "tuning: out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < ta->n; i++)
-      if (ta->pitch[i] > 0) sorted[m++] = ta->mag[i];
-    float med = 0.0f;
-    if (m > 0) {
-      qsort(sorted, m, sizeof(float), cmp_float);
-      med = (m & 1) ? sorted[m / 2] : (float)(0.5 * ((double)sorted[m / 2 - 1] + sorted[m / 2]));
-    }
-    free(sorted);
-    for (size_t i = 0; i < ta->n; i++)
-      if (ta->pitch[i] > 0 && ta->mag[i] >= med) ta->pitch[kept++] = ta->pitch[i];
-  }
-  /* pitch_tuning: histogram of the deviation from the nearest bin, resolution 0.01. */
-  if (kept > 0) {
-    enum { NBINS = 100 };
-    int counts[NBINS] = {0};
-    double edges[NBINS + 1];
-    for (int i = 0; i <= NBINS; i++) edges[i] = i == NBINS ? 0.5 : -0.5 + i * (1.0 / NBINS);
-    for (size_t i = 0; i < kept; i++) {
-      double octs = log2(ta->pitch[i] / (440.0 / 16.0));
-      double r = py_mod(N_CHROMA * octs, 1.0);
-      if (r >= 0.5) r -= 1.0;
-      int idx = (int)((r + 0.5) * NBINS);
-      if (idx >= NBINS) idx = NBINS - 1;
-      if (idx < 0) idx = 0;
-      if (r < edges[idx]) idx--;
-      else if (idx < NBINS - 1 && r >= edges[idx + 1]) idx++;
-      if (idx >= 0 && idx < NBINS) counts[idx]++;
-    }
-    int best = 0;
-    for (int i = 1; i < NBINS; i++)
-      if (counts[i] > counts[best]) best = i;
-    *tuning_out = edges[best];
-  }
-  return MGC_OK;
-}
-
 /* First pass over the frames: everything but chroma, which needs the tuning
  * that this pass estimates. */
 typedef struct {
@@ -189,7 +91,7 @@ typedef struct {
   float *mel_db, *mel_db2;
   const mgc_mel *mel_onset;
   double amin, ref;
-  tuning_acc tuning;
+  mgc_tuning_acc tuning; /* librosa.estimate_tuning, frame by frame */
 } pass1_ctx;
 
 static int pass1_frame(void *user, const mgc_frame *fr) {
@@ -203,7 +105,7 @@ static int pass1_frame(void *user, const mgc_frame *fr) {
     mgc_mel_process(c->mel_onset, fr->power, row);
     mgc_power_to_db(row, N_MELS, c->amin, c->ref);
   }
-  mgc_status st = tuning_add_frame(&c->tuning, fr->power, c->sr);
+  mgc_status st = mgc_tuning_acc_add(&c->tuning, fr->power);
   if (st) return (int)st;
   c->t++;
   return 0;
@@ -276,6 +178,7 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   float *env = malloc(sizeof(float) * T);
   float *mag = malloc(sizeof(float) * nb);
   pass1_ctx c1 = {0};
+  mgc_tuning_acc_init(&c1.tuning, sr, N_FFT);
   if (!frame_feats || !chr || !mel_db || !mfcc || !env || !mag) {
     st = mgc_error_set(MGC_ENOMEM, "feature table: out of memory (%zu frames)", T);
     goto done;
@@ -315,10 +218,8 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   /* chroma_stft: power spectrogram, tuning estimated over the clip; pass 2
    * takes the STFT again rather than keep it (an FFT per frame is cheap). */
   double tuning;
-  if ((st = tuning_finish(&c1.tuning, &tuning))) goto done;
-  free(c1.tuning.pitch);
-  free(c1.tuning.mag);
-  c1.tuning.pitch = c1.tuning.mag = NULL;
+  if ((st = mgc_tuning_acc_finish(&c1.tuning, N_CHROMA, &tuning))) goto done;
+  mgc_tuning_acc_free(&c1.tuning);
   p.tuning = tuning;
   pass2_ctx c2 = {T, 0, chr};
   if ((st = run_frames(&p, MGC_FEAT_CHROMA, y, n, pass2_frame, &c2))) goto done;
@@ -394,8 +295,7 @@ done:
     for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
   mgc_mel_free(mel_onset);
   mgc_mfcc_free(dct);
-  free(c1.tuning.pitch);
-  free(c1.tuning.mag);
+  mgc_tuning_acc_free(&c1.tuning);
   free(frame_feats);
   free(chr);
   free(mel_db);
