@@ -32,7 +32,7 @@
 #ifndef MGC_VERSION
 #define MGC_VERSION "0"
 #endif
-#define MGC_REPO_MODEL "models/crnn.safetensors"
+#define MGC_REPO_MODEL "models/ensemble.yaml"
 #ifndef MGC_INSTALLED_MODEL
 #define MGC_INSTALLED_MODEL MGC_REPO_MODEL
 #endif
