@@ -45,10 +45,11 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
     fprintf(stderr, "mgc-eval: --rule must be mean, weighted, product, agree, vote or stack\n");
     return 2;
   }
-  mgc_ensemble *e;
+  mgc_ensemble *e = NULL;
   mgc_ens_table *t;
   if (mgc_ensemble_load(file, 0, &e) || mgc_ensemble_evaluate(e, &t)) {
     fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
+    mgc_ensemble_free(e);
     return 1;
   }
   char *js = json ? mgc_ens_table_to_json(t) : NULL;
