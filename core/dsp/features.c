@@ -145,3 +145,14 @@ void mgc_feature_matrix_free(mgc_feature_matrix *m) {
   free(m->data);
   memset(m, 0, sizeof *m);
 }
+
+size_t mgc_feature_dim(const mgc_frontend_params *p, mgc_feature_kind kind) {
+  switch (kind) {
+  case MGC_KIND_STFT: return (size_t)p->n_fft / 2 + 1;
+  case MGC_KIND_LOGMEL: return (size_t)p->n_mels;
+  case MGC_KIND_MFCC: return (size_t)p->n_mfcc;
+  case MGC_KIND_CHROMA: return (size_t)p->n_chroma;
+  case MGC_KIND_WAVEFORM: return (size_t)p->hop_length;
+  }
+  return 0;
+}

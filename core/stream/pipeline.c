@@ -162,9 +162,7 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   p->hop = pp->window_hop > 0 ? pp->window_hop : p->fp.segment_hop;
   p->n_mels = p->fp.n_mels;
   p->C = m->n_classes;
-  p->dim = kind == MGC_KIND_LOGMEL ? p->fp.n_mels : kind == MGC_KIND_MFCC ? p->fp.n_mfcc
-           : kind == MGC_KIND_CHROMA ? p->fp.n_chroma
-           : kind == MGC_KIND_WAVEFORM ? p->fp.hop_length : p->fp.n_fft / 2 + 1;
+  p->dim = (int)mgc_feature_dim(&p->fp, kind);
   unsigned feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
                    (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
   for (int i = 0; i < p->fp.n_fft; i++) {

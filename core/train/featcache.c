@@ -106,17 +106,6 @@ static mgc_status make_dirs(const char *dir) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static size_t kind_dim(const mgc_frontend_params *p, mgc_feature_kind kind) {
-  switch (kind) {
-    case MGC_KIND_STFT: return (size_t)p->n_fft / 2 + 1;
-    case MGC_KIND_LOGMEL: return (size_t)p->n_mels;
-    case MGC_KIND_MFCC: return (size_t)p->n_mfcc;
-    case MGC_KIND_CHROMA: return (size_t)p->n_chroma;
-    case MGC_KIND_WAVEFORM: return (size_t)p->hop_length;
-  }
-  return 0;
-}
-
 mgc_status mgc_featcache_new(const char *dir, const mgc_frontend_params *p, mgc_feature_kind kind,
                              mgc_featcache **out) {
   *out = NULL;
@@ -129,7 +118,7 @@ mgc_status mgc_featcache_new(const char *dir, const mgc_frontend_params *p, mgc_
   if (!c) return mgc_error_set(MGC_ENOMEM, "feature cache: out of memory");
   c->p = *p;
   c->kind = kind;
-  c->dim = kind_dim(p, kind);
+  c->dim = mgc_feature_dim(p, kind);
   /* The window length and hop cut frames into windows later; the frames do
    * not depend on them, so trying another window length reuses the cache. */
   mgc_frontend_params keyp = *p, def;

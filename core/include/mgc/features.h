@@ -21,6 +21,9 @@ typedef enum {
  * otherwise. */
 mgc_status mgc_feature_kind_parse(const char *name, mgc_feature_kind *kind);
 const char *mgc_feature_kind_name(mgc_feature_kind kind);
+/* Values per frame of `kind` under p (n_fft/2+1, n_mels, n_mfcc, n_chroma,
+ * or hop_length samples for a waveform frame). */
+size_t mgc_feature_dim(const mgc_frontend_params *p, mgc_feature_kind kind);
 
 typedef struct mgc_feature_matrix {
   float *data;      /* [n_frames][dim], frame-major (transpose of librosa's layout) */
