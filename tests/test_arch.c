@@ -2,8 +2,12 @@
  * shape inference through every layer, and the shipped conf/models. */
 #include "test_util.h"
 
+#include <math.h>
+
 #include "mgc/arch.h"
+#include "mgc/model.h"
 #include "mgc/net.h"
+#include "mgc/table.h"
 
 #ifndef MGC_CONF
 #error "MGC_CONF must point at conf/"
@@ -129,12 +133,77 @@ static void test_shipped_architectures(void **st) {
   assert_non_null(strstr(mgc_error_message(), "/nonexistent/x.yaml"));
 }
 
+/* input_log: band indices or table column names, checked against the
+ * input's bands, and applied by the model's standardisation. */
+static void test_input_log(void **st) {
+  const char *tab = "feature: table\ninput: [57]\nlayers: [{type: dense, out: 3}]\n";
+  char y[512];
+  snprintf(y, sizeof y, "%sinput_log: [rms_var, 0, mfcc20_var]\n", tab);
+  mgc_arch *a;
+  if (mgc_arch_parse(y, strlen(y), "m.yaml", &a)) fail_msg("%s", mgc_error_message());
+  assert_int_equal(a->n_input_log, 3);
+  assert_int_equal(a->input_log[0], 0); /* sorted */
+  assert_string_equal(mgc_table_column_name(a->input_log[1]), "rms_var");
+  assert_int_equal(a->input_log[2], 56);
+  /* (log(max(x, floor)) - mean) / std on the listed bands, (x - mean) / std elsewhere */
+  mgc_model *m;
+  if (mgc_model_new(a, 0, NULL, 1, &m)) fail_msg("%s", mgc_error_message());
+  float mean[57], sd[57], x[2 * 57], z[2 * 57];
+  for (int k = 0; k < 57; k++) mean[k] = 0.5f * (float)k, sd[k] = 1.0f + 0.25f * (float)k;
+  for (int i = 0; i < 2 * 57; i++) x[i] = 0.3f + 0.7f * (float)i;
+  x[57 + 3] = 0.0f;   /* rms_var (column 3) of row 2: the floor, not -inf */
+  x[57 + 0] = -2.0f;  /* a negative value: the floor too */
+  assert_int_equal(mgc_model_set_norm(m, 57, mean, sd), MGC_OK);
+  mgc_model_standardize(m, x, z, 2);
+  for (int r = 0; r < 2; r++)
+    for (int k = 0; k < 57; k++) {
+      double v = x[r * 57 + k];
+      if (k == 0 || k == 3 || k == 56) v = log(v > 1e-12 ? v : 1e-12);
+      assert_float_equal(z[r * 57 + k], (v - mean[k]) / sd[k], 1e-5 * (1 + fabs(z[r * 57 + k])));
+    }
+  assert_true(z[57 + 3] < -16 && isfinite(z[57 + 3])); /* (log(1e-12) - 1.5) / 1.75 */
+  /* mgc_arch_log_frames does the same to raw frames (the trainer's statistics) */
+  float f[2 * 57];
+  memcpy(f, x, sizeof f);
+  mgc_arch_log_frames(a, f, 2, 57);
+  assert_float_equal(f[3], logf(x[3]), 1e-6);
+  assert_float_equal(f[57 + 3], logf(1e-12f), 1e-4);
+  assert_float_equal(f[4], x[4], 0);
+  mgc_model_free(m);
+  mgc_arch_free(a);
+  /* an index works for any feature, along the band axis (mel bands here) */
+  const char *mel = "feature: logmel\ninput: [1, 8, 4]\nlayers: [{type: flatten}]\ninput_log: [7]\n";
+  if (mgc_arch_parse(mel, strlen(mel), "m.yaml", &a)) fail_msg("%s", mgc_error_message());
+  assert_int_equal(a->input_log[0], 7);
+  mgc_arch_free(a);
+  /* errors, with file:line:column */
+  snprintf(y, sizeof y, "%sinput_log: [rms_vra]\n", tab);
+  expect_error(y, "m.yaml:4:13:", "'rms_vra' is not a band index or a table column name");
+  snprintf(y, sizeof y, "%sinput_log: [57]\n", tab);
+  expect_error(y, "m.yaml:4:13:", "band 57 is outside 0..56");
+  snprintf(y, sizeof y, "%sinput_log: [-1]\n", tab);
+  expect_error(y, "m.yaml:4:13:", "outside 0..56");
+  snprintf(y, sizeof y, "%sinput_log: [rms_var, 3]\n", tab);
+  expect_error(y, "m.yaml:4:22:", "band 3 is listed twice");
+  snprintf(y, sizeof y, "%sinput_log: rms_var\n", tab);
+  expect_error(y, "m.yaml:4:12:", "must be a list of band indices or column names");
+  snprintf(y, sizeof y, "%sinput_log: []\n", tab);
+  expect_error(y, "m.yaml:4:12:", "'input_log' is empty");
+  snprintf(y, sizeof y, "%sinput_log: [[1]]\n", tab);
+  expect_error(y, "m.yaml:4:13:", "plain values");
+  expect_error("feature: mfcc\ninput: [4, 20]\nlayers: [{type: flatten}]\ninput_log: [rms_var]\n",
+               "m.yaml:4:13:", "'rms_var' is not a band index");
+  expect_error("feature: mfcc\ninput: [4, 20]\nlayers: [{type: flatten}]\ninput_log: [20]\n",
+               "m.yaml:4:13:", "band 20 is outside 0..19");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_yaml_errors),
       cmocka_unit_test(test_layer_errors),
       cmocka_unit_test(test_shape_inference),
       cmocka_unit_test(test_shipped_architectures),
+      cmocka_unit_test(test_input_log),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,6 +361,56 @@ static void test_train_eval(void **st) {
   assert_int_equal(run(cmd, log, sizeof log), 2);
 }
 
+/* An architecture with input_log: mgc-train's statistics are those of the
+ * logarithm on the listed columns, the list travels in the model file, and
+ * mgc-eval applies it (still separating the classes). */
+static void test_train_input_log(void **st) {
+  static char out[65536];
+  char csv[600], model[600], cmd[4096];
+  write_table("logt.csv", 20);
+  pathf(csv, sizeof csv, "logt.csv");
+  write_text("mlplog.yaml", "name: tlog\nfeature: table\ninput: [57]\nclasses: 3\n"
+                            "input_log: [chroma_stft_var, 13]\nlayers:\n"
+                            "  - {type: dense, out: 16}\n  - {type: relu}\n"
+                            "  - {type: dense, out: classes}\n  - {type: softmax}\n");
+  write_text("log-recipe.yaml", "architecture: mlplog.yaml\nepochs: 25\nbatch_size: 16\nseed: 3\n"
+                                "optimizer: {type: adamw, lr: 0.01}\nschedule: {type: cosine}\n"
+                                "early_stopping: 0\nvalidation: 0.0\nwindow: 1\nwindow_hop: 1\n");
+  pathf(model, sizeof model, "logt.safetensors");
+  snprintf(cmd, sizeof cmd, "%s --recipe %s/log-recipe.yaml --table %s --out %s", MGC_TRAIN_BIN,
+           g_dir, csv, model);
+  int rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-train --table (input_log) failed (%d):\n%s", rc, out);
+  mgc_model *m;
+  if (mgc_model_load(model, &m)) fail_msg("%s", mgc_error_message());
+  assert_int_equal(m->arch->n_input_log, 2);
+  assert_int_equal(m->arch->input_log[0], 1);  /* chroma_stft_var */
+  assert_int_equal(m->arch->input_log[1], 13);
+  mgc_table *t;
+  if (mgc_table_load(csv, NULL, 0, &t)) fail_msg("%s", mgc_error_message());
+  int cols[] = {1, 13, 2};
+  for (int j = 0; j < 3; j++) {
+    int k = cols[j];
+    double sum = 0, sq = 0;
+    for (int r = 0; r < t->n_rows; r++) {
+      double v = t->x[r * MGC_TABLE_DIM + k];
+      if (k != 2) v = log(v > 1e-12 ? v : 1e-12);
+      sum += v;
+      sq += v * v;
+    }
+    double mean = sum / t->n_rows, sd = sqrt(sq / t->n_rows - mean * mean);
+    assert_float_equal(m->norm_mean[k], mean, 1e-4 * (fabs(mean) + sd));
+    assert_float_equal(m->norm_std[k], sd, 1e-3 * sd);
+  }
+  mgc_table_free(t);
+  mgc_model_free(m);
+  snprintf(cmd, sizeof cmd, "%s --model %s --table %s --json", MGC_EVAL_BIN, model, csv);
+  rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-eval --table (input_log) failed (%d):\n%s", rc, out);
+  double acc = json_track_accuracy(out);
+  if (acc < 0.9) fail_msg("training accuracy %.3f with input_log:\n%.2000s", acc, out);
+}
+
 /* A short WAV (its content does not matter to the table model). */
 static void write_wav(const char *rel, int seed) {
   enum { SR = 22050, N = SR / 2 };
@@ -481,7 +531,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_good),    cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_select_list),   cmocka_unit_test(test_window_layout),
-      cmocka_unit_test(test_train_eval),    cmocka_unit_test(test_folds_over_audio),
+      cmocka_unit_test(test_train_eval),    cmocka_unit_test(test_train_input_log),
+      cmocka_unit_test(test_folds_over_audio),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

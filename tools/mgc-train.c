@@ -179,6 +179,24 @@ static mgc_status standardise_rows(const mgc_model *m, mgc_train_set *set, float
   return MGC_OK;
 }
 
+/* Adds one track's feature values to the standardisation statistics, as
+ * the model will standardise them: through the architecture's input_log. */
+static mgc_status add_stats(mgc_band_stats *bs, const mgc_arch *arch, const mgc_feature_matrix *f,
+                            size_t dim) {
+  size_t n = f->n_frames * (f->dim / dim);
+  if (!arch->n_input_log) {
+    mgc_band_stats_add(bs, f->data, n);
+    return MGC_OK;
+  }
+  float *tmp = malloc(n * dim * sizeof *tmp + 1);
+  if (!tmp) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  memcpy(tmp, f->data, n * dim * sizeof *tmp);
+  mgc_arch_log_frames(arch, tmp, n, dim);
+  mgc_band_stats_add(bs, tmp, n);
+  free(tmp);
+  return MGC_OK;
+}
+
 /* Train one model on clean-corpus tracks tr (plus their audio variants),
  * validating on vc (may be NULL). */
 static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *arch,
@@ -199,9 +217,9 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
   int dim = (int)d->clean->feats[tr[0]].dim;
   if (arch->input.d[mgc_model_band_axis(arch)] == 1) dim = 1;
   if ((st = mgc_band_stats_new(dim, &bs))) goto done;
-  for (int i = 0; i < n_tr; i++)
-    mgc_band_stats_add(bs, d->clean->feats[tr[i]].data,
-                       d->clean->feats[tr[i]].n_frames * (d->clean->feats[tr[i]].dim / (size_t)dim));
+  for (int i = 0; i < n_tr && !st; i++)
+    st = add_stats(bs, arch, &d->clean->feats[tr[i]], (size_t)dim);
+  if (st) goto done;
   mean = malloc((size_t)dim * sizeof(float));
   sd = malloc((size_t)dim * sizeof(float));
   if (!mean || !sd) {

@@ -1,10 +1,13 @@
 #include "mgc/arch.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/model.h"
+#include "mgc/table.h"
 #include "mgc/yaml_util.h"
 
 static mgc_status copy_scalar(const mgc_arch *a, const yaml_node_t *n, const char *key,
@@ -101,13 +104,68 @@ static mgc_status parse_layer(mgc_arch *a, yaml_document_t *doc, yaml_node_t *n,
   return MGC_OK;
 }
 
+static int cmp_int(const void *x, const void *y) {
+  int a = *(const int *)x, b = *(const int *)y;
+  return (a > b) - (a < b);
+}
+
+/* input_log: a list of band indices, or of column names for table input.
+ * Checked against the band count, which needs the layers (the band axis of
+ * a 2-D input depends on the first layer), so it is parsed last. */
+static mgc_status parse_input_log(mgc_arch *a, yaml_document_t *doc, yaml_node_t *n) {
+  if (n->type != YAML_SEQUENCE_NODE)
+    return mgc_yaml_err_at(a->origin, n, "'input_log' must be a list of band indices%s",
+                           strcmp(a->feature, "table") == 0 ? " or column names" : "");
+  int bands = a->input.d[mgc_model_band_axis(a)];
+  size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+  if (cnt == 0) return mgc_yaml_err_at(a->origin, n, "'input_log' is empty");
+  if (cnt > (size_t)bands)
+    return mgc_yaml_err_at(a->origin, n, "'input_log' lists %zu bands, the input has %d", cnt,
+                           bands);
+  if (!(a->input_log = malloc(cnt * sizeof *a->input_log)))
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (size_t i = 0; i < cnt; i++) {
+    yaml_node_t *v = yaml_document_get_node(doc, n->data.sequence.items.start[i]);
+    const char *s = mgc_yaml_scalar(v);
+    if (!s) return mgc_yaml_err_at(a->origin, v, "'input_log' items must be plain values");
+    char *end;
+    errno = 0;
+    long b = strtol(s, &end, 10);
+    if (end == s || *end) {
+      b = -1;
+      if (strcmp(a->feature, "table") == 0)
+        for (int c = 0; c < MGC_TABLE_DIM; c++)
+          if (strcmp(mgc_table_column_name(c), s) == 0) b = c;
+      if (b < 0)
+        return mgc_yaml_err_at(a->origin, v, "'input_log': '%s' is not a band index%s", s,
+                               strcmp(a->feature, "table") == 0 ? " or a table column name" : "");
+    }
+    if (errno || b < 0 || b >= bands)
+      return mgc_yaml_err_at(a->origin, v, "'input_log': band %s is outside 0..%d", s, bands - 1);
+    for (int j = 0; j < a->n_input_log; j++)
+      if (a->input_log[j] == (int)b)
+        return mgc_yaml_err_at(a->origin, v, "'input_log': band %s is listed twice", s);
+    a->input_log[a->n_input_log++] = (int)b;
+  }
+  qsort(a->input_log, (size_t)a->n_input_log, sizeof *a->input_log, cmp_int);
+  return MGC_OK;
+}
+
+void mgc_arch_log_frames(const mgc_arch *a, float *x, size_t n, size_t dim) {
+  for (size_t f = 0; f < n; f++)
+    for (int j = 0; j < a->n_input_log; j++) {
+      float *v = &x[f * dim + (size_t)a->input_log[j]];
+      *v = logf(fmaxf(*v, MGC_INPUT_LOG_FLOOR));
+    }
+}
+
 static mgc_status parse_doc(mgc_arch *a, yaml_document_t *doc) {
   yaml_node_t *root = yaml_document_get_root_node(doc);
   if (!root) return mgc_error_set(MGC_EINVAL, "%s: empty architecture", a->origin);
   if (root->type != YAML_MAPPING_NODE)
     return mgc_yaml_err_at(a->origin, root,
                            "the architecture must be a mapping (name, input, layers)");
-  yaml_node_t *layers = NULL;
+  yaml_node_t *layers = NULL, *input_log = NULL;
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
        p < root->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(doc, p->key);
@@ -135,10 +193,12 @@ static mgc_status parse_doc(mgc_arch *a, yaml_document_t *doc) {
       if (v->type != YAML_SEQUENCE_NODE)
         return mgc_yaml_err_at(a->origin, v, "'layers' must be a list");
       layers = v;
+    } else if (strcmp(key, "input_log") == 0) {
+      input_log = v;
     } else {
       return mgc_yaml_err_at(a->origin, k,
                              "unknown key '%s' (expected name, description, feature, input, "
-                             "classes, layers)",
+                             "classes, layers, input_log)",
                              key);
     }
     if (st) return st;
@@ -158,7 +218,7 @@ static mgc_status parse_doc(mgc_arch *a, yaml_document_t *doc) {
       if (strcmp(a->layers[j].name, a->layers[i].name) == 0)
         return mgc_yaml_err_at(a->origin, ln, "layer name '%s' is used twice", a->layers[i].name);
   }
-  return MGC_OK;
+  return input_log ? parse_input_log(a, doc, input_log) : MGC_OK;
 }
 
 mgc_status mgc_arch_parse(const char *text, size_t len, const char *origin, mgc_arch **out) {
@@ -225,6 +285,7 @@ mgc_status mgc_arch_load(const char *path, mgc_arch **out) {
 void mgc_arch_free(mgc_arch *a) {
   if (!a) return;
   free(a->layers);
+  free(a->input_log);
   free(a->text);
   free(a);
 }

@@ -160,11 +160,18 @@ void mgc_model_standardize(const mgc_model *m, const float *x, float *y, int bat
   const float *mu = m->norm_mean, *sd = m->norm_std;
   /* Division, not a reciprocal product: the same float ops as PyTorch's
    * (x - mean) / std, so numbers can be compared bit for bit. */
+  const int *lg = m->arch->input_log, n_lg = m->arch->n_input_log;
   for (size_t o = 0; o < outer; o++)
-    for (size_t k = 0; k < bands; k++) {
+    for (size_t k = 0, j = 0; k < bands; k++) {
       const float *xr = x + (o * bands + k) * inner;
       float *yr = y + (o * bands + k) * inner;
-      for (size_t i = 0; i < inner; i++) yr[i] = (xr[i] - mu[k]) / sd[k];
+      if ((int)j < n_lg && (size_t)lg[j] == k) { /* input_log: sorted band indices */
+        j++;
+        for (size_t i = 0; i < inner; i++)
+          yr[i] = (logf(fmaxf(xr[i], MGC_INPUT_LOG_FLOOR)) - mu[k]) / sd[k];
+      } else {
+        for (size_t i = 0; i < inner; i++) yr[i] = (xr[i] - mu[k]) / sd[k];
+      }
     }
 }
 

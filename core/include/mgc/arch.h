@@ -10,6 +10,9 @@
  *     - ...
  *     - {type: dense, out: classes}
  *     - {type: softmax}
+ *   input_log: [rms_var, 3]  # optional: bands standardised as log(max(x, 1e-12))
+ *                            # instead of x (band indices, or the table's
+ *                            # column names when feature is table)
  *
  * Parsing checks the syntax and the keys; shape inference happens when a
  * net is built from it (mgc_net_new). Errors say file:line:column. */
@@ -32,7 +35,22 @@ typedef struct mgc_arch {
   int n_layers;
   mgc_layer_spec *layers;
   char *text;             /* the YAML source, stored in model files */
+  /* input_log: sorted, distinct band indices (along mgc_model_band_axis)
+   * whose logarithm the model's standardisation uses instead of the value:
+   * heavy-tailed positive features such as variances are closer to normal
+   * in log. Part of the standardisation, so only applied with statistics. */
+  int n_input_log;
+  int *input_log;
 } mgc_arch;
+
+/* The floor under input_log's logarithm, so that a zero (silence) gives a
+ * large negative number, not -inf. */
+#define MGC_INPUT_LOG_FLOOR 1e-12f
+
+/* Applies the architecture's input_log in place to n frames of dim values,
+ * value k of a frame being band k (features as the front end gives them;
+ * dim must be the band count). */
+void mgc_arch_log_frames(const mgc_arch *a, float *x, size_t n, size_t dim);
 
 mgc_status mgc_arch_load(const char *path, mgc_arch **out);
 /* Parse YAML text; `origin` names it in error messages. */
