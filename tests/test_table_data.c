@@ -45,8 +45,10 @@ static double feature_value(int c, int k, uint64_t *s) {
 
 /* A table of n_per rows per class ("<class>.000NN.wav"), the columns in the
  * table's order with GTZAN's filename/length/label around them; rows of
- * every class interleaved. */
-static void write_table(const char *rel, int n_per) {
+ * every class interleaved. With shift_odd, the rows with an odd number look
+ * like the next class (features of class c + 1): another "artist" whose
+ * music says something else about its genre. */
+static void write_table_ex(const char *rel, int n_per, int shift_odd) {
   char p[600];
   FILE *f = fopen(pathf(p, sizeof p, rel), "w");
   assert_non_null(f);
@@ -57,11 +59,14 @@ static void write_table(const char *rel, int n_per) {
   for (int i = 0; i < n_per; i++)
     for (int c = 0; c < 3; c++) {
       fprintf(f, "%s.%05d.wav,661794", g_classes[c], i);
-      for (int k = 0; k < MGC_TABLE_DIM; k++) fprintf(f, ",%.9g", feature_value(c, k, &s));
+      int look = shift_odd && i % 2 ? (c + 1) % 3 : c;
+      for (int k = 0; k < MGC_TABLE_DIM; k++) fprintf(f, ",%.9g", feature_value(look, k, &s));
       fprintf(f, ",%s\n", g_classes[c]);
     }
   fclose(f);
 }
+
+static void write_table(const char *rel, int n_per) { write_table_ex(rel, n_per, 0); }
 
 /* A header with the columns in another order, an extra column and a quoted
  * name, then rows written accordingly; CRLF, a BOM and a blank line. */
@@ -527,12 +532,76 @@ static void test_folds_over_audio(void **st) {
   assert_int_equal(run(cmd, log, sizeof log), 2);
 }
 
+/* --groups: a fold's track is decided by a model that learned only the other
+ * groups' rows. The even rows follow one mapping from features to classes,
+ * the odd rows another; a track judged by the other group's model is
+ * therefore wrong, one judged with its own group's rows right. */
+static void test_folds_groups(void **st) {
+  static char out[65536];
+  char csv[600], cmd[4096], dir[600], even[600], odd[600];
+  write_recipe();
+  write_table_ex("grp.csv", 40, 1);
+  pathf(csv, sizeof csv, "grp.csv");
+  pathf(dir, sizeof dir, "gaudio");
+  mkdir(dir, 0755);
+  FILE *fe = fopen(pathf(even, sizeof even, "even.txt"), "w");
+  FILE *fo = fopen(pathf(odd, sizeof odd, "odd.txt"), "w");
+  for (int c = 0; c < 3; c++) {
+    char d[700];
+    snprintf(d, sizeof d, "%s/%s", dir, g_classes[c]);
+    mkdir(d, 0755);
+    for (int i = 0; i < 8; i++) {
+      char rel[200];
+      snprintf(rel, sizeof rel, "gaudio/%s/%s.%05d.wav", g_classes[c], g_classes[c], i);
+      write_wav(rel, 10 * c + i);
+    }
+    for (int i = 0; i < 38; i++) /* rows 38, 39 of each class are in no list: never learned */
+      fprintf(i % 2 ? fo : fe, "%s/%s.%05d.wav\n", g_classes[c], g_classes[c], i);
+  }
+  fclose(fe);
+  fclose(fo);
+  const char *fmt = "%s --recipe %s --table %s --data %s --folds 2 --quiet --cv-json %s/%s%s%s%s%s";
+  /* without groups, every fold model learns both mappings and gets the
+   * tracks of one of them wrong: about half */
+  snprintf(cmd, sizeof cmd, fmt, MGC_TRAIN_BIN, g_recipe, csv, dir, g_dir, "nogrp.json", "", "", "",
+           "");
+  int rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-train --table --data --folds failed (%d):\n%s", rc, out);
+  snprintf(cmd, sizeof cmd, fmt, MGC_TRAIN_BIN, g_recipe, csv, dir, g_dir, "grp.json", " --groups ",
+           even, ",", odd);
+  rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-train --groups failed (%d):\n%s", rc, out);
+  if (!strstr(out, "group 1: 57 rows listed in") || !strstr(out, "group 2: 57 rows listed in") ||
+      !strstr(out, "a fold's track in group g is predicted by a model that learned the rows of "
+                   "the other groups only"))
+    fail_msg("unexpected log:\n%s", out);
+  char p1[700], p2[700];
+  size_t n;
+  snprintf(p1, sizeof p1, "%s/nogrp.json", g_dir);
+  snprintf(p2, sizeof p2, "%s/grp.json", g_dir);
+  char *j1 = (char *)read_file(p1, &n), *j2 = (char *)read_file(p2, &n);
+  double a1 = json_track_accuracy(strstr(j1, "\"out_of_fold\"")),
+         a2 = json_track_accuracy(strstr(j2, "\"out_of_fold\""));
+  free(j1);
+  free(j2);
+  if (a2 > 0.1) fail_msg("with --groups, %.3f of the tracks were right: a model saw its own group", a2);
+  if (a1 < 0.25 || a1 > 0.75) fail_msg("without --groups, out-of-fold accuracy %.3f (expected ~0.5)", a1);
+  /* the lists must not share a row; --groups needs --table --data --folds */
+  snprintf(cmd, sizeof cmd, fmt, MGC_TRAIN_BIN, g_recipe, csv, dir, g_dir, "x.json", " --groups ",
+           even, ",", even);
+  assert_int_equal(run(cmd, out, sizeof out), 1);
+  assert_non_null(strstr(out, "--groups: 'alpha.00000.wav' is in"));
+  snprintf(cmd, sizeof cmd, "%s --recipe %s --table %s --groups %s --out %s/x.safetensors",
+           MGC_TRAIN_BIN, g_recipe, csv, even, g_dir);
+  assert_int_equal(run(cmd, out, sizeof out), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_good),    cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_select_list),   cmocka_unit_test(test_window_layout),
       cmocka_unit_test(test_train_eval),    cmocka_unit_test(test_train_input_log),
-      cmocka_unit_test(test_folds_over_audio),
+      cmocka_unit_test(test_folds_over_audio), cmocka_unit_test(test_folds_groups),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

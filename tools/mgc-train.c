@@ -40,6 +40,11 @@ static void usage(FILE *f) {
           "                       folds over ROOT's audio tracks, the same as an audio model's\n"
           "                       --folds K with the same seed; each fold's model learns every\n"
           "                       row but that fold's tracks, and is tested on their rows\n"
+          "  --groups F1,F2,...   with --table --data --folds: lists of rows that share no\n"
+          "                       artist (e.g. the train, valid and test lists of an\n"
+          "                       artist-filtered split); a fold's track in list i is\n"
+          "                       predicted by a model that learned only the other lists' rows,\n"
+          "                       a track in none of them by one that learned every listed row\n"
           "recipe overrides:\n"
           "  --epochs N --batch N --lr X --seed N --patience N --validation F\n"
           "  --no-augment         switch off every augmentation, audio variants included\n"
@@ -57,7 +62,7 @@ static void usage(FILE *f) {
 
 typedef struct opts {
   const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
-  const char *report, *table;
+  const char *report, *table, *groups;
   int no_cache, resume, folds, quiet, no_augment, dry_run;
   int epochs, batch, patience;
   double lr, validation;
@@ -105,6 +110,8 @@ typedef struct data {
   int n_audio;
   int *arows;
   int *fold;   /* per ds track, set up front with --table --data (-1: never tested) */
+  int n_groups;  /* --groups: the number of lists; 0 without */
+  int *group;    /* per ds track: its list (0..n_groups-1), n_groups when in none */
 } data;
 
 /* The training set: clean tracks idx plus their variant copies. */
@@ -275,6 +282,45 @@ static void log_missing(char *const *msg, int n) {
   if (n > 5) fprintf(stderr, "warning: ... and %d more listed tracks not found\n", n - 5);
 }
 
+/* --groups F1,F2,...: each row's list in d->group (d->n_groups for rows in
+ * none); a row in two lists is an error, since the lists must not share
+ * artists. */
+static void load_groups(const opts *o, const mgc_table *t, data *d) {
+  char *copy = strdup(o->groups);
+  if (!copy || !(d->group = malloc(((size_t)t->n_rows + 1) * sizeof *d->group)))
+    die("out of memory");
+  int *cnt = calloc(64, sizeof *cnt);
+  if (!cnt) die("out of memory");
+  for (int i = 0; i < t->n_rows; i++) d->group[i] = -1;
+  char *save = NULL;
+  for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+    if (d->n_groups == 63) die("--groups: at most 63 lists");
+    mgc_table_selection *sel;
+    if (mgc_table_select_list(t, f, &sel)) die(NULL);
+    log_missing(sel->missing, sel->n_missing);
+    for (int i = 0; i < sel->n; i++) {
+      int row = sel->rows[i];
+      if (d->group[row] >= 0) {
+        fprintf(stderr, "mgc-train: --groups: '%s' is in %s and in an earlier list\n", t->ids[row], f);
+        exit(1);
+      }
+      d->group[row] = d->n_groups;
+    }
+    cnt[d->n_groups++] = sel->n;
+    fprintf(stderr, "group %d: %d rows listed in %s\n", d->n_groups, sel->n, f);
+    mgc_table_selection_free(sel);
+  }
+  for (int i = 0; i < t->n_rows; i++)
+    if (d->group[i] < 0) d->group[i] = d->n_groups;
+  fprintf(stderr,
+          "folds: %d over the %d tracks of %s; a fold's track in group g is predicted by a model "
+          "that learned the rows of the other groups only, one in no group by a model that "
+          "learned every grouped row (never the fold's own tracks)\n",
+          o->folds, d->n_audio, o->data);
+  free(cnt);
+  free(copy);
+}
+
 /* --table: the rows (those of --list, else all) as d->ds and d->clean, the
  * rows of --valid-list as *vclean. With --data: every row, and the folds of
  * the audio dataset ROOT (or --list under ROOT), made exactly as an audio
@@ -348,10 +394,12 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
     free(d->clean->names[row]);
     d->clean->names[row] = name;
   }
-  fprintf(stderr,
-          "folds: %d over the %d tracks of %s (seed %llu, as an audio model's --folds %d); each "
-          "fold's model learns the %d other rows of the table\n",
-          o->folds, na, o->data, (unsigned long long)r->train.seed, o->folds, t->n_rows);
+  if (o->groups) load_groups(o, t, d);
+  else
+    fprintf(stderr,
+            "folds: %d over the %d tracks of %s (seed %llu, as an audio model's --folds %d); each "
+            "fold's model learns the %d other rows of the table\n",
+            o->folds, na, o->data, (unsigned long long)r->train.seed, o->folds, t->n_rows);
   free(afold);
   mgc_dataset_free(ads);
 }
@@ -390,6 +438,7 @@ int main(int argc, char **argv) {
       {"seed", 1, 0, 's'},       {"patience", 1, 0, 'p'}, {"validation", 1, 0, 'V'},
       {"no-augment", 0, 0, 'A'}, {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},
       {"report", 1, 0, 'P'},     {"dry-run", 0, 0, 'D'},    {"table", 1, 0, 'T'},
+      {"groups", 1, 0, 'G'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -417,13 +466,15 @@ int main(int argc, char **argv) {
     case 'P': o.report = optarg; break;
     case 'D': o.dry_run = 1; break;
     case 'T': o.table = optarg; break;
+    case 'G': o.groups = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   if (optind != argc || !o.recipe || (!o.data && !o.table) || (!o.out && o.folds == 0) ||
       o.folds == 1 || o.folds < 0 || (o.resume && !o.checkpoint) ||
-      (o.table && o.data && (o.folds == 0 || o.valid_list))) {
+      (o.table && o.data && (o.folds == 0 || o.valid_list)) ||
+      (o.groups && !(o.table && o.data))) {
     usage(stderr);
     return 2;
   }
@@ -606,35 +657,90 @@ int main(int argc, char **argv) {
     }
     if (js) fprintf(js, "{\"folds\": %d, \"results\": [", K);
     for (int f = 0; f < K; f++) {
-      int n_test = 0, n_rest = 0, n_tr = 0, n_va = 0;
+      int n_test = 0;
       int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
+      int *sub = malloc((size_t)n * sizeof *sub), *wins = calloc((size_t)n + 1, sizeof *wins);
+      float **block = calloc((size_t)n + 1, sizeof *block);
+      if (!test || !rest || !sub || !wins || !block) die("out of memory");
       n_test = fold_members(&d, fold, f, test);
-      for (int i = 0; i < n; i++)
-        if (fold[d.clean->src[i]] != f) rest[n_rest++] = i;
-      if (holdout(&d, rest, n_rest, r->validation > 0 ? r->validation : 0.2,
-                  r->train.seed + (uint64_t)f + 1, tr, &n_tr, va, &n_va))
-        die("validation split");
-      fprintf(stderr, "fold %d/%d: train %d, validate %d, test %d tracks\n", f + 1, K, n_tr,
-              n_va, n_test);
-      mgc_model *m;
-      mgc_train_result res;
-      char curves[1100];
-      const char *cv = NULL;
-      if (o.curves) {
-        snprintf(curves, sizeof curves, "%s.fold%d.csv", o.curves, f + 1);
-        cv = curves;
+      /* One model per group among the fold's tracks (one model without
+       * --groups); each writes its tracks' window probabilities into block. */
+      mgc_train_result res = {0};
+      double seconds = 0;
+      int most = 0;
+      for (int g = 0; g <= d.n_groups; g++) {
+        int n_sub = 0, n_rest = 0, n_tr = 0, n_va = 0;
+        for (int i = 0; i < n_test; i++)
+          if (!d.group || d.group[d.clean->src[test[i]]] == g) sub[n_sub++] = i;
+        if (!n_sub) continue;
+        for (int i = 0; i < n; i++) {
+          int row = d.clean->src[i];
+          if (fold[row] == f) continue;
+          if (d.group && (d.group[row] == d.n_groups || (g < d.n_groups && d.group[row] == g)))
+            continue;
+          rest[n_rest++] = i;
+        }
+        if (holdout(&d, rest, n_rest, r->validation > 0 ? r->validation : 0.2,
+                    r->train.seed + (uint64_t)f + 1, tr, &n_tr, va, &n_va))
+          die("validation split");
+        if (d.group)
+          fprintf(stderr, "fold %d/%d, group %d%s: train %d, validate %d, test %d tracks\n", f + 1,
+                  K, g + 1, g == d.n_groups ? " (in no list)" : "", n_tr, n_va, n_sub);
+        else
+          fprintf(stderr, "fold %d/%d: train %d, validate %d, test %d tracks\n", f + 1, K, n_tr,
+                  n_va, n_test);
+        mgc_model *m;
+        mgc_train_result gres;
+        char curves[1100];
+        const char *cv = NULL;
+        if (o.curves) {
+          if (d.group) snprintf(curves, sizeof curves, "%s.fold%d.group%d.csv", o.curves, f + 1, g + 1);
+          else snprintf(curves, sizeof curves, "%s.fold%d.csv", o.curves, f + 1);
+          cv = curves;
+        }
+        mgc_corpus *vc, *gc;
+        float *gp;
+        int *goff;
+        for (int i = 0; i < n_sub; i++) sub[i] = test[sub[i]];
+        if (mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
+        if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &gres)) die("training");
+        mgc_corpus_free(vc);
+        if (mgc_corpus_subset(d.clean, sub, n_sub, &gc) ||
+            mgc_corpus_predict(gc, m, 16, r->train.win_len, r->train.win_hop, &gp, &goff))
+          die("evaluating");
+        for (int i = 0, j = 0; i < n_test && j < n_sub; i++)
+          if (test[i] == sub[j]) {
+            wins[i] = goff[j + 1] - goff[j];
+            block[i] = malloc(((size_t)wins[i] * C + 1) * sizeof(float));
+            if (!block[i]) die("out of memory");
+            memcpy(block[i], gp + (size_t)goff[j] * C, (size_t)wins[i] * C * sizeof(float));
+            j++;
+          }
+        /* The fold reports the epoch of the model that decided most of its tracks. */
+        if (n_sub > most) most = n_sub, res = gres;
+        seconds += gres.seconds;
+        free(gp);
+        free(goff);
+        mgc_corpus_free(gc);
+        mgc_model_free(m);
       }
-      mgc_corpus *vc;
-      if (mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
-      if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &res)) die("training");
-      mgc_corpus_free(vc);
+      res.seconds = seconds;
+      int *off = malloc(((size_t)n_test + 1) * sizeof *off);
+      if (!off) die("out of memory");
+      off[0] = 0;
+      for (int i = 0; i < n_test; i++) off[i + 1] = off[i] + wins[i];
+      float *probs = malloc(((size_t)off[n_test] * C + 1) * sizeof *probs);
+      if (!probs) die("out of memory");
+      for (int i = 0; i < n_test; i++) {
+        memcpy(probs + (size_t)off[i] * C, block[i], (size_t)wins[i] * C * sizeof(float));
+        free(block[i]);
+      }
+      free(block);
+      free(wins);
+      free(sub);
       mgc_corpus *tc;
       mgc_metrics *mt;
-      float *probs;
-      int *off;
-      if (mgc_corpus_subset(d.clean, test, n_test, &tc) ||
-          mgc_corpus_predict(tc, m, 16, r->train.win_len, r->train.win_hop, &probs, &off))
-        die("evaluating");
+      if (mgc_corpus_subset(d.clean, test, n_test, &tc)) die("evaluating");
       mgc_eval_input in = {tc->n_classes, (const char *const *)tc->classes, tc->n_tracks,
                            tc->labels, (const char *const *)tc->names, off, probs};
       if (mgc_metrics_compute(&in, &mt)) die("evaluating");
@@ -665,7 +771,6 @@ int main(int argc, char **argv) {
       }
       mgc_metrics_free(mt);
       mgc_corpus_free(tc);
-      mgc_model_free(m);
       free(test);
       free(rest);
     }
@@ -727,6 +832,7 @@ cleanup:
   mgc_table_free(tab);
   free(d.arows);
   free(d.fold);
+  free(d.group);
   mgc_featcache_free(cache);
   mgc_arch_free(arch);
   mgc_recipe_free(r);
