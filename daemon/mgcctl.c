@@ -620,7 +620,11 @@ static int event_text(const json_t *e, char *buf, size_t cap) {
     const char *r = jstr(e, "error");
     snprintf(buf, cap, "reload failed, the old configuration keeps running: %s", r ? r : "?");
   } else if (!strcmp(ev, "end")) {
-    snprintf(buf, cap, "input ended at %.1f s after %ld windows", t, jint(e, "windows", 0));
+    char dec[256] = "";
+    json_t *d = json_object_get(e, "decision");
+    if (json_is_object(d)) decision_text(d, dec, sizeof dec);
+    snprintf(buf, cap, "input ended at %.1f s after %ld windows%s%s", t, jint(e, "windows", 0),
+             *dec ? "; final decision: " : "", dec);
   } else {
     return 0;
   }

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "input.h"
 #include "log.h"
+#include "mgc/json_quote.h"
 #include "mgc/parse.h"
 #include "mgc/ensemble_stream.h"
 #include "notify.h"
@@ -98,20 +99,6 @@ static void put(mgcd *d, const char *fmt, ...) {
   if (d->ev_len >= sizeof d->ev) d->ev_len = sizeof d->ev - 1;
 }
 
-static void json_str(char *out, size_t cap, const char *s) {
-  size_t k = 0;
-  if (cap < 3) return;
-  out[k++] = '"';
-  for (; *s && k + 8 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') k += (size_t)snprintf(out + k, cap - k, "\\%c", c);
-    else if (c < 0x20) k += (size_t)snprintf(out + k, cap - k, "\\u%04x", c);
-    else out[k++] = (char)c;
-  }
-  out[k++] = '"';
-  out[k] = 0;
-}
-
 static void begin(mgcd *d, const char *event) {
   d->ev_len = 0;
   put(d, "{\"event\":\"%s\",\"time\":%.3f", event, wall_now());
@@ -119,7 +106,7 @@ static void begin(mgcd *d, const char *event) {
 
 static void put_str(mgcd *d, const char *key, const char *val) {
   char q[4200];
-  json_str(q, sizeof q, val);
+  mgc_json_quote(q, sizeof q, val);
   put(d, ",\"%s\":%s", key, q);
 }
 
@@ -143,7 +130,7 @@ static void put_members(mgcd *d) {
   put(d, ",\"ensemble\":{\"rule\":\"%s\",\"members\":[", mgc_comb_rule_name(e->rule));
   for (int m = 0; m < e->n_members; m++) {
     char q[300];
-    json_str(q, sizeof q, e->members[m].name);
+    mgc_json_quote(q, sizeof q, e->members[m].name);
     put(d, "%s{\"name\":%s,\"input\":\"%s\"}", m ? "," : "", q,
         e->members[m].input == MGC_ENS_INPUT_TABLE ? "table" : "window");
   }
@@ -352,7 +339,7 @@ static int engine_load(const mgc_config *c, engine *g) {
   g->jclass = calloc((size_t)g->C, sizeof *g->jclass);
   for (int k = 0; g->jclass && k < g->C; k++) {
     char q[512];
-    json_str(q, sizeof q, g->classes[k]);
+    mgc_json_quote(q, sizeof q, g->classes[k]);
     g->jclass[k] = strdup(q);
   }
   return 0;
@@ -492,10 +479,15 @@ static int pump(mgcd *d) {
   check_input(d);
   if (d->state == MGC_INPUT_ENDED && !d->ended) {
     mgc_ensemble_stream_flush(d->g.s, on_window, d);
+    /* The final decision: with a table member, its answer on the track's
+     * last 30 s (a run waited for here: the input is over). */
+    mgc_decision fin;
+    mgc_ensemble_stream_finish(d->g.s, &fin);
     d->ended = 1;
     begin(d, "end");
     put(d, ",\"t\":%.3f,\"windows\":%llu", mgc_ensemble_stream_audio_s(d->g.s),
         (unsigned long long)mgc_ensemble_stream_windows(d->g.s));
+    put_decision(d, &fin);
     if (*mgc_input_last_error(d->in)) put_str(d, "error", mgc_input_last_error(d->in));
     send_event(d);
     mgc_log(MGC_LOG_INFO, "input ended after %.1f s of audio, %llu windows", mgc_ensemble_stream_audio_s(d->g.s),

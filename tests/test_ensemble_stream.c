@@ -1,7 +1,10 @@
 /* The live ensemble (what mgcd runs): its decisions must be exactly the
  * ensemble's rule applied to what each member's own pipeline decides on the
  * same audio, and a table member's answer, computed off the real-time path
- * from the track's audio, must join the decision once it arrives. */
+ * from the track's audio, must join the decision once it arrives; at the
+ * end of input, _finish gives the decision with the table member on the
+ * track's last 30 s. The offline ensemble (mgc-classify) is checked against
+ * its members computed one by one. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +18,10 @@
 #include "mgc/arch.h"
 #include "mgc/audio.h"
 #include "mgc/combine.h"
+#include "mgc/ensemble_classify.h"
 #include "mgc/ensemble_stream.h"
+#include "mgc/features.h"
+#include "mgc/trainer.h"
 #include "mgc/session.h"
 #include "mgc/table.h"
 #include "test_util.h"
@@ -202,6 +208,120 @@ static void test_table_member(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* A whole file fed at once (mgcd --fast): the worker's runs at 10, 20 and
+ * 30 s are skipped while it is busy, so the answer in use may be on less
+ * than the track; _finish runs the table member on the track's last 30 s,
+ * waits, and decides with it. */
+static void test_finish(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("finish.yaml",
+                                   "rule: mean\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: table, model: mlp.safetensors, input: table}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(mgc_ensemble_stream_process(s, g_clip.samples, g_clip.n, collect, &r), 0);
+  assert_int_equal(mgc_ensemble_stream_flush(s, collect, &r), 0);
+  mgc_decision d;
+  mgc_ensemble_stream_finish(s, &d);
+  assert_true(mgc_ensemble_stream_table_active(s));
+  unsigned runs = mgc_ensemble_stream_table_runs(s);
+  assert_true(runs >= 1);
+  /* The table answer rests on the last 30 s of the clip (it is 30.01 s long). */
+  size_t span = (size_t)(30.0 * 22050), n_used = g_clip.n < span ? g_clip.n : span;
+  assert_true(fabs(mgc_ensemble_stream_table_audio_s(s) - (double)n_used / g_clip.rate) < 1e-9);
+  float feats[MGC_TABLE_DIM], tp[C];
+  assert_int_equal(mgc_table_features(g_clip.samples + (g_clip.n - n_used), n_used, g_clip.rate, feats),
+                   MGC_OK);
+  mgc_session *ts;
+  assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
+  assert_int_equal(mgc_session_run(ts, feats, 1, tp), MGC_OK);
+  /* The CRNN's final track probabilities: the last window event's. */
+  mgc_pipeline *pa;
+  static rec ra;
+  memset(&ra, 0, sizeof ra);
+  assert_int_equal(mgc_pipeline_new(e->members[0].loaded, &pp, &pa), MGC_OK);
+  assert_int_equal(mgc_pipeline_process(pa, g_clip.samples, g_clip.n, collect, &ra), 0);
+  assert_int_equal(mgc_pipeline_flush(pa, collect, &ra), 0);
+  assert_int_equal(ra.n, r.n);
+  int differs = 0;
+  for (int k = 0; k < C; k++) {
+    float want = 0.5f * (ra.track[ra.n - 1][k] + tp[k]);
+    if (fabsf(d.probs[k] - want) > 1e-5f) fail_msg("class %d: %.6f, expected %.6f", k, d.probs[k], want);
+    differs |= fabsf(d.probs[k] - ra.track[ra.n - 1][k]) > 1e-3f;
+  }
+  assert_true(differs); /* the table member is in the final decision */
+  /* Already final: a second call runs nothing more. */
+  mgc_ensemble_stream_finish(s, &d);
+  assert_int_equal(mgc_ensemble_stream_table_runs(s), runs);
+  mgc_session_free(ts);
+  mgc_pipeline_free(pa);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+/* mgc-classify's ensemble: each window member's mean window probabilities
+ * over the file, the table member on the whole file, combined by the rule;
+ * here each computed on its own. */
+static void test_offline_classifier(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("offline.yaml",
+                                   "rule: product\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: chroma, model: chroma.safetensors, input: window}\n"
+                                   "  - {name: table, model: mlp.safetensors, input: table}\n");
+  mgc_ensemble_classifier *c;
+  assert_int_equal(mgc_ensemble_classifier_new(e, &c), MGC_OK);
+  assert_int_equal(mgc_ensemble_classifier_rate(c), 22050);
+  float probs[C], mp[3 * C], want[3 * C], out[C];
+  int nw = 0;
+  assert_int_equal(mgc_ensemble_classifier_process(c, g_clip.samples, g_clip.n, probs, mp, &nw), MGC_OK);
+  for (int m = 0; m < 2; m++) {
+    const mgc_model *model = e->members[m].loaded;
+    mgc_feature_kind kind;
+    assert_int_equal(mgc_feature_kind_parse(model->arch->feature, &kind), MGC_OK);
+    mgc_feature_matrix fm = {0};
+    assert_int_equal(mgc_features_compute(&model->frontend, kind, g_clip.samples, g_clip.n, &fm), MGC_OK);
+    int win = model->frontend.segment_frames, hop = model->frontend.segment_hop;
+    int n = mgc_track_windows((int)fm.n_frames, win, hop);
+    assert_int_equal(n, nw);
+    mgc_session *ss;
+    assert_int_equal(mgc_session_new(model, 4, &ss), MGC_OK);
+    float *wp = malloc((size_t)n * C * sizeof *wp);
+    float *scratch = malloc((4 * mgc_shape_size(&model->arch->input) + (size_t)win * fm.dim) * sizeof *scratch);
+    assert_int_equal(mgc_predict_track(ss, &fm, win, hop, scratch, wp), MGC_OK);
+    for (int k = 0; k < C; k++) {
+      double sum = 0;
+      for (int w = 0; w < n; w++) sum += wp[w * C + k];
+      want[m * C + k] = (float)(sum / n);
+    }
+    free(wp);
+    free(scratch);
+    mgc_session_free(ss);
+    mgc_feature_matrix_free(&fm);
+  }
+  float feats[MGC_TABLE_DIM];
+  assert_int_equal(mgc_table_features(g_clip.samples, g_clip.n, g_clip.rate, feats), MGC_OK);
+  mgc_session *ts;
+  assert_int_equal(mgc_session_new(e->members[2].loaded, 1, &ts), MGC_OK);
+  assert_int_equal(mgc_session_run(ts, feats, 1, want + 2 * C), MGC_OK);
+  for (int i = 0; i < 3 * C; i++)
+    if (fabsf(mp[i] - want[i]) > 1e-5f) fail_msg("member %d class %d: %.6f, expected %.6f", i / C, i % C, mp[i], want[i]);
+  mgc_combiner prod = {MGC_COMB_PRODUCT, 3, C, NULL, NULL, NULL};
+  mgc_combine(&prod, want, out);
+  for (int k = 0; k < C; k++) assert_true(fabsf(probs[k] - out[k]) < 1e-5f);
+  mgc_session_free(ts);
+  mgc_ensemble_classifier_free(c);
+  mgc_ensemble_free(e);
+}
+
 static void test_refusals(void **st) {
   (void)st;
   mgc_ensemble *e = write_ensemble("only_table.yaml",
@@ -233,6 +353,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_window_members),
       cmocka_unit_test(test_table_member),
+      cmocka_unit_test(test_finish),
+      cmocka_unit_test(test_offline_classifier),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

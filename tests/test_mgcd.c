@@ -27,6 +27,7 @@
 #include "alsa_fixture.h"
 #include "mgc/arch.h"
 #include "mgc/audio.h"
+#include "mgc/ensemble_classify.h"
 #include "mgc/features.h"
 #include "mgc/frontend.h"
 #include "mgc/windower.h"
@@ -793,6 +794,41 @@ static void test_ensemble(void **st) {
   assert_int_equal(finish(&d, 5, NULL), 0);
 }
 
+/* The shipped default ensemble on a file with --fast: the `end` event's
+ * decision includes the table member (run on the whole 30 s clip at the end
+ * of input, even though --fast outran its worker) and equals the offline
+ * ensemble's (mgc-classify's) decision on the same file. */
+static void test_default_ensemble_end(void **st) {
+  (void)st;
+  const char *ens = MGC_SOURCE_DIR "/models/ensemble.yaml";
+  mgc_ensemble *e;
+  if (mgc_ensemble_load(ens, MGC_ENSEMBLE_LOAD_MODELS, &e)) fail_msg("%s", mgc_error_message());
+  int has_table = 0;
+  for (int m = 0; m < e->n_members; m++) has_table |= e->members[m].input == MGC_ENS_INPUT_TABLE;
+  assert_true(has_table);
+  mgc_ensemble_classifier *ec;
+  assert_int_equal(mgc_ensemble_classifier_new(e, &ec), MGC_OK);
+  float want[16];
+  assert_int_equal(mgc_ensemble_classifier_process(ec, g_clip.samples, g_clip.n, want, NULL, NULL), MGC_OK);
+  daemon_proc d;
+  start(&d, "dens", 0, 1, "--model", ens, "--input", CLIP, "--fast", "--wait-clients", "1", NULL);
+  client *c = client_new(d.sock);
+  json_t *end = wait_for(c, "event", "end", 30);
+  assert_non_null(end);
+  json_t *probs = json_object_get(json_object_get(end, "decision"), "probs");
+  assert_int_equal((int)json_object_size(probs), e->n_classes);
+  for (int k = 0; k < e->n_classes; k++) {
+    double got = json_real_value(json_object_get(probs, e->classes[k]));
+    if (fabs(got - want[k]) > 2e-4)
+      fail_msg("%s: mgcd's final %.4f, offline %.4f", e->classes[k], got, want[k]);
+  }
+  json_decref(end);
+  client_free(c);
+  assert_int_equal(finish(&d, 10, NULL), 0);
+  mgc_ensemble_classifier_free(ec);
+  mgc_ensemble_free(e);
+}
+
 static int setup(void **st) {
   tmpdir_setup(st);
   offline_reference();
@@ -812,7 +848,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_commands), cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
-      cmocka_unit_test(test_ensemble),
+      cmocka_unit_test(test_ensemble),           cmocka_unit_test(test_default_ensemble_end),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,8 @@
-/* mgc-classify: the genre of audio files, decided as mgcd decides it (the
- * mean of the window probabilities over the whole file). */
+/* mgc-classify: the genre of audio files, decided as mgcd decides it: with
+ * one model, the mean of the window probabilities over the whole file; with
+ * an ensemble (a .yaml file, mgcd's default models/ensemble.yaml), every
+ * member's track probabilities combined by the ensemble's rule, the table
+ * member on the whole file (mgc_ensemble_classifier). */
 #include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -8,12 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/parse.h"
+#include "mgc/audio.h"
+#include "mgc/ensemble_classify.h"
 #include "mgc/featcache.h"
+#include "mgc/json_quote.h"
+#include "mgc/metrics.h"
+#include "mgc/parse.h"
+#include "mgc/table.h"
 #include "mgc/session.h"
 #include "mgc/trainer.h"
 
-#define MGC_DEFAULT_MODEL "models/crnn.safetensors"
+#define MGC_DEFAULT_MODEL "models/ensemble.yaml"
 #ifndef MGC_INSTALLED_MODEL
 #define MGC_INSTALLED_MODEL MGC_DEFAULT_MODEL
 #endif
@@ -21,9 +29,10 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-classify [--model M] [--json] [--top K] FILE|DIR...\n"
-          "  --model M   model file (default " MGC_DEFAULT_MODEL ", else\n"
-          "              " MGC_INSTALLED_MODEL ")\n"
-          "  --json      one JSON object per file (genre, confidence, top-K, all probabilities)\n"
+          "  --model M   a model file, or an ensemble (.yaml; default " MGC_DEFAULT_MODEL ",\n"
+          "              else " MGC_INSTALLED_MODEL ")\n"
+          "  --json      one JSON object per file (genre, confidence, top-K, all probabilities;\n"
+          "              with an ensemble, each member's genre and probabilities too)\n"
           "  --top K     how many classes to list (default 3)\n"
           "Directories are searched recursively for audio files.\n");
 }
@@ -87,14 +96,9 @@ static void walk(list *l, const char *path) {
 }
 
 static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
-  }
-  fputc('"', f);
+  char q[4200];
+  mgc_json_quote(q, sizeof q, s);
+  fputs(q, f);
 }
 
 /* A bad option value is a usage error (exit 2) with the reason. */
@@ -105,6 +109,107 @@ static long int_opt(const char *name, const char *text, long lo, long hi) {
     exit(2);
   }
   return v;
+}
+
+static int is_yaml(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
+}
+
+/* One model or an ensemble, behind one call: the genre probabilities of a
+ * file. */
+typedef struct classifier {
+  mgc_model *m;                 /* one model */
+  int table;                    /* it takes the 57 table features of the file */
+  mgc_featcache *fc;
+  mgc_session *s;
+  mgc_ensemble *e;              /* or an ensemble */
+  mgc_ensemble_classifier *ec;
+  int C;
+  const char *const *classes;
+  float *member_probs;          /* [members][C] */
+} classifier;
+
+enum { BATCH = 8, TABLE_RATE = 22050 /* the feature table's (mgc_table_features) */ };
+
+static mgc_status classifier_new(const char *path, classifier *c) {
+  memset(c, 0, sizeof *c);
+  mgc_status st;
+  if (is_yaml(path)) {
+    if ((st = mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &c->e)) ||
+        (st = mgc_ensemble_classifier_new(c->e, &c->ec)))
+      return st;
+    c->C = c->e->n_classes;
+    c->classes = (const char *const *)c->e->classes;
+    c->member_probs = calloc((size_t)c->e->n_members * (size_t)c->C, sizeof(float));
+    return c->member_probs ? MGC_OK : mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  mgc_feature_kind kind;
+  if ((st = mgc_model_load(path, &c->m))) return st;
+  c->table = !strcmp(c->m->arch->feature, "table");
+  if (c->table && mgc_shape_size(&c->m->arch->input) != MGC_TABLE_DIM)
+    return mgc_error_set(MGC_EINVAL, "%s: a table model must take the %d features", path, MGC_TABLE_DIM);
+  if ((!c->table && ((st = mgc_feature_kind_parse(c->m->arch->feature, &kind)) ||
+                     (st = mgc_featcache_new(NULL, &c->m->frontend, kind, &c->fc)))) ||
+      (st = mgc_session_new(c->m, BATCH, &c->s)))
+    return st;
+  c->C = c->m->n_classes;
+  c->classes = (const char *const *)c->m->classes;
+  return MGC_OK;
+}
+
+static void classifier_free(classifier *c) {
+  mgc_session_free(c->s);
+  mgc_featcache_free(c->fc);
+  mgc_model_free(c->m);
+  mgc_ensemble_classifier_free(c->ec);
+  mgc_ensemble_free(c->e);
+  free(c->member_probs);
+}
+
+/* The file's class probabilities (and windows); with an ensemble also each
+ * member's, in c->member_probs. */
+static mgc_status classify(classifier *c, const char *path, double *mean, int *nw) {
+  mgc_status st;
+  if (c->ec) {
+    mgc_audio a = {0};
+    float p[c->C];
+    if ((st = mgc_audio_load(path, mgc_ensemble_classifier_rate(c->ec), &a))) return st;
+    st = mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw);
+    free(a.samples);
+    for (int k = 0; k < c->C && !st; k++) mean[k] = p[k];
+    return st ? mgc_error_set(st, "%s: %s", path, mgc_error_message()) : MGC_OK;
+  }
+  if (c->table) { /* the whole file's 57 features, at the table's rate */
+    mgc_audio a = {0};
+    float x[MGC_TABLE_DIM], p[c->C];
+    if ((st = mgc_audio_load(path, TABLE_RATE, &a))) return st;
+    st = mgc_table_features(a.samples, a.n, a.rate, x);
+    free(a.samples);
+    if (!st) st = mgc_session_run(c->s, x, 1, p);
+    if (st) return mgc_error_set(st, "%s: %s", path, mgc_error_message());
+    for (int k = 0; k < c->C; k++) mean[k] = p[k];
+    *nw = 1;
+    return MGC_OK;
+  }
+  mgc_feature_matrix fm = {0};
+  if ((st = mgc_featcache_get(c->fc, path, NULL, NULL, NULL, &fm))) return st;
+  int win = c->m->frontend.segment_frames, hop = c->m->frontend.segment_hop;
+  mgc_shape si = c->m->arch->input;
+  *nw = mgc_track_windows((int)fm.n_frames, win, hop);
+  float *probs = malloc((size_t)*nw * (size_t)c->C * sizeof(float));
+  float *scratch = malloc(((size_t)BATCH * mgc_shape_size(&si) + (size_t)win * fm.dim) * sizeof(float));
+  if (!probs || !scratch) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!st && (st = mgc_predict_track(c->s, &fm, win, hop, scratch, probs)))
+    st = mgc_error_set(st, "%s: %s", path, mgc_error_message());
+  for (int k = 0; k < c->C && !st; k++) {
+    mean[k] = 0;
+    for (int w = 0; w < *nw; w++) mean[k] += probs[(size_t)w * (size_t)c->C + (size_t)k] / *nw;
+  }
+  free(probs);
+  free(scratch);
+  mgc_feature_matrix_free(&fm);
+  return st;
 }
 
 int main(int argc, char **argv) {
@@ -129,26 +234,16 @@ int main(int argc, char **argv) {
   }
   if (!model_path) model_path = access(MGC_DEFAULT_MODEL, R_OK) == 0 ? MGC_DEFAULT_MODEL
                                                                      : MGC_INSTALLED_MODEL;
-  mgc_model *m;
-  if (mgc_model_load(model_path, &m)) {
+  classifier cl;
+  if (classifier_new(model_path, &cl)) {
     fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
+    classifier_free(&cl);
     return 1;
   }
-  if (top > m->n_classes) top = m->n_classes;
-  mgc_feature_kind kind;
-  mgc_featcache *fc;
-  mgc_session *s;
-  const int batch = 8;
-  if (mgc_feature_kind_parse(m->arch->feature, &kind) ||
-      mgc_featcache_new(NULL, &m->frontend, kind, &fc) || mgc_session_new(m, batch, &s)) {
-    fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
-    return 1;
-  }
+  const int C = cl.C, M = cl.e ? cl.e->n_members : 0;
+  if (top > C) top = C;
   list files = {0};
   for (int i = optind; i < argc; i++) walk(&files, argv[i]);
-  int win = m->frontend.segment_frames, hop = m->frontend.segment_hop, C = m->n_classes;
-  mgc_shape si = m->arch->input;
-  size_t d = mgc_shape_size(&si);
   int failures = 0, bar = files.n > 1 && isatty(2);
   for (int i = 0; i < files.n; i++) {
     if (bar) {
@@ -157,28 +252,14 @@ int main(int argc, char **argv) {
               files.n);
       fflush(stderr);
     }
-    mgc_feature_matrix fm = {0};
-    if (mgc_featcache_get(fc, files.v[i], NULL, NULL, NULL, &fm)) {
+    double mean[C];
+    int nw = 0;
+    if (classify(&cl, files.v[i], mean, &nw)) {
       if (bar) fprintf(stderr, "\r%*s\r", 45, "");
       fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
       failures++;
       continue;
     }
-    int nw = mgc_track_windows((int)fm.n_frames, win, hop);
-    float *probs = malloc((size_t)nw * C * sizeof(float));
-    float *scratch = malloc(((size_t)batch * d + (size_t)win * fm.dim) * sizeof(float));
-    double mean[C];
-    if (!probs || !scratch || mgc_predict_track(s, &fm, win, hop, scratch, probs)) {
-      fprintf(stderr, "mgc-classify: %s: %s\n", files.v[i], mgc_error_message());
-      failures++;
-      free(probs);
-      free(scratch);
-      mgc_feature_matrix_free(&fm);
-      continue;
-    }
-    for (int k = 0; k < C; k++) mean[k] = 0;
-    for (int w = 0; w < nw; w++)
-      for (int k = 0; k < C; k++) mean[k] += probs[(size_t)w * C + k] / nw;
     int order[C];
     for (int k = 0; k < C; k++) order[k] = k;
     for (int a = 0; a < C; a++)
@@ -193,36 +274,56 @@ int main(int argc, char **argv) {
       printf("{\"file\": ");
       json_string(stdout, files.v[i]);
       printf(", \"genre\": ");
-      json_string(stdout, m->classes[order[0]]);
+      json_string(stdout, cl.classes[order[0]]);
       printf(", \"confidence\": %.4f, \"windows\": %d, \"top\": [", mean[order[0]], nw);
       for (int k = 0; k < top; k++) {
         printf("%s[", k ? ", " : "");
-        json_string(stdout, m->classes[order[k]]);
+        json_string(stdout, cl.classes[order[k]]);
         printf(", %.4f]", mean[order[k]]);
       }
       printf("], \"probabilities\": {");
       for (int k = 0; k < C; k++) {
         printf("%s", k ? ", " : "");
-        json_string(stdout, m->classes[k]);
+        json_string(stdout, cl.classes[k]);
         printf(": %.4f", mean[k]);
       }
-      printf("}}\n");
+      printf("}");
+      if (M) {
+        printf(", \"rule\": ");
+        json_string(stdout, mgc_comb_rule_name(cl.e->rule));
+        printf(", \"members\": [");
+        for (int m = 0; m < M; m++) {
+          const float *p = cl.member_probs + (size_t)m * (size_t)C;
+          printf("%s{\"name\": ", m ? ", " : "");
+          json_string(stdout, cl.e->members[m].name);
+          printf(", \"genre\": ");
+          json_string(stdout, cl.classes[mgc_argmax(p, C)]);
+          printf(", \"probabilities\": [");
+          for (int k = 0; k < C; k++) printf("%s%.4f", k ? ", " : "", p[k]);
+          printf("]}");
+        }
+        printf("]");
+      }
+      printf("}\n");
     } else {
-      printf("%s: %s (%.0f%%)", files.v[i], m->classes[order[0]], 100 * mean[order[0]]);
+      printf("%s: %s (%.0f%%)", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
       for (int k = 1; k < top; k++) printf("%s %s %.0f%%", k == 1 ? "  then" : ",",
-                                           m->classes[order[k]], 100 * mean[order[k]]);
-      printf("  [%d windows]\n", nw);
+                                           cl.classes[order[k]], 100 * mean[order[k]]);
+      if (cl.table) printf("  [the whole file's 57 features]");
+      else printf("  [%d windows]", nw);
+      for (int m = 0; m < M; m++) {
+        const float *p = cl.member_probs + (size_t)m * (size_t)C;
+        int g = mgc_argmax(p, C);
+        printf("%s%s %s %.0f%%", m ? ", " : "  members: ", cl.e->members[m].name, cl.classes[g],
+               100 * p[g]);
+      }
+      printf("\n");
     }
     fflush(stdout);
-    free(probs);
-    free(scratch);
-    mgc_feature_matrix_free(&fm);
   }
   if (bar) fprintf(stderr, "\r%*s\r", 45, "");
   for (int i = 0; i < files.n; i++) free(files.v[i]);
   free(files.v);
-  mgc_session_free(s);
-  mgc_featcache_free(fc);
-  mgc_model_free(m);
+  classifier_free(&cl);
   return failures ? 1 : 0;
 }

@@ -611,10 +611,14 @@ int main(int argc, char **argv) {
       fclose(cf);
     }
     if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) die("saving");
-    printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
-           "%.1f%% (%d tracks), %.0f s\n",
-           o.out, res.best_epoch, res.epochs_run, 100 * res.best_val_acc,
-           100 * res.best_val_track_acc, n_va, res.seconds);
+    if (n_va)
+      printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
+             "%.1f%% (%d tracks), %.0f s\n",
+             o.out, res.best_epoch, res.epochs_run, 100 * res.best_val_acc,
+             100 * res.best_val_track_acc, n_va, res.seconds);
+    else
+      printf("wrote %s: the last of %d epochs (no validation tracks), %.0f s\n", o.out,
+             res.epochs_run, res.seconds);
     mgc_model_free(m);
   } else {
     if (o.folds > n) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/metrics.h"
+
 static const char *const RULE_NAMES[MGC_COMB_N_RULES] = {"mean", "weighted", "product",
                                                          "agree", "vote", "stack"};
 
@@ -48,13 +50,6 @@ mgc_status mgc_combiner_check(const mgc_combiner *c) {
     }
   }
   return MGC_OK;
-}
-
-static int argmax_f(const float *p, int n) {
-  int b = 0;
-  for (int i = 1; i < n; i++)
-    if (p[i] > p[b]) b = i;
-  return b;
 }
 
 /* Logit of class k under the product rule: sum of the floored logs. */
@@ -107,8 +102,8 @@ int mgc_combine(const mgc_combiner *c, const float *p, float *out) {
     softmax_of(c, p, out, product_logit);
     break;
   case MGC_COMB_AGREE: {
-    int a = argmax_f(p, C), agree = 1;
-    for (int m = 1; m < M && agree; m++) agree = argmax_f(p + (size_t)m * C, C) == a;
+    int a = mgc_argmax(p, C), agree = 1;
+    for (int m = 1; m < M && agree; m++) agree = mgc_argmax(p + (size_t)m * C, C) == a;
     if (agree) {
       for (int k = 0; k < C; k++) out[k] = (float)mean_of(p, M, C, k);
       break;
@@ -126,7 +121,7 @@ int mgc_combine(const mgc_combiner *c, const float *p, float *out) {
   case MGC_COMB_VOTE:
     /* out holds the vote counts first (small integers, exact in float). */
     for (int k = 0; k < C; k++) out[k] = 0;
-    for (int m = 0; m < M; m++) out[argmax_f(p + (size_t)m * C, C)] += 1;
+    for (int m = 0; m < M; m++) out[mgc_argmax(p + (size_t)m * C, C)] += 1;
     for (int k = 0; k < C; k++) out[k] = (float)((out[k] + mean_of(p, M, C, k)) / (M + 1));
     break;
   case MGC_COMB_STACK:
@@ -136,7 +131,7 @@ int mgc_combine(const mgc_combiner *c, const float *p, float *out) {
     for (int k = 0; k < C; k++) out[k] = 1.0f / C;
     break;
   }
-  return argmax_f(out, C);
+  return mgc_argmax(out, C);
 }
 
 /* ---- weighted mean: EM for the mixture weights ---- */

@@ -44,12 +44,14 @@ struct mgc_ensemble_stream {
   pthread_t th;
   int th_started;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv, done;         /* a job is ready; the worker finished one */
   /* Shared with the worker, under mu. */
   int stop, job_ready, busy;
   float *job;
   size_t job_n;
   uint64_t job_track, res_track;
+  double job_track_s, res_track_s; /* track audio (s) when the job was taken, for its answer */
+  double table_track_s;            /* the same for the answer in use */
   size_t res_n;                    /* samples the answer in res was computed on */
   float *res;
   int res_new;
@@ -82,12 +84,14 @@ static void *table_worker(void *arg) {
       memcpy(s->res, probs, sizeof(float) * (size_t)s->C);
       s->res_track = track;
       s->res_n = s->job_n;
+      s->res_track_s = s->job_track_s;
       s->res_new = 1;
       atomic_fetch_add(&s->runs, 1);
     } else {
       s->table_error = st;
     }
     s->busy = 0;
+    pthread_cond_broadcast(&s->done);
   }
   pthread_mutex_unlock(&s->mu);
   return NULL;
@@ -110,18 +114,37 @@ static void decide(mgc_ensemble_stream *s, mgc_decision *d) {
   d->probs = s->dec;
 }
 
+/* Take the worker's answer, if there is one, under mu. */
+static void take_answer(mgc_ensemble_stream *s) {
+  if (!s->res_new) return;
+  s->res_new = 0;
+  if (s->res_track == s->track) { /* not an answer about a track that has ended */
+    memcpy(s->table_probs, s->res, sizeof(float) * (size_t)s->C);
+    s->table_valid = 1;
+    s->table_audio_s = (double)s->res_n / s->rate;
+    s->table_track_s = s->res_track_s;
+  }
+}
+
 /* Take the worker's answer if there is one (never waits). */
 static void table_collect(mgc_ensemble_stream *s) {
   if (pthread_mutex_trylock(&s->mu) != 0) return;
-  if (s->res_new) {
-    s->res_new = 0;
-    if (s->res_track == s->track) { /* not an answer about a track that has ended */
-      memcpy(s->table_probs, s->res, sizeof(float) * (size_t)s->C);
-      s->table_valid = 1;
-      s->table_audio_s = (double)s->res_n / s->rate;
-    }
-  }
+  take_answer(s);
   pthread_mutex_unlock(&s->mu);
+}
+
+/* Hand the worker the track's last (up to) 30 s, oldest first; under mu,
+ * with the worker idle. */
+static void submit_job(mgc_ensemble_stream *s) {
+  size_t start = (s->roll_pos + s->roll_cap - s->roll_n) % s->roll_cap, a = s->roll_cap - start;
+  if (a > s->roll_n) a = s->roll_n;
+  memcpy(s->job, s->roll + start, sizeof(float) * a);
+  memcpy(s->job + a, s->roll, sizeof(float) * (s->roll_n - a));
+  s->job_n = s->roll_n;
+  s->job_track = s->track;
+  s->job_track_s = s->track_s;
+  s->job_ready = s->busy = 1;
+  pthread_cond_signal(&s->cv);
 }
 
 /* After every chunk: keep the track's audio and hand the worker a job when
@@ -138,16 +161,8 @@ static void table_feed(mgc_ensemble_stream *s, const float *x, size_t n) {
   s->track_s += (double)n / s->rate;
   if (s->track_s < s->due_s || pthread_mutex_trylock(&s->mu) != 0) return;
   if (!s->busy && !s->job_ready) {
-    /* The last (up to) 30 s of the track, oldest first. */
-    size_t start = (s->roll_pos + s->roll_cap - s->roll_n) % s->roll_cap, a = s->roll_cap - start;
-    if (a > s->roll_n) a = s->roll_n;
-    memcpy(s->job, s->roll + start, sizeof(float) * a);
-    memcpy(s->job + a, s->roll, sizeof(float) * (s->roll_n - a));
-    s->job_n = s->roll_n;
-    s->job_track = s->track;
-    s->job_ready = s->busy = 1;
+    submit_job(s);
     s->due_s = next_table_due(s->track_s);
-    pthread_cond_signal(&s->cv);
   }
   pthread_mutex_unlock(&s->mu);
 }
@@ -237,6 +252,25 @@ void mgc_ensemble_stream_reset_track(mgc_ensemble_stream *s) {
   for (int k = 0; k < s->n_win; k++) mgc_pipeline_reset_track(s->pipe[k]);
 }
 
+void mgc_ensemble_stream_finish(mgc_ensemble_stream *s, mgc_decision *out) {
+  if (s->table >= 0 && s->roll_n > 0) {
+    pthread_mutex_lock(&s->mu);
+    take_answer(s);
+    /* An answer on all the track's audio so far is already final. */
+    if (!(s->table_valid && s->table_track_s == s->track_s)) {
+      while (s->busy || s->job_ready) pthread_cond_wait(&s->done, &s->mu);
+      take_answer(s); /* the job that was running, if any */
+      if (!(s->table_valid && s->table_track_s == s->track_s)) {
+        submit_job(s);
+        while (s->busy || s->job_ready) pthread_cond_wait(&s->done, &s->mu);
+        take_answer(s); /* a failed run leaves the answer in use, if any */
+      }
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  mgc_ensemble_stream_current(s, out);
+}
+
 void mgc_ensemble_stream_current(mgc_ensemble_stream *s, mgc_decision *out) {
   for (int k = 0; k < s->n_win; k++) {
     mgc_decision d;
@@ -277,6 +311,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
   s->table_probs = s->table_probs_;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_cond_init(&s->done, NULL);
   atomic_init(&s->runs, 0);
   mgc_status st = MGC_OK;
   const mgc_model *ref = NULL;
@@ -398,6 +433,7 @@ void mgc_ensemble_stream_free(mgc_ensemble_stream *s) {
   mgc_session_free(s->tsession);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_cond_destroy(&s->done);
   free(s->sub_weights);
   free(s->win_probs);
   free(s->track_probs);

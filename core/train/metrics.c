@@ -70,8 +70,7 @@ static mgc_status validate(const mgc_eval_input *in) {
   return MGC_OK;
 }
 
-/* Lowest index among the maxima, like NumPy. */
-static int argmax_f(const float *p, int n) {
+int mgc_argmax(const float *p, int n) {
   int b = 0;
   for (int i = 1; i < n; i++)
     if (p[i] > p[b]) b = i;
@@ -152,7 +151,7 @@ mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out) {
     memset(votes, 0, (size_t)nc * sizeof *votes);
     for (int w = w0; w < w1; w++) {
       const float *p = in->window_probs + (size_t)w * (size_t)nc;
-      int k = argmax_f(p, nc);
+      int k = mgc_argmax(p, nc);
       votes[k]++;
       m->window_confusion[y * nc + k]++;
       win_ok += k == y;

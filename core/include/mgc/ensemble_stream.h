@@ -18,7 +18,8 @@
  * member: their mean).
  *
  * _process never allocates, and never waits for the worker (try-locks
- * only). */
+ * only). At the end of a file or stdin, _finish gives the final decision
+ * with the table member run on the track's last 30 s, waiting for it. */
 #ifndef MGC_ENSEMBLE_STREAM_H
 #define MGC_ENSEMBLE_STREAM_H
 
@@ -45,6 +46,13 @@ int mgc_ensemble_stream_process(mgc_ensemble_stream *s, const float *x, size_t n
 int mgc_ensemble_stream_flush(mgc_ensemble_stream *s, mgc_window_event_fn fn, void *user);
 void mgc_ensemble_stream_restart(mgc_ensemble_stream *s, double gap_s);
 void mgc_ensemble_stream_reset_track(mgc_ensemble_stream *s);
+
+/* End of input (after _flush): the current track's final decision, with
+ * the table member's answer on all of its audio so far (its last 30 s): if
+ * the answer in use is older, runs the table member once more and waits
+ * for it (a quarter second on a 30 s track), so never on the real-time
+ * path. Without a table member, the same as _current. */
+void mgc_ensemble_stream_finish(mgc_ensemble_stream *s, mgc_decision *out);
 
 /* The current decision (probs valid until the next call into s). */
 void mgc_ensemble_stream_current(mgc_ensemble_stream *s, mgc_decision *out);
