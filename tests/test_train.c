@@ -199,6 +199,27 @@ static void test_train_eval_classify(void **st) {
   snprintf(cmd, sizeof cmd, "head -c 1000 %s > %s/cut.safetensors && %s --model %s/cut.safetensors %s/low",
            m1, g_dir, MGC_CLASSIFY_BIN, g_dir, g_data);
   assert_int_equal(run(cmd, log, sizeof log), 1);
+  /* an ensemble of the model with itself: the same decision, members listed;
+   * a member that cannot be loaded is refused with the ensemble's name */
+  char ens[600];
+  snprintf(ens, sizeof ens, "%s/self.yaml", g_dir);
+  FILE *f = fopen(ens, "w");
+  assert_non_null(f);
+  fprintf(f, "rule: product\nmembers:\n  - {name: a, model: %s, input: window}\n"
+             "  - {name: b, model: %s, input: window}\n", m1, m1);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s --model %s --json %s/high/high.03.wav", MGC_CLASSIFY_BIN, ens, g_data);
+  rc = run(cmd, log, sizeof log);
+  if (rc || !strstr(log, "\"genre\": \"high\"") || !strstr(log, "\"rule\": \"product\"") ||
+      !strstr(log, "{\"name\": \"b\", \"genre\": \"high\""))
+    fail_msg("mgc-classify --model ENSEMBLE (%d):\n%s", rc, log);
+  f = fopen(ens, "w");
+  fprintf(f, "rule: mean\nmembers:\n  - {name: a, model: %s, input: window}\n"
+             "  - {name: b, model: cut.safetensors, input: window}\n", m1);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s --model %s %s/low", MGC_CLASSIFY_BIN, ens, g_data);
+  assert_int_equal(run(cmd, log, sizeof log), 1);
+  if (!strstr(log, "cut.safetensors")) fail_msg("no file named:\n%s", log);
 }
 
 /* Two epochs, stop, resume to six: the same model as six in one go. */
