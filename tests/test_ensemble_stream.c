@@ -208,8 +208,8 @@ static void test_table_member(void **st) {
   mgc_ensemble_free(e);
 }
 
-/* A whole file fed at once (mgcd --fast): the worker's runs at 10, 20 and
- * 30 s are skipped while it is busy, so the answer in use may be on less
+/* A whole file fed at once (mgcd --fast): the worker's runs every 10 s are
+ * skipped while it is busy, so the answer in use may be on less
  * than the track; _finish runs the table member on the track's last 30 s,
  * waits, and decides with it. */
 static void test_finish(void **st) {

@@ -9,10 +9,10 @@
  * probabilities, as `mgc-eval --ensemble` scores it.
  *
  * A table member (input: table) classifies the 57 handcrafted features
- * (mgc/table.h) of the current track's last 30 s. They take about 0.25 s
+ * (mgc/table.h) of the current track's last 30 s. They take about 0.12 s
  * of CPU (HPSS, beat tracking), so a worker thread computes them off the
- * real-time path, when the track has 10, 20 and 30 s of audio and every 30 s
- * after; its latest answer for the current track joins the decision. Until
+ * real-time path, every 10 s of the track (on its last 30 s); its latest
+ * answer for the current track joins the decision. Until
  * it has one, the decision rests on the window members alone: the same rule
  * over them (weighted: their weights renormalised; stack, which needs every
  * member: their mean).
