@@ -675,6 +675,31 @@ static void test_eval_end_to_end(void **st) {
   assert_int_equal(e->rule, MGC_COMB_MEAN);
   mgc_ensemble_free(e);
 
+  /* --report: the chart, a bar per row with its mean, and the page around it. */
+  snprintf(cmd, sizeof cmd, "%s --ensemble %s/pair.yaml --report %s/ensrep", MGC_EVAL_BIN, g_dir, g_dir);
+  assert_int_equal(run(cmd, out, sizeof out), 0);
+  size_t n;
+  snprintf(path, sizeof path, "%s/ensrep/ensemble.svg", g_dir);
+  char *svg = (char *)read_file(path, &n);
+  assert_non_null(svg);
+  assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  int bars = 0;
+  for (const char *q = svg; (q = strstr(q, "<rect x=\"200.0\"")); q++) bars++;
+  assert_int_equal(bars, 2 + 6 + 1); /* members, rules, the oracle */
+  assert_non_null(strstr(svg, "A: 83.3 % +- 23.6</title>"));
+  assert_non_null(strstr(svg, "mean: 100.0 % +- 0.0</title>"));
+  /* the best rule (mean) and the best member (A) are drawn in bold */
+  assert_non_null(strstr(svg, "font-weight=\"bold\">rule mean</text>"));
+  assert_non_null(strstr(svg, "font-weight=\"bold\">member A</text>"));
+  assert_null(strstr(svg, "font-weight=\"bold\">member B</text>"));
+  free(svg);
+  snprintf(path, sizeof path, "%s/ensrep/index.html", g_dir);
+  char *html = (char *)read_file(path, &n);
+  assert_non_null(html);
+  assert_non_null(strstr(html, "<tr class=\"main\"><td>rule mean</td><td>100.0 % &plusmn; 0.0</td>"));
+  assert_non_null(strstr(html, "2 members, 2-fold cross-validation, 6 tracks, 3 classes"));
+  free(html);
+
   /* Usage errors. */
   snprintf(cmd, sizeof cmd, "%s --ensemble %s/pair.yaml --rule median --fit x.yaml", MGC_EVAL_BIN,
            g_dir);

@@ -30,16 +30,19 @@ static void usage(FILE *f) {
           "  --cache DIR | --no-cache   feature cache (default $XDG_CACHE_HOME/mgc or ~/.cache/mgc)\n"
           "  --batch N         windows per forward pass (default 16)\n"
           "\n"
-          "       mgc-eval --ensemble FILE [--json] [--fit OUT.yaml [--rule R]]\n"
+          "       mgc-eval --ensemble FILE [--json] [--report DIR] [--fit OUT.yaml [--rule R]]\n"
           "  --ensemble FILE   every member alone and every combination rule side by side, from\n"
           "                    the members' cross-validation files (see mgc/ensemble.h)\n"
           "  --fit OUT.yaml    fit the weights and the stacking on all out-of-fold predictions\n"
           "                    and write the ensemble with rule R (default: the table's best)\n"
-          "  --rule R          mean, weighted, product, agree, vote or stack\n");
+          "  --rule R          mean, weighted, product, agree, vote or stack\n"
+          "  --report DIR      with --ensemble: DIR/ensemble.svg (a bar per member and rule,\n"
+          "                    the spread over folds) and DIR/index.html\n");
 }
 
 /* --ensemble: the side-by-side table, and with --fit the fitted file. */
-static int ensemble_main(const char *file, const char *fit_out, const char *rule_name, int json) {
+static int ensemble_main(const char *file, const char *fit_out, const char *rule_name, int json,
+                         const char *report) {
   int rule = rule_name ? mgc_comb_rule_parse(rule_name) : -1;
   if (rule_name && rule < 0) {
     fprintf(stderr, "mgc-eval: --rule must be mean, weighted, product, agree, vote or stack\n");
@@ -57,6 +60,14 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
   else mgc_ens_table_print(t, stdout);
   free(js);
   int rc = 0;
+  if (report) {
+    if (mgc_report_write_ensemble(report, t)) {
+      fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
+      rc = 1;
+    } else {
+      fprintf(stderr, "report: %s/index.html\n", report);
+    }
+  }
   if (fit_out) {
     if (rule < 0) rule = t->best_rule;
     const mgc_ens_row *row = &t->rows[t->n_members + rule];
@@ -164,9 +175,9 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (ensemble && optind == argc && !model_path && !data && !table && !list && !report &&
-      !robust && (fit || !rule))
-    return ensemble_main(ensemble, fit, rule, json);
+  if (ensemble && optind == argc && !model_path && !data && !table && !list && !robust &&
+      (fit || !rule))
+    return ensemble_main(ensemble, fit, rule, json, report);
   if (optind != argc || ensemble || fit || rule || !model_path || !data == !table ||
       (table && robust) || batch < 1) {
     usage(stderr);

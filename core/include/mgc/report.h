@@ -18,6 +18,7 @@
 #ifndef MGC_REPORT_H
 #define MGC_REPORT_H
 
+#include "mgc/ensemble.h"
 #include "mgc/error.h"
 #include "mgc/metrics.h"
 
@@ -40,5 +41,12 @@ typedef struct mgc_report_extra {
 mgc_status mgc_report_write(const char *dir, const char *title, const char *model_info,
                             const mgc_metrics *m, const char *curves_csv,
                             const mgc_report_extra *extras, int n_extras);
+
+/* An ensemble's side-by-side table (mgc_ensemble_evaluate) as a picture:
+ * DIR/ensemble.svg, one bar per member, rule and the oracle (mean track
+ * accuracy over the folds, a whisker of one standard deviation each side,
+ * a dot per fold; the best member and rule in bold), and DIR/index.html
+ * showing it above the table's numbers. */
+mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_table *t);
 
 #endif
