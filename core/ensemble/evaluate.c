@@ -328,13 +328,6 @@ static mgc_status score(const aligned *a, const float *probs, const int *labels,
   return MGC_OK;
 }
 
-static int argmax_row(const float *p, int n) {
-  int b = 0;
-  for (int i = 1; i < n; i++)
-    if (p[i] > p[b]) b = i;
-  return b;
-}
-
 /* Row a better than row b: higher mean accuracy, then higher mean macro-F1
  * (not NLL: agree's and vote's distributions are constructions, and vote's
  * sharpening would win every tie); the caller keeps the earlier row on a
@@ -398,7 +391,7 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
     for (int i = 0; i < nt; i++) {
       int any = 0;
       for (int m = 0; m < M && !any; m++)
-        any = argmax_row(a->probs + (size_t)te[i] * MC + (size_t)m * C, C) == tl[i];
+        any = mgc_argmax(a->probs + (size_t)te[i] * MC + (size_t)m * C, C) == tl[i];
       right += any;
     }
     t->rows[r].acc[k] = (double)right / nt;

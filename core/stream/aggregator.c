@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/metrics.h"
+
 /* The change detector compares a window's profile with the mean profile of
  * the track's earlier windows. A window above change_db is held out of that
  * mean while its streak is pending (otherwise the first window of a new song
@@ -210,9 +212,7 @@ static void fill_decision(mgc_aggregator *a, mgc_decision *d) {
     for (int c = 0; c < nc; c++) a->probs[c] = (float)a->ema[c];
     d->windows = a->votes > INT_MAX ? INT_MAX : (int)a->votes;
   }
-  int best = 0;
-  for (int c = 1; c < nc; c++)
-    if (a->probs[c] > a->probs[best]) best = c;
+  int best = mgc_argmax(a->probs, nc);
   d->genre = best;
   d->confidence = a->probs[best];
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "mgc/loss.h"
+#include "mgc/metrics.h"
 #include "mgc/safetensors.h"
 
 void mgc_train_config_default(mgc_train_config *c) {
@@ -107,13 +108,6 @@ static void logf_(const mgc_train_config *c, const char *fmt, ...) {
   c->log(c->log_user, line);
 }
 
-static int argmax(const float *p, int n) {
-  int b = 0;
-  for (int k = 1; k < n; k++)
-    if (p[k] > p[b]) b = k;
-  return b;
-}
-
 /* This epoch's training windows: every track's grid, each window moved by
  * a random offset when augmentation asks (mgc_augment_offset), in a
  * shuffled order. */
@@ -185,7 +179,7 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
     if (st) return st;
     mgc_optim_step(opt);
     loss_sum += l * b;
-    for (int i = 0; i < b; i++) right += argmax(z + (size_t)i * t->classes, t->classes) == t->labels[i];
+    for (int i = 0; i < b; i++) right += mgc_argmax(z + (size_t)i * t->classes, t->classes) == t->labels[i];
     seen += b;
   }
   *loss_out = seen ? loss_sum / seen : NAN;
@@ -219,7 +213,7 @@ static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, d
       float p[b * t->classes];
       loss_sum += b * mgc_softmax_ce(z, b, t->classes, t->labels, NULL, NULL, 0, NULL, p);
       for (int j = 0; j < b; j++) {
-        right += argmax(p + j * t->classes, t->classes) == set->labels[i];
+        right += mgc_argmax(p + j * t->classes, t->classes) == set->labels[i];
         for (int k = 0; k < t->classes; k++) mean[k] += p[j * t->classes + k];
       }
       seen += b;
