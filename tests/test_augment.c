@@ -230,6 +230,36 @@ static void test_reverse(void **st) {
   assert_near((double)rev / n, 0.5, 0.04);
 }
 
+/* band_roll: every frame's bands rolled by the same k, k uniform over the
+ * f possible shifts. */
+static void test_band_roll(void **st) {
+  (void)st;
+  mgc_augment_params p;
+  mgc_augment_params_default(&p);
+  p.band_roll = 1;
+  mgc_rng r;
+  mgc_rng_seed(&r, 9);
+  enum { TT = 5, FF = 12, N = 6000 };
+  int seen[FF] = {0};
+  for (int n = 0; n < N; n++) {
+    float w[TT * FF];
+    for (int i = 0; i < TT * FF; i++) w[i] = (float)(100 * (i / FF) + i % FF);
+    mgc_augment_window(&p, &r, w, TT, FF, NULL);
+    int k = ((int)w[0] % 100 == 0) ? 0 : FF - (int)w[0] % 100; /* w[0] = in[(0 - k) mod FF] */
+    for (int i = 0; i < TT; i++)
+      for (int j = 0; j < FF; j++)
+        assert_true(w[i * FF + j] == (float)(100 * i + ((j - k) % FF + FF) % FF));
+    seen[k]++;
+  }
+  for (int k = 0; k < FF; k++) assert_near((double)seen[k] / N, 1.0 / FF, 0.02);
+  /* one band: nothing to roll, nothing drawn */
+  float one[3] = {1, 2, 3};
+  mgc_rng r2 = r;
+  mgc_augment_window(&p, &r, one, 3, 1, NULL);
+  assert_true(one[0] == 1 && one[1] == 2 && one[2] == 3);
+  assert_memory_equal(&r, &r2, sizeof r);
+}
+
 static void test_gain(void **st) {
   (void)st;
   mgc_augment_params p;
@@ -858,6 +888,7 @@ int main(void) {
       cmocka_unit_test(test_all_off_is_identity),
       cmocka_unit_test(test_masks),
       cmocka_unit_test(test_reverse),
+      cmocka_unit_test(test_band_roll),
       cmocka_unit_test(test_gain),
       cmocka_unit_test(test_noise_window),
       cmocka_unit_test(test_window_deterministic),

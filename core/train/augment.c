@@ -58,6 +58,14 @@ static void draw_mask(mgc_rng *rng, int max, int len, int *start, int *width) {
   *width = w;
 }
 
+static void reverse_run(float *x, int n) {
+  for (int a = 0, b = n - 1; a < b; a++, b--) {
+    float tmp = x[a];
+    x[a] = x[b];
+    x[b] = tmp;
+  }
+}
+
 void mgc_augment_window(const mgc_augment_params *p, mgc_rng *rng, float *win, int t, int f,
                         const float *fill) {
   if (t <= 0 || f <= 0) return;
@@ -71,6 +79,19 @@ void mgc_augment_window(const mgc_augment_params *p, mgc_rng *rng, float *win, i
         ra[j] = rb[j];
         rb[j] = tmp;
       }
+    }
+  }
+
+  if (p->band_roll && f > 1) {
+    int k = (int)(mgc_rng_uniform(rng) * f);
+    if (k >= f) k = f - 1;
+    /* out[j] = in[(j - k) mod f], in place: reverse the row, then its first
+     * k values and the rest. */
+    for (int i = 0; i < t && k > 0; i++) {
+      float *row = win + (size_t)i * f;
+      reverse_run(row, f);
+      reverse_run(row, k);
+      reverse_run(row + k, f - k);
     }
   }
 

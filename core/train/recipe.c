@@ -78,6 +78,7 @@ static mgc_status augment_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yam
     return mgc_yaml_get_int(c->origin, v, key, 0, 10000, &a->time_mask_max);
   if (!strcmp(key, "reverse_prob"))
     return mgc_yaml_get_num(c->origin, v, key, 0, 1, &a->reverse_prob);
+  if (!strcmp(key, "band_roll")) return mgc_yaml_get_bool(c->origin, v, key, &a->band_roll);
   if (!strcmp(key, "gain_db")) return mgc_yaml_get_num(c->origin, v, key, 0, 60, &a->gain_db);
   if (!strcmp(key, "noise_std")) return mgc_yaml_get_num(c->origin, v, key, 0, 100, &a->noise_std);
   if (!strcmp(key, "mixup_alpha"))
@@ -106,7 +107,7 @@ static mgc_status augment_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yam
   return mgc_yaml_err_at(
       c->origin, k,
       "unknown augment key '%s' (freq_masks, freq_mask_max, time_masks, time_mask_max, "
-      "reverse_prob, gain_db, noise_std, mixup_alpha, offset_max, audio)",
+      "reverse_prob, band_roll, gain_db, noise_std, mixup_alpha, offset_max, audio)",
       key);
 }
 

@@ -28,6 +28,11 @@ typedef struct mgc_augment_params {
   int time_mask_max;
   /* Probability of reversing the window's time order. */
   double reverse_prob;
+  /* Roll every frame's bands circularly by one uniform k in [0, f), the
+   * same k for the whole window: a transposition by k semitones for chroma,
+   * whose 12 bands are the pitch classes (genre does not depend on the
+   * key). Meaningless for other features. 0 = off. */
+  int band_roll;
   /* A value uniform in [-gain_db, +gain_db] added to every value of the
    * window: a change of level by that many dB. Only meaningful for dB
    * features (log-mel, log-spectrogram); on MFCC it would move every
@@ -52,7 +57,7 @@ void mgc_augment_params_default(mgc_augment_params *p);
 mgc_status mgc_augment_params_check(const mgc_augment_params *p);
 
 /* Augment one frame-major window win[t][f] in place, in this order: time
- * reversal, gain, noise, then the masks (last, so that a masked value is
+ * reversal, band roll, gain, noise, then the masks (last, so that a masked value is
  * exactly its fill value). Masked values are set to fill[band]: pass the
  * training mean of each band so that they become 0 after standardisation;
  * fill == NULL uses the mean of the window. offset_max and mixup_alpha are
