@@ -13,13 +13,10 @@
 
 #include "mgc/audio.h"
 #include "mgc/ensemble_classify.h"
-#include "mgc/featcache.h"
 #include "mgc/json_quote.h"
 #include "mgc/metrics.h"
 #include "mgc/parse.h"
-#include "mgc/table.h"
 #include "mgc/session.h"
-#include "mgc/trainer.h"
 
 #define MGC_DEFAULT_MODEL "models/ensemble.yaml"
 #ifndef MGC_INSTALLED_MODEL
@@ -120,17 +117,13 @@ static int is_yaml(const char *path) {
  * file. */
 typedef struct classifier {
   mgc_model *m;                 /* one model */
-  int table;                    /* it takes the 57 table features of the file */
-  mgc_featcache *fc;
   mgc_session *s;
   mgc_ensemble *e;              /* or an ensemble */
   mgc_ensemble_classifier *ec;
-  int C;
+  int C, rate, table;           /* table: one model on the file's 57 table features */
   const char *const *classes;
   float *member_probs;          /* [members][C] */
 } classifier;
-
-enum { BATCH = 8, TABLE_RATE = 22050 /* the feature table's (mgc_table_features) */ };
 
 static mgc_status classifier_new(const char *path, classifier *c) {
   memset(c, 0, sizeof *c);
@@ -141,26 +134,20 @@ static mgc_status classifier_new(const char *path, classifier *c) {
       return st;
     c->C = c->e->n_classes;
     c->classes = (const char *const *)c->e->classes;
+    c->rate = mgc_ensemble_classifier_rate(c->ec);
     c->member_probs = calloc((size_t)c->e->n_members * (size_t)c->C, sizeof(float));
     return c->member_probs ? MGC_OK : mgc_error_set(MGC_ENOMEM, "out of memory");
   }
-  mgc_feature_kind kind;
-  if ((st = mgc_model_load(path, &c->m))) return st;
-  c->table = !strcmp(c->m->arch->feature, "table");
-  if (c->table && mgc_shape_size(&c->m->arch->input) != MGC_TABLE_DIM)
-    return mgc_error_set(MGC_EINVAL, "%s: a table model must take the %d features", path, MGC_TABLE_DIM);
-  if ((!c->table && ((st = mgc_feature_kind_parse(c->m->arch->feature, &kind)) ||
-                     (st = mgc_featcache_new(NULL, &c->m->frontend, kind, &c->fc)))) ||
-      (st = mgc_session_new(c->m, BATCH, &c->s)))
-    return st;
+  if ((st = mgc_model_load(path, &c->m)) || (st = mgc_session_new(c->m, 8, &c->s))) return st;
   c->C = c->m->n_classes;
   c->classes = (const char *const *)c->m->classes;
+  c->rate = mgc_model_classify_rate(c->m);
+  c->table = !strcmp(c->m->arch->feature, "table");
   return MGC_OK;
 }
 
 static void classifier_free(classifier *c) {
   mgc_session_free(c->s);
-  mgc_featcache_free(c->fc);
   mgc_model_free(c->m);
   mgc_ensemble_classifier_free(c->ec);
   mgc_ensemble_free(c->e);
@@ -170,46 +157,16 @@ static void classifier_free(classifier *c) {
 /* The file's class probabilities (and windows); with an ensemble also each
  * member's, in c->member_probs. */
 static mgc_status classify(classifier *c, const char *path, double *mean, int *nw) {
-  mgc_status st;
-  if (c->ec) {
-    mgc_audio a = {0};
-    float p[c->C];
-    if ((st = mgc_audio_load(path, mgc_ensemble_classifier_rate(c->ec), &a))) return st;
-    st = mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw);
-    free(a.samples);
-    for (int k = 0; k < c->C && !st; k++) mean[k] = p[k];
-    return st ? mgc_error_set(st, "%s: %s", path, mgc_error_message()) : MGC_OK;
-  }
-  if (c->table) { /* the whole file's 57 features, at the table's rate */
-    mgc_audio a = {0};
-    float x[MGC_TABLE_DIM], p[c->C];
-    if ((st = mgc_audio_load(path, TABLE_RATE, &a))) return st;
-    st = mgc_table_features(a.samples, a.n, a.rate, x);
-    free(a.samples);
-    if (!st) st = mgc_session_run(c->s, x, 1, p);
-    if (st) return mgc_error_set(st, "%s: %s", path, mgc_error_message());
-    for (int k = 0; k < c->C; k++) mean[k] = p[k];
-    *nw = 1;
-    return MGC_OK;
-  }
-  mgc_feature_matrix fm = {0};
-  if ((st = mgc_featcache_get(c->fc, path, NULL, NULL, NULL, &fm))) return st;
-  int win = c->m->frontend.segment_frames, hop = c->m->frontend.segment_hop;
-  mgc_shape si = c->m->arch->input;
-  *nw = mgc_track_windows((int)fm.n_frames, win, hop);
-  float *probs = malloc((size_t)*nw * (size_t)c->C * sizeof(float));
-  float *scratch = malloc(((size_t)BATCH * mgc_shape_size(&si) + (size_t)win * fm.dim) * sizeof(float));
-  if (!probs || !scratch) st = mgc_error_set(MGC_ENOMEM, "out of memory");
-  if (!st && (st = mgc_predict_track(c->s, &fm, win, hop, scratch, probs)))
-    st = mgc_error_set(st, "%s: %s", path, mgc_error_message());
-  for (int k = 0; k < c->C && !st; k++) {
-    mean[k] = 0;
-    for (int w = 0; w < *nw; w++) mean[k] += probs[(size_t)w * (size_t)c->C + (size_t)k] / *nw;
-  }
-  free(probs);
-  free(scratch);
-  mgc_feature_matrix_free(&fm);
-  return st;
+  mgc_audio a = {0};
+  float p[c->C];
+  mgc_status st = mgc_audio_load(path, c->rate, &a);
+  if (st) return st;
+  st = c->ec ? mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw)
+             : mgc_model_classify(c->s, a.samples, a.n, p, nw);
+  free(a.samples);
+  if (st) return mgc_error_set(st, "%s: %s", path, mgc_error_message());
+  for (int k = 0; k < c->C; k++) mean[k] = p[k];
+  return MGC_OK;
 }
 
 int main(int argc, char **argv) {

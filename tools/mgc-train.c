@@ -289,12 +289,9 @@ static void load_groups(const opts *o, const mgc_table *t, data *d) {
   char *copy = strdup(o->groups);
   if (!copy || !(d->group = malloc(((size_t)t->n_rows + 1) * sizeof *d->group)))
     die("out of memory");
-  int *cnt = calloc(64, sizeof *cnt);
-  if (!cnt) die("out of memory");
   for (int i = 0; i < t->n_rows; i++) d->group[i] = -1;
   char *save = NULL;
   for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-    if (d->n_groups == 63) die("--groups: at most 63 lists");
     mgc_table_selection *sel;
     if (mgc_table_select_list(t, f, &sel)) die(NULL);
     log_missing(sel->missing, sel->n_missing);
@@ -306,7 +303,7 @@ static void load_groups(const opts *o, const mgc_table *t, data *d) {
       }
       d->group[row] = d->n_groups;
     }
-    cnt[d->n_groups++] = sel->n;
+    d->n_groups++;
     fprintf(stderr, "group %d: %d rows listed in %s\n", d->n_groups, sel->n, f);
     mgc_table_selection_free(sel);
   }
@@ -317,7 +314,6 @@ static void load_groups(const opts *o, const mgc_table *t, data *d) {
           "that learned the rows of the other groups only, one in no group by a model that "
           "learned every grouped row (never the fold's own tracks)\n",
           o->folds, d->n_audio, o->data);
-  free(cnt);
   free(copy);
 }
 

@@ -18,6 +18,16 @@
 #include <stddef.h>
 
 #include "mgc/ensemble.h"
+#include "mgc/session.h"
+
+/* One model on a whole recording y[0..n): the mean of its window
+ * probabilities, the rule every mgc decision uses (a table model: its
+ * answer on y's 57 features). y must be at mgc_model_classify_rate; s is a
+ * session of the model (any max batch). probs gets [n_classes]; windows
+ * (NULL if unwanted) the windows seen, 1 for a table model. Allocates. */
+mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows);
+/* The model's front-end rate, or for a table model the table's 22050 Hz. */
+int mgc_model_classify_rate(const mgc_model *m);
 
 typedef struct mgc_ensemble_classifier mgc_ensemble_classifier;
 
