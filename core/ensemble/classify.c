@@ -10,13 +10,12 @@
 #include "mgc/table.h"
 #include "mgc/trainer.h"
 
-#define TABLE_RATE 22050 /* the feature table's rate (mgc_table_features) */
 #define BATCH 8
 
 static int is_table(const mgc_model *m) { return !strcmp(m->arch->feature, "table"); }
 
 int mgc_model_classify_rate(const mgc_model *m) {
-  return is_table(m) ? TABLE_RATE : m->frontend.sample_rate;
+  return is_table(m) ? MGC_TABLE_RATE : m->frontend.sample_rate;
 }
 
 mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
@@ -26,7 +25,7 @@ mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *p
     if (mgc_shape_size(&model->arch->input) != MGC_TABLE_DIM)
       return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_TABLE_DIM);
     float x[MGC_TABLE_DIM];
-    mgc_status st = mgc_table_features(y, n, TABLE_RATE, x);
+    mgc_status st = mgc_table_features(y, n, MGC_TABLE_RATE, x);
     if (!st) st = mgc_session_run(s, x, 1, probs);
     if (!st && windows) *windows = 1;
     return st;

@@ -9,7 +9,6 @@
 #include "mgc/session.h"
 #include "mgc/table.h"
 
-#define TABLE_RATE 22050
 #define TABLE_SPAN_S 30.0 /* the table's clips are 30 s */
 
 /* When the table member runs, in seconds of the current track: every 10 s,
@@ -78,7 +77,7 @@ static void *table_worker(void *arg) {
     uint64_t track = s->job_track;
     pthread_mutex_unlock(&s->mu);
     /* Off the real-time path: this allocates and takes a quarter second. */
-    mgc_status st = mgc_table_features(s->job, s->job_n, TABLE_RATE, feats);
+    mgc_status st = mgc_table_features(s->job, s->job_n, MGC_TABLE_RATE, feats);
     if (!st) {
       memcpy(s->tx, feats, sizeof feats);
       st = mgc_session_run(s->tsession, s->tx, 1, probs);
@@ -397,13 +396,13 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
   new_track(s, 1);
   if (s->table >= 0) {
     const mgc_model *tm = e->members[s->table].loaded;
-    if (s->rate != TABLE_RATE || mgc_shape_size(&tm->arch->input) != MGC_TABLE_DIM) {
+    if (s->rate != MGC_TABLE_RATE || mgc_shape_size(&tm->arch->input) != MGC_TABLE_DIM) {
       st = mgc_error_set(MGC_EINVAL, "%s: table member '%s' needs %d Hz audio and a %d-feature input",
-                         e->origin, e->members[s->table].name, TABLE_RATE, MGC_TABLE_DIM);
+                         e->origin, e->members[s->table].name, MGC_TABLE_RATE, MGC_TABLE_DIM);
       goto fail;
     }
     if ((st = mgc_session_new(tm, 1, &s->tsession))) goto fail;
-    s->roll_cap = (size_t)(TABLE_SPAN_S * TABLE_RATE);
+    s->roll_cap = (size_t)(TABLE_SPAN_S * MGC_TABLE_RATE);
     s->roll = malloc(sizeof(float) * s->roll_cap);
     s->job = malloc(sizeof(float) * s->roll_cap);
     s->res = calloc((size_t)s->C, sizeof(float));

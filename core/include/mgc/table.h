@@ -11,6 +11,9 @@
 #include "mgc/error.h"
 
 #define MGC_TABLE_DIM 57
+/* The rate the feature table was computed at (librosa's default): the table
+ * members of an ensemble take their audio at it. */
+#define MGC_TABLE_RATE 22050
 
 /* Column indices, in the CSV's order (between "length" and "label"). */
 enum {
