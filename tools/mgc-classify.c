@@ -14,7 +14,7 @@
 #include "mgc/audio.h"
 #include "mgc/ensemble_classify.h"
 #include "mgc/json_quote.h"
-#include "mgc/metrics.h"
+#include "mgc/argmax.h"
 #include "mgc/parse.h"
 #include "mgc/session.h"
 

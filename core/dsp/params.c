@@ -66,6 +66,8 @@ mgc_status mgc_frontend_params_validate(const mgc_frontend_params *p) {
   if (!isnan(p->tuning) && !(p->tuning >= -0.5 && p->tuning <= 0.5))
     return mgc_error_set(MGC_EINVAL, "tuning %g must be in [-0.5, 0.5] bins (or NaN = estimate)",
                          p->tuning);
+  if (p->segment_pad != MGC_SEGPAD_MEAN && p->segment_pad != MGC_SEGPAD_REPEAT)
+    return mgc_error_set(MGC_EINVAL, "segment_pad must be mean or repeat");
   if (p->segment_frames < 1 || p->segment_hop < 1)
     return mgc_error_set(MGC_EINVAL, "segment_frames and segment_hop must be >= 1");
   return MGC_OK;
@@ -74,6 +76,7 @@ mgc_status mgc_frontend_params_validate(const mgc_frontend_params *p) {
 static const char *pad_names[] = {"reflect", "constant"};
 static const char *scale_names[] = {"slaney", "htk"};
 static const char *norm_names[] = {"slaney", "none"};
+static const char *segpad_names[] = {"mean", "repeat"};
 
 mgc_status mgc_frontend_params_to_json(const mgc_frontend_params *p, char **json) {
   json_t *o = json_pack(
@@ -88,6 +91,9 @@ mgc_status mgc_frontend_params_to_json(const mgc_frontend_params *p, char **json
   if (!o) return mgc_error_set(MGC_ENOMEM, "cannot build front-end JSON");
   /* JSON has no NaN: "estimate" is spelled as null. */
   json_object_set_new(o, "tuning", isnan(p->tuning) ? json_null() : json_real(p->tuning));
+  /* Only when not the default, so that older readers and files agree. */
+  if (p->segment_pad != MGC_SEGPAD_MEAN)
+    json_object_set_new(o, "segment_pad", json_string(segpad_names[p->segment_pad]));
   *json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
   json_decref(o);
   return *json ? MGC_OK : mgc_error_set(MGC_ENOMEM, "cannot serialise front-end JSON");
@@ -162,7 +168,9 @@ mgc_status mgc_frontend_params_from_json(const char *text, mgc_frontend_params *
       else st = get_real(v, key, &q.tuning);
     } else if (!strcmp(key, "segment_frames")) st = get_int(v, key, &q.segment_frames);
     else if (!strcmp(key, "segment_hop")) st = get_int(v, key, &q.segment_hop);
-    else st = mgc_error_set(MGC_EINVAL, "front-end JSON: unknown key '%s'", key);
+    else if (!strcmp(key, "segment_pad")) {
+      if ((st = get_enum(v, key, segpad_names, 2, &e)) == MGC_OK) q.segment_pad = (mgc_segment_pad)e;
+    } else st = mgc_error_set(MGC_EINVAL, "front-end JSON: unknown key '%s'", key);
   }
   json_decref(o);
   if (st == MGC_OK) st = mgc_frontend_params_validate(&q);

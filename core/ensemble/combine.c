@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/metrics.h"
+#include "mgc/argmax.h"
 
 static const char *const RULE_NAMES[MGC_COMB_N_RULES] = {"mean", "weighted", "product",
                                                          "agree", "vote", "stack"};

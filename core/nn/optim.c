@@ -9,6 +9,7 @@ struct mgc_optim {
   int n;            /* trainable parameters */
   mgc_param **param;
   float **m, **v;   /* momentum / first moment, second moment */
+  float *scale;     /* per-parameter learning-rate multiplier */
   int64_t steps;
 };
 
@@ -43,12 +44,14 @@ mgc_status mgc_optim_new(const mgc_optim_params *p, mgc_net *net, mgc_optim **ou
   o->param = calloc((size_t)total + 1, sizeof *o->param);
   o->m = calloc((size_t)total + 1, sizeof *o->m);
   o->v = calloc((size_t)total + 1, sizeof *o->v);
-  if (!o->param || !o->m || !o->v) goto oom;
+  o->scale = calloc((size_t)total + 1, sizeof *o->scale);
+  if (!o->param || !o->m || !o->v || !o->scale) goto oom;
   for (int i = 0; i < total; i++) {
     mgc_param *q = mgc_net_param(net, i);
     if (!q->grad) continue;
     int k = o->n++;
     o->param[k] = q;
+    o->scale[k] = 1.0f;
     int need_m = p->kind != MGC_OPTIM_SGD || p->momentum > 0;
     if (need_m && !(o->m[k] = calloc(q->size, sizeof(float)))) goto oom;
     if (p->kind != MGC_OPTIM_SGD && !(o->v[k] = calloc(q->size, sizeof(float)))) goto oom;
@@ -69,10 +72,26 @@ void mgc_optim_free(mgc_optim *o) {
   free(o->m);
   free(o->v);
   free(o->param);
+  free(o->scale);
   free(o);
 }
 
 void mgc_optim_set_lr(mgc_optim *o, double lr) { o->p.lr = lr; }
+
+int mgc_optim_set_lr_scale(mgc_optim *o, const char *prefix, double scale) {
+  int hits = 0;
+  size_t len = strlen(prefix);
+  for (int i = 0; i < o->n; i++)
+    if (!strncmp(o->param[i]->name, prefix, len)) {
+      o->scale[i] = (float)scale;
+      hits++;
+    }
+  return hits;
+}
+
+double mgc_optim_lr_scale(const mgc_optim *o, int param) {
+  return param >= 0 && param < o->n ? o->scale[param] : 0.0;
+}
 double mgc_optim_lr(const mgc_optim *o) { return o->p.lr; }
 int64_t mgc_optim_steps(const mgc_optim *o) { return o->steps; }
 void mgc_optim_set_steps(mgc_optim *o, int64_t steps) { o->steps = steps; }
@@ -88,6 +107,7 @@ float *mgc_optim_slot(mgc_optim *o, int param, int slot) {
 static double clip(mgc_optim *o) {
   double ss = 0;
   for (int i = 0; i < o->n; i++) {
+    if (o->scale[i] == 0.0f) continue; /* frozen: as if it had no gradient */
     const float *g = o->param[i]->grad;
     for (size_t k = 0; k < o->param[i]->size; k++) ss += (double)g[k] * g[k];
   }
@@ -109,8 +129,10 @@ double mgc_optim_step(mgc_optim *o) {
   if (o->p.kind == MGC_OPTIM_SGD) {
     const float mu = (float)o->p.momentum;
     for (int i = 0; i < o->n; i++) {
+      if (o->scale[i] == 0.0f) continue;
       float *w = o->param[i]->value, *g = o->param[i]->grad, *b = o->m[i];
       size_t n = o->param[i]->size;
+      const float lr_i = lr * o->scale[i];
       for (size_t k = 0; k < n; k++) {
         float d = g[k] + wd * w[k];
         if (b) {
@@ -118,7 +140,7 @@ double mgc_optim_step(mgc_optim *o) {
           b[k] = o->steps == 1 ? d : mu * b[k] + d;
           d = o->p.nesterov ? d + mu * b[k] : b[k];
         }
-        w[k] -= lr * d;
+        w[k] -= lr_i * d;
       }
     }
     return norm;
@@ -129,15 +151,17 @@ double mgc_optim_step(mgc_optim *o) {
   const float step = (float)(o->p.lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
   const int decoupled = o->p.kind == MGC_OPTIM_ADAMW;
   for (int i = 0; i < o->n; i++) {
+    if (o->scale[i] == 0.0f) continue;
     float *w = o->param[i]->value, *g = o->param[i]->grad, *m = o->m[i], *v = o->v[i];
     size_t n = o->param[i]->size;
+    const float step_i = step * o->scale[i];
     if (decoupled && wd > 0)
-      for (size_t k = 0; k < n; k++) w[k] *= 1.0f - lr * wd;
+      for (size_t k = 0; k < n; k++) w[k] *= 1.0f - lr * o->scale[i] * wd;
     for (size_t k = 0; k < n; k++) {
       float d = decoupled ? g[k] : g[k] + wd * w[k];
       m[k] = b1 * m[k] + (1.0f - b1) * d;
       v[k] = b2 * v[k] + (1.0f - b2) * d * d;
-      w[k] -= step * m[k] / (sqrtf(v[k]) * rbc2 + eps);
+      w[k] -= step_i * m[k] / (sqrtf(v[k]) * rbc2 + eps);
     }
   }
   return norm;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/metrics.h"
+#include "mgc/argmax.h"
 
 /* The change detector compares a window's profile with the mean profile of
  * the track's earlier windows. A window above change_db is held out of that

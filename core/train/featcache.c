@@ -125,6 +125,7 @@ mgc_status mgc_featcache_new(const char *dir, const mgc_frontend_params *p, mgc_
   mgc_frontend_params_default(&def);
   keyp.segment_frames = def.segment_frames;
   keyp.segment_hop = def.segment_hop;
+  keyp.segment_pad = def.segment_pad;
   if ((st = mgc_frontend_params_to_json(&keyp, &c->frontend_json))) goto fail;
   if (dir && !(c->dir = malloc(strlen(dir) + 1))) {
     st = mgc_error_set(MGC_ENOMEM, "feature cache: out of memory");

@@ -70,13 +70,6 @@ static mgc_status validate(const mgc_eval_input *in) {
   return MGC_OK;
 }
 
-int mgc_argmax(const float *p, int n) {
-  int b = 0;
-  for (int i = 1; i < n; i++)
-    if (p[i] > p[b]) b = i;
-  return b;
-}
-
 static double safe_div(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 void mgc_metrics_free(mgc_metrics *m) {

@@ -9,6 +9,7 @@
 
 #include "mgc/loss.h"
 #include "mgc/metrics.h"
+#include "mgc/predict.h"
 #include "mgc/safetensors.h"
 
 void mgc_train_config_default(mgc_train_config *c) {
@@ -26,55 +27,10 @@ void mgc_train_config_default(mgc_train_config *c) {
   c->win_hop = 65;
 }
 
-int mgc_track_windows(int n_frames, int win_len, int win_hop) {
-  if (n_frames < win_len) return 1;
-  return 1 + (n_frames - win_len) / win_hop;
-}
-
-/* Copy frames [start, start+len) of a track, padding past its end with the
- * band means (zero once standardised) so short tracks still give a window. */
-static void cut_window(const mgc_feature_matrix *m, int start, int len, const float *fill,
-                       float *out) {
-  int dim = (int)m->dim, n = (int)m->n_frames;
-  for (int k = 0; k < len; k++) {
-    float *row = out + (size_t)k * dim;
-    if (start + k < n) {
-      memcpy(row, m->data + (size_t)(start + k) * dim, (size_t)dim * sizeof(float));
-    } else {
-      for (int j = 0; j < dim; j++) row[j] = fill ? fill[j] : 0.0f;
-    }
-  }
-}
-
-/* What a window's missing frames (past a short track's end) and masked
- * values are filled with: the band means, when there is one per feature
- * value (0 once standardised); otherwise (no standardisation, or one
- * statistic for all the values of a frame, as for a waveform's single
- * channel) 0, i.e. silence for a waveform, or for masks the window's mean.
- * mgc_pipeline pads its short-stream window by the same rule. */
+/* What masked values are filled with (mgc_augment_window): the band means
+ * when there is one per feature value, else 0 (the window's mean). */
 static const float *window_fill(const mgc_model *m, int dim) {
   return m->norm_dim == dim ? m->norm_mean : NULL;
-}
-
-mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
-                             int win_hop, float *scratch, float *probs) {
-  const mgc_model *m = mgc_session_model(s);
-  mgc_shape si = m->arch->input;
-  size_t d = mgc_shape_size(&si);
-  int nw = mgc_track_windows((int)feat->n_frames, win_len, win_hop);
-  int cap = mgc_session_max_batch(s);
-  float *win = scratch + (size_t)cap * d; /* one frame-major window after the inputs */
-  for (int w0 = 0; w0 < nw; w0 += cap) {
-    int b = nw - w0 < cap ? nw - w0 : cap;
-    for (int i = 0; i < b; i++) {
-      cut_window(feat, (w0 + i) * win_hop, win_len, window_fill(m, (int)feat->dim), win);
-      mgc_status st = mgc_model_window_layout(m, win, win_len, (int)feat->dim, scratch + i * d);
-      if (st) return st;
-    }
-    mgc_status st = mgc_session_run(s, scratch, b, probs + (size_t)w0 * m->n_classes);
-    if (st) return st;
-  }
-  return MGC_OK;
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -157,7 +113,7 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
     if (b < 2) break; /* batchnorm needs two samples; at most one window is left out */
     for (int i = 0; i < b; i++) {
       const win_ref *r = &t->refs[b0 + i];
-      cut_window(&set->feats[r->track], r->start, c->win_len, fill, t->win);
+      mgc_window_cut(t->model, &set->feats[r->track], r->start, c->win_len, t->win);
       if (aug_active(&c->aug))
         mgc_augment_window(&c->aug, &t->rng, t->win, c->win_len, t->dim, fill);
       mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + i * t->d);
@@ -192,7 +148,6 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
 static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, double *acc,
                            double *track_acc) {
   const mgc_train_config *c = t->cfg;
-  const float *fill = window_fill(t->model, t->dim);
   double loss_sum = 0;
   long right = 0, seen = 0, tracks_right = 0;
   double mean[t->classes];
@@ -202,7 +157,7 @@ static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, d
     for (int w0 = 0; w0 < nw; w0 += c->batch) {
       int b = nw - w0 < c->batch ? nw - w0 : c->batch;
       for (int j = 0; j < b; j++) {
-        cut_window(&set->feats[i], (w0 + j) * c->win_hop, c->win_len, fill, t->win);
+        mgc_window_cut(t->model, &set->feats[i], (w0 + j) * c->win_hop, c->win_len, t->win);
         mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + j * t->d);
         if (st) return st;
         t->labels[j] = set->labels[i];
@@ -439,6 +394,12 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   }
   if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = mgc_optim_new(&cfg->optim, t.net, &opt)))
     goto done;
+  for (int i = 0; i < cfg->n_lr_rules; i++)
+    if (mgc_optim_set_lr_scale(opt, cfg->lr_rules[i].prefix, cfg->lr_rules[i].scale) == 0) {
+      st = mgc_error_set(MGC_EINVAL, "learning-rate rule '%s': no trainable parameter's name "
+                         "starts with it", cfg->lr_rules[i].prefix);
+      goto done;
+    }
   if (valid && !(best = snapshot(t.net, NULL))) {
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
     goto done;

@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 
+#include "mgc/argmax.h"
 #include "mgc/error.h"
 
 #define MGC_ECE_BINS 15
@@ -90,10 +91,6 @@ typedef struct mgc_metrics {
  * do not increase, a label out of range, and a probability row that is not
  * finite, has a negative entry or does not sum to 1 within 1e-3. */
 mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out);
-
-/* The index of the largest of p[0..n), the lowest among equal maxima (as
- * NumPy's argmax): every decision in mgc is made with it. */
-int mgc_argmax(const float *p, int n);
 
 /* Free the figures (NULL is fine). */
 void mgc_metrics_free(mgc_metrics *m);

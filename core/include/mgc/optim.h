@@ -36,6 +36,13 @@ mgc_status mgc_optim_new(const mgc_optim_params *p, mgc_net *net, mgc_optim **ou
  * Returns the global gradient norm before clipping. Never allocates. */
 double mgc_optim_step(mgc_optim *o);
 void mgc_optim_set_lr(mgc_optim *o, double lr);
+/* Per-parameter learning-rate multiplier (1 by default) for every trainable
+ * parameter whose name starts with `prefix` ("" matches all): fine-tuning
+ * gives a pretrained body a smaller rate than a new head; 0 freezes the
+ * parameter (no update, no weight decay; its moments stay zero). Returns
+ * the number of parameters matched. */
+int mgc_optim_set_lr_scale(mgc_optim *o, const char *prefix, double scale);
+double mgc_optim_lr_scale(const mgc_optim *o, int param);
 double mgc_optim_lr(const mgc_optim *o);
 /* Updates taken so far. */
 int64_t mgc_optim_steps(const mgc_optim *o);

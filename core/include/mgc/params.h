@@ -13,6 +13,11 @@
 typedef enum { MGC_PAD_REFLECT = 0, MGC_PAD_CONSTANT = 1 } mgc_pad_mode;
 typedef enum { MGC_MEL_SLANEY = 0, MGC_MEL_HTK = 1 } mgc_mel_scale;
 typedef enum { MGC_MELNORM_SLANEY = 0, MGC_MELNORM_NONE = 1 } mgc_mel_norm;
+/* MEAN: the missing frames are the band means (zero once standardised);
+ * REPEAT: the track's frames again and again, for long windows (a 29 s
+ * window of a 15 s clip): a net that max-pools over time then sees only
+ * the music, never a stretch of made-up frames. */
+typedef enum { MGC_SEGPAD_MEAN = 0, MGC_SEGPAD_REPEAT = 1 } mgc_segment_pad;
 
 typedef struct mgc_frontend_params {
   int sample_rate;     /* Hz; audio is resampled to this rate (22050) */
@@ -32,6 +37,7 @@ typedef struct mgc_frontend_params {
   double tuning;       /* chroma tuning in bins; NaN = estimate per file (offline) */
   int segment_frames;  /* frames per classification window (130 = 3 s) */
   int segment_hop;     /* frames between windows (65 = 50 % overlap) */
+  mgc_segment_pad segment_pad; /* how a track shorter than one window fills it */
 } mgc_frontend_params;
 
 /* The defaults described in DESIGN.md. */

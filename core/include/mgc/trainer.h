@@ -14,6 +14,7 @@
 #include "mgc/model.h"
 #include "mgc/optim.h"
 #include "mgc/schedule.h"
+#include "mgc/predict.h"
 #include "mgc/session.h"
 
 /* Tracks with their features (frame-major [n_frames][dim]) and labels. */
@@ -24,6 +25,14 @@ typedef struct mgc_train_set {
 } mgc_train_set;
 
 typedef void (*mgc_train_log_fn)(void *user, const char *line);
+
+/* A learning-rate multiplier for the parameters whose names start with
+ * prefix (fine-tuning: 0 freezes them). Later rules override earlier ones. */
+#define MGC_TRAIN_MAX_LR_RULES 16
+typedef struct mgc_lr_rule {
+  char prefix[64];
+  double scale;
+} mgc_lr_rule;
 
 typedef struct mgc_train_config {
   int epochs;
@@ -39,6 +48,8 @@ typedef struct mgc_train_config {
   const char *curves_csv;  /* learning curves, NULL = none */
   const char *checkpoint;  /* prefix: <prefix>.last.safetensors, <prefix>.opt.safetensors */
   int resume;              /* continue from the checkpoint */
+  int n_lr_rules;
+  mgc_lr_rule lr_rules[MGC_TRAIN_MAX_LR_RULES];
   mgc_train_log_fn log;    /* progress lines (NULL = silent) */
   void *log_user;
 } mgc_train_config;
@@ -63,17 +74,5 @@ typedef struct mgc_train_result {
  * last epoch's weights are kept and no early stopping happens. */
 mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
                          const mgc_train_set *valid, mgc_train_result *res);
-
-/* Number of windows mgc cuts from a track of n_frames frames (at least 1:
- * a track shorter than one window gives one window padded with the band
- * means). */
-int mgc_track_windows(int n_frames, int win_len, int win_hop);
-
-/* Class probabilities of every window of one track on the regular grid,
- * written to probs [mgc_track_windows(...)][classes]; uses the session's
- * planned batch to run several windows at once. `scratch` must hold
- * max_batch * input size floats. */
-mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
-                             int win_hop, float *scratch, float *probs);
 
 #endif
