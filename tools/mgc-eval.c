@@ -1,13 +1,21 @@
 /* mgc-eval: evaluate a model on labelled audio at window and track level,
  * with the same windows and track decision as mgcd; optionally on altered
- * copies of the same tracks (--robustness) and as an HTML report. */
+ * copies of the same tracks (--robustness) and as an HTML report. An
+ * ensemble (.yaml) is evaluated at track level as mgc-classify decides,
+ * every member beside the combination. The data may hold any subset of the
+ * model's classes. */
 #include <errno.h>
 #include <getopt.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "mgc/argmax.h"
+#include "mgc/audio.h"
+#include "mgc/ensemble_classify.h"
+#include "mgc/json_quote.h"
 #include "mgc/parse.h"
 #include "mgc/corpus.h"
 #include "mgc/ensemble.h"
@@ -17,8 +25,12 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-eval --model MODEL.safetensors --data ROOT [--list FILE] [options]\n"
+          "       mgc-eval --model ENSEMBLE.yaml --data ROOT [--list FILE] [--json] [--report DIR]\n"
           "       mgc-eval --model MODEL.safetensors --table CSV [--list FILE] [options]\n"
-          "  --data ROOT       <class>/<audio files>, or the root --list resolves against\n"
+          "  --model M         a model file, or an ensemble (.yaml): then every member and the\n"
+          "                    combination, track level, as mgc-classify decides\n"
+          "  --data ROOT       <class>/<audio files>, or the root --list resolves against;\n"
+          "                    its classes may be any of the model's (figures then over those)\n"
           "  --list FILE       evaluate these tracks only (e.g. GTZAN's test.txt)\n"
           "  --table CSV       a feature-table model (feature: table): its rows, by file name\n"
           "  --json            print the figures as JSON instead of tables\n"
@@ -143,6 +155,222 @@ static long int_opt(const char *name, const char *text, long lo, long hi) {
   return v;
 }
 
+static int is_yaml(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
+}
+
+/* The labelled tracks of --data (and --list), labelled with the model's
+ * class indices; a data class the model lacks ends the program (status 1)
+ * with every such name and the model's classes. */
+static mgc_dataset *load_data(const char *data, const char *list, char *const *classes, int n) {
+  mgc_dataset *ds;
+  /* Both sources name their own classes first, so that the mapping sees
+   * every unknown name at once rather than the first list line. */
+  if (list ? mgc_dataset_from_list(list, data, NULL, 0, &ds) : mgc_dataset_scan(data, &ds))
+    die(NULL);
+  if (mgc_dataset_map_classes(ds, (const char *const *)classes, n)) die(data);
+  return ds;
+}
+
+static void json_str(const char *s) {
+  char q[4200];
+  mgc_json_quote(q, sizeof q, s);
+  fputs(q, stdout);
+}
+
+/* --model ENSEMBLE.yaml --data: each track decoded once at the ensemble's
+ * rate and decided as mgc-classify decides it (every member's track
+ * probabilities, combined by the rule); then every member and the
+ * combination scored on the same tracks, one probability row per track. */
+static int ensemble_data_main(const char *path, const char *data, const char *list, int json,
+                              const char *report) {
+  mgc_ensemble *e = NULL;
+  mgc_ensemble_classifier *ec = NULL;
+  if (mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e) ||
+      mgc_ensemble_classifier_new(e, &ec))
+    die(path);
+  const int M = e->n_members, C = e->n_classes, rate = mgc_ensemble_classifier_rate(ec);
+  mgc_dataset *ds = load_data(data, list, e->classes, C);
+  for (int i = 0; i < ds->n_skipped && i < 5; i++) fprintf(stderr, "%s\n", ds->skipped[i]);
+  const int N = ds->n_tracks;
+  /* Rows per decision maker: members 0..M-1, then the combination. */
+  float *probs = malloc((size_t)(M + 1) * (size_t)N * (size_t)C * sizeof *probs);
+  float *mp = malloc((size_t)M * (size_t)C * sizeof *mp);
+  int *label = malloc((size_t)N * sizeof *label), *off = malloc(((size_t)N + 1) * sizeof *off);
+  const char **names = malloc((size_t)N * sizeof *names);
+  if (!probs || !mp || !label || !off || !names) {
+    fprintf(stderr, "mgc-eval: out of memory\n");
+    return 1;
+  }
+  int n = 0, failed = 0;
+  for (int i = 0; i < N; i++) {
+    const mgc_track *t = &ds->tracks[i];
+    mgc_audio a = {0};
+    float *comb = probs + ((size_t)M * (size_t)N + (size_t)n) * (size_t)C;
+    mgc_status st = mgc_audio_load(t->path, rate, &a);
+    if (!st) st = mgc_ensemble_classifier_process(ec, a.samples, a.n, comb, mp, NULL);
+    free(a.samples);
+    if (st) { /* as the corpus does: an unreadable file is counted, not fatal */
+      fprintf(stderr, "warning: skipping %s: %s\n", t->name, mgc_error_message());
+      failed++;
+      continue;
+    }
+    for (int m = 0; m < M; m++)
+      memcpy(probs + ((size_t)m * (size_t)N + (size_t)n) * (size_t)C, mp + (size_t)m * (size_t)C,
+             (size_t)C * sizeof *mp);
+    label[n] = t->label;
+    names[n++] = t->name;
+    if (!json && ((i + 1) % 10 == 0 || i + 1 == N)) fprintf(stderr, "tracks: %d/%d\n", i + 1, N);
+  }
+  if (n == 0) {
+    fprintf(stderr, "mgc-eval: none of the %d tracks could be read\n", N);
+    return 1;
+  }
+  for (int t = 0; t <= n; t++) off[t] = t;
+  mgc_metrics *mt[M + 1];
+  for (int r = 0; r <= M; r++) {
+    /* A member's rows are [N][C] with the first n filled; one row per track. */
+    mgc_eval_input in = {C, (const char *const *)e->classes, n, label, names, off,
+                         probs + (size_t)r * (size_t)N * (size_t)C};
+    if (mgc_metrics_compute(&in, &mt[r])) die(r < M ? e->members[r].name : "ensemble");
+    mgc_metrics_over_present(mt[r]);
+  }
+  const char *rule = mgc_comb_rule_name(e->rule);
+  char comb_name[64];
+  snprintf(comb_name, sizeof comb_name, "ensemble (%s)", rule);
+  const mgc_metrics *E = mt[M];
+  if (json) {
+    printf("{\"model\": ");
+    json_str(path);
+    printf(", \"ensemble\": ");
+    json_str(e->name ? e->name : "");
+    printf(", \"rule\": ");
+    json_str(rule);
+    printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"classes\": [", ds->n_skipped,
+           failed);
+    for (int k = 0; k < C; k++) {
+      printf("%s", k ? ", " : "");
+      json_str(e->classes[k]);
+    }
+    printf("], \"evaluated_classes\": [");
+    for (int k = 0, i = 0; k < C; k++)
+      if (E->per_class[k].support) {
+        printf("%s", i++ ? ", " : "");
+        json_str(e->classes[k]);
+      }
+    printf("],\n \"table\": [");
+    for (int r = 0; r <= M; r++) {
+      printf("%s{\"name\": ", r ? ", " : "");
+      json_str(r < M ? e->members[r].name : comb_name);
+      printf(", \"kind\": \"%s\", \"track_accuracy\": %.6f, \"macro_f1\": %.6f}",
+             r < M ? "member" : "ensemble", mt[r]->track_acc, mt[r]->macro_f1);
+    }
+    printf("],\n \"files\": [");
+    for (int t = 0; t < n; t++) {
+      printf("%s\n  {\"file\": ", t ? "," : "");
+      json_str(names[t]);
+      printf(", \"true\": ");
+      json_str(e->classes[label[t]]);
+      printf(", \"genre\": ");
+      json_str(e->classes[E->tracks[t].pred]);
+      printf(", \"confidence\": %.4f, \"members\": [", E->tracks[t].confidence);
+      for (int m = 0; m < M; m++) {
+        printf("%s{\"name\": ", m ? ", " : "");
+        json_str(e->members[m].name);
+        printf(", \"genre\": ");
+        json_str(e->classes[mt[m]->tracks[t].pred]);
+        printf(", \"confidence\": %.4f}", mt[m]->tracks[t].confidence);
+      }
+      printf("]}");
+    }
+    printf("],\n \"metrics\": {");
+    for (int r = 0; r <= M; r++) {
+      char *j = mgc_metrics_tracks_to_json(mt[r]);
+      printf("%s\n", r ? "," : "");
+      json_str(r < M ? e->members[r].name : "ensemble");
+      printf(": %s", j ? j : "null");
+      free(j);
+    }
+    printf("}}\n");
+  } else {
+    printf("ensemble: %s (%s, rule %s), %d tracks evaluated, %d listed but not found, "
+           "%d unreadable\n",
+           path, e->name ? e->name : "", rule, n, ds->n_skipped, failed);
+    printf("protocol: as mgc-classify decides: each window member's mean window probabilities "
+           "over the\nwhole recording, the table member on the whole recording, combined by "
+           "the rule\n");
+    if (E->present_only) {
+      printf("classes: the data holds %d of the %d (", E->n_present, C);
+      for (int k = 0, i = 0; k < C; k++)
+        if (E->per_class[k].support) printf("%s%s", i++ ? ", " : "", e->classes[k]);
+      printf(");\nanswers range over all %d, macro F1 over these %d\n", C, E->n_present);
+    }
+    printf("\n%-24s %10s %9s\n", "", "track acc", "macro F1");
+    for (int r = 0; r <= M; r++) {
+      char row[96];
+      snprintf(row, sizeof row, "%s%s", r < M ? "member " : "", r < M ? e->members[r].name : comb_name);
+      printf("%-24s %8.1f %% %9.3f\n", row, 100 * mt[r]->track_acc, mt[r]->macro_f1);
+    }
+    int fw = 4;
+    for (int t = 0; t < n; t++)
+      if ((int)strlen(names[t]) > fw) fw = (int)strlen(names[t]);
+    if (fw > 56) fw = 56; /* longer names push their row out rather than lose their end */
+    printf("\nper file (* = wrong):\n%-*s  %-10s", fw, "file", "true");
+    for (int r = 0; r <= M; r++)
+      printf("  %-*.16s", r < M ? 16 : 0, r < M ? e->members[r].name : "ensemble");
+    printf("\n");
+    for (int t = 0; t < n; t++) {
+      printf("%-*s  %-10s", fw, names[t], e->classes[label[t]]);
+      for (int r = 0; r <= M; r++) {
+        const mgc_track_result *x = &mt[r]->tracks[t];
+        char cell[64];
+        snprintf(cell, sizeof cell, "%s%s %.0f%%", x->pred == x->label ? "" : "*",
+                 e->classes[x->pred], 100 * x->confidence);
+        printf("  %-*s", r < M ? 16 : 0, cell);
+      }
+      printf("\n");
+    }
+    printf("\n%s in detail:\n", comb_name);
+    mgc_metrics_print_tracks(E, stdout);
+  }
+  int rc = 0;
+  if (report) {
+    mgc_report_extra extra[MGC_ENSEMBLE_MAX_MEMBERS];
+    char labels[MGC_ENSEMBLE_MAX_MEMBERS][96];
+    char info[4096];
+    int o = snprintf(info, sizeof info,
+                     "ensemble: %s (%s), rule %s\nprotocol: one decision per track, as "
+                     "mgc-classify makes it (the 'windows' of this page are the tracks);\n"
+                     "the other columns of the headline table are the members alone\n",
+                     path, e->name ? e->name : "", rule);
+    for (int m = 0; m < M && m < MGC_ENSEMBLE_MAX_MEMBERS; m++) {
+      snprintf(labels[m], sizeof labels[m], "member %s", e->members[m].name);
+      extra[m] = (mgc_report_extra){labels[m], mt[m]};
+      if (o > 0 && (size_t)o < sizeof info)
+        o += snprintf(info + o, sizeof info - (size_t)o, "member %s: %s (%s)\n",
+                      e->members[m].name, e->members[m].model_path,
+                      e->members[m].input == MGC_ENS_INPUT_TABLE ? "table" : "window");
+    }
+    if (mgc_report_write(report, comb_name, info, E, NULL, extra, M)) {
+      fprintf(stderr, "mgc-eval: report: %s\n", mgc_error_message());
+      rc = 1;
+    } else {
+      fprintf(stderr, "report: %s/index.html\n", report);
+    }
+  }
+  for (int r = 0; r <= M; r++) mgc_metrics_free(mt[r]);
+  free(probs);
+  free(mp);
+  free(label);
+  free(off);
+  free(names);
+  mgc_dataset_free(ds);
+  mgc_ensemble_classifier_free(ec);
+  mgc_ensemble_free(e);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
              *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL;
@@ -183,6 +411,12 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (is_yaml(model_path) && (table || robust || curves)) {
+    fprintf(stderr, "mgc-eval: --table, --robustness and --curves take a model file, not an "
+                    "ensemble\n");
+    return 2;
+  }
+  if (is_yaml(model_path)) return ensemble_data_main(model_path, data, list, json, report);
   mgc_model *m;
   if (mgc_model_load(model_path, &m)) die(NULL);
   mgc_feature_kind kind = MGC_KIND_LOGMEL;
@@ -195,10 +429,8 @@ int main(int argc, char **argv) {
     die("cache");
   mgc_dataset *ds;
   mgc_corpus *tc = NULL; /* --table: the rows */
-  if (table ? table_data(table, list, m, &ds, &tc)
-      : list ? mgc_dataset_from_list(list, data, (const char *const *)m->classes, m->n_classes, &ds)
-           : mgc_dataset_scan(data, &ds))
-    die(NULL);
+  if (table && table_data(table, list, m, &ds, &tc)) die(NULL);
+  if (!table) ds = load_data(data, list, m->classes, m->n_classes);
   int quiet = json;
   for (int i = 0; i < ds->n_skipped && i < 5; i++) log_line(&quiet, ds->skipped[i]);
   if (ds->n_skipped > 5 && !quiet)
@@ -215,6 +447,7 @@ int main(int argc, char **argv) {
     if (!tc && mgc_corpus_load(ds, fc, variants[v], 1, log_line, &quiet, &c)) die(labels[v]);
     if (v == 0) failed = c->n_failed;
     if (mgc_corpus_evaluate(c, m, batch, win, hop, &mt[v])) die(labels[v]);
+    mgc_metrics_over_present(mt[v]);
     mgc_corpus_free(c);
   }
   if (json) {

@@ -659,3 +659,65 @@ mgc_status mgc_dataset_folds(const mgc_dataset *d, int k, uint64_t seed, int *fo
   free(members);
   return MGC_OK;
 }
+
+/* ---- classes of a model ------------------------------------------------- */
+
+mgc_status mgc_dataset_map_classes(mgc_dataset *d, const char *const *classes, int n_classes) {
+  if (!d || n_classes < 1 || !classes)
+    return mgc_error_set(MGC_EINVAL, "dataset: no classes to map onto");
+  int *to = malloc(sizeof(int) * (size_t)(d->n_classes ? d->n_classes : 1));
+  char **copy = calloc((size_t)n_classes, sizeof(char *));
+  if (!to || !copy) {
+    free(to);
+    free(copy);
+    return oom();
+  }
+  int unknown = 0;
+  for (int c = 0; c < d->n_classes; c++) {
+    to[c] = -1;
+    for (int k = 0; k < n_classes && to[c] < 0; k++)
+      if (classes[k] && !strcmp(classes[k], d->classes[c])) to[c] = k;
+    unknown += to[c] < 0;
+  }
+  mgc_status st = MGC_OK;
+  if (unknown) {
+    /* Every unknown name and every known one in one message: a folder named
+     * "hip-hop" beside a model's "hiphop" is then fixed in one go. */
+    size_t cap = 128;
+    for (int c = 0; c < d->n_classes; c++) cap += strlen(d->classes[c]) + 4;
+    for (int k = 0; k < n_classes; k++) cap += (classes[k] ? strlen(classes[k]) : 0) + 2;
+    char *msg = malloc(cap);
+    if (!msg) st = oom();
+    else {
+      size_t o = (size_t)snprintf(msg, cap, "the data's class%s ", unknown > 1 ? "es" : "");
+      int i = 0;
+      for (int c = 0; c < d->n_classes; c++)
+        if (to[c] < 0)
+          o += (size_t)snprintf(msg + o, cap - o, "%s'%s'", i++ ? ", " : "", d->classes[c]);
+      o += (size_t)snprintf(msg + o, cap - o, " %s not among the model's %d classes: ",
+                            unknown > 1 ? "are" : "is", n_classes);
+      for (int k = 0; k < n_classes; k++)
+        o += (size_t)snprintf(msg + o, cap - o, "%s%s", k ? ", " : "", classes[k] ? classes[k] : "?");
+      st = mgc_error_set(MGC_EINVAL, "%s", msg);
+      free(msg);
+    }
+  }
+  for (int k = 0; k < n_classes && !st; k++)
+    if (!(copy[k] = dup_str(classes[k] ? classes[k] : ""))) st = oom();
+  if (st) {
+    for (int k = 0; k < n_classes; k++) free(copy[k]);
+    free(copy);
+    free(to);
+    return st;
+  }
+  for (int i = 0; i < d->n_tracks; i++) {
+    int l = d->tracks[i].label;
+    d->tracks[i].label = l >= 0 && l < d->n_classes ? to[l] : -1;
+  }
+  for (int c = 0; c < d->n_classes; c++) free(d->classes[c]);
+  free(d->classes);
+  d->classes = copy;
+  d->n_classes = n_classes;
+  free(to);
+  return MGC_OK;
+}

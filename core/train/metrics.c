@@ -235,6 +235,28 @@ mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out) {
   return MGC_OK;
 }
 
+int mgc_metrics_over_present(mgc_metrics *m) {
+  if (!m) return 0;
+  int n = 0;
+  double sp = 0, sr = 0, sf = 0;
+  for (int c = 0; c < m->n_classes; c++) {
+    const mgc_class_metrics *k = &m->per_class[c];
+    if (!k->support) continue;
+    n++;
+    sp += k->precision;
+    sr += k->recall;
+    sf += k->f1;
+  }
+  if (n == m->n_classes || n == 0) return n;
+  m->present_only = 1;
+  m->n_present = n;
+  m->n_macro_classes = n;
+  m->macro_precision = sp / n;
+  m->macro_recall = sr / n;
+  m->macro_f1 = sf / n;
+  return n;
+}
+
 void mgc_metrics_mean_std(const double *v, int n, double *mean, double *std) {
   double mu = NAN, sd = NAN;
   if (n > 0) {
@@ -264,8 +286,21 @@ static int name_width(const mgc_metrics *m, int floor_w) {
   return w > 40 ? 40 : w;
 }
 
+/* Whether class c is a row of the tables: every class, or with
+ * present_only those with support. */
+static int shown(const mgc_metrics *m, int c) {
+  return !m->present_only || m->per_class[c].support > 0;
+}
+
 static void print_confusion(const mgc_metrics *m, const int *cm, const char *what, FILE *f) {
   const int nc = m->n_classes;
+  /* Columns: the rows' classes and any other class they were taken for, so
+   * an answer outside the data's classes still shows where it went. */
+  int col[nc];
+  for (int c = 0; c < nc; c++) {
+    col[c] = shown(m, c);
+    for (int r = 0; r < nc && !col[c]; r++) col[c] = shown(m, r) && cm[r * nc + c] > 0;
+  }
   int maxv = 0;
   for (int i = 0; i < nc * nc; i++)
     if (cm[i] > maxv) maxv = cm[i];
@@ -276,28 +311,43 @@ static void print_confusion(const mgc_metrics *m, const int *cm, const char *wha
   fprintf(f, "%-*s", nw, "");
   /* Column heads are the names cut to the cell width: full names are in
    * the rows, in the same order. */
-  for (int c = 0; c < nc; c++) fprintf(f, " %*.*s", cell, cell, m->classes[c]);
+  for (int c = 0; c < nc; c++)
+    if (col[c]) fprintf(f, " %*.*s", cell, cell, m->classes[c]);
   fputc('\n', f);
   for (int r = 0; r < nc; r++) {
+    if (!shown(m, r)) continue;
     fprintf(f, "%-*.*s", nw, nw, m->classes[r]);
-    for (int c = 0; c < nc; c++) fprintf(f, " %*d", cell, cm[r * nc + c]);
+    for (int c = 0; c < nc; c++)
+      if (col[c]) fprintf(f, " %*d", cell, cm[r * nc + c]);
     fputc('\n', f);
   }
 }
 
-void mgc_metrics_print(const mgc_metrics *m, FILE *f) {
+static void print_figures(const mgc_metrics *m, FILE *f, int windows) {
   if (!m || !f) return;
   const int nc = m->n_classes;
   char v[96];
-  fprintf(f, "%d tracks, %d windows, %d classes\n", m->n_tracks, m->n_windows, nc);
+  if (windows) fprintf(f, "%d tracks, %d windows, %d classes\n", m->n_tracks, m->n_windows, nc);
+  else fprintf(f, "%d tracks, %d classes\n", m->n_tracks, nc);
+  if (m->present_only) {
+    fprintf(f, "the data holds %d of the %d classes (", m->n_present, nc);
+    for (int c = 0, i = 0; c < nc; c++)
+      if (m->per_class[c].support) fprintf(f, "%s%s", i++ ? ", " : "", m->classes[c]);
+    fprintf(f, ");\nanswers range over all %d; per-class figures, confusion rows and macro "
+               "averages over these %d\n", nc, m->n_present);
+  }
 #define LINE(label, ...)                   \
   do {                                     \
     snprintf(v, sizeof v, __VA_ARGS__);    \
     fprintf(f, "%-47s %s\n", label, v);    \
   } while (0)
-  LINE("track accuracy (mean of window probabilities)", "%.2f %%", 100 * m->track_acc);
-  LINE("track accuracy (majority vote of windows)", "%.2f %%", 100 * m->track_acc_vote);
-  LINE("window accuracy", "%.2f %%", 100 * m->window_acc);
+  if (windows) {
+    LINE("track accuracy (mean of window probabilities)", "%.2f %%", 100 * m->track_acc);
+    LINE("track accuracy (majority vote of windows)", "%.2f %%", 100 * m->track_acc_vote);
+    LINE("window accuracy", "%.2f %%", 100 * m->window_acc);
+  } else {
+    LINE("track accuracy", "%.2f %%", 100 * m->track_acc);
+  }
   LINE("top-2 / top-3 accuracy (tracks)", "%.2f %% / %.2f %%", 100 * m->top2, 100 * m->top3);
   LINE("macro precision / recall / F1 (tracks)", "%.4f / %.4f / %.4f", m->macro_precision,
        m->macro_recall, m->macro_f1);
@@ -308,6 +358,7 @@ void mgc_metrics_print(const mgc_metrics *m, FILE *f) {
   fprintf(f, "\n%-*s  precision  recall      f1  support  predicted\n", nw, "class");
   for (int c = 0; c < nc; c++) {
     const mgc_class_metrics *k = &m->per_class[c];
+    if (!shown(m, c)) continue;
     fprintf(f, "%-*.*s  %9.4f  %6.4f  %6.4f  %7d  %9d%s\n", nw, nw, m->classes[c], k->precision,
             k->recall, k->f1, k->support, k->predicted,
             k->support || k->predicted ? "" : "  (absent: not in the macro average)");
@@ -315,8 +366,12 @@ void mgc_metrics_print(const mgc_metrics *m, FILE *f) {
   fprintf(f, "%-*s  %9.4f  %6.4f  %6.4f  %7d\n", nw, "macro avg", m->macro_precision,
           m->macro_recall, m->macro_f1, m->n_tracks);
   print_confusion(m, m->confusion, "tracks", f);
-  print_confusion(m, m->window_confusion, "windows", f);
+  if (windows) print_confusion(m, m->window_confusion, "windows", f);
 }
+
+void mgc_metrics_print(const mgc_metrics *m, FILE *f) { print_figures(m, f, 1); }
+
+void mgc_metrics_print_tracks(const mgc_metrics *m, FILE *f) { print_figures(m, f, 0); }
 
 /* ---- JSON ---- */
 
@@ -373,12 +428,14 @@ static json_t *int_matrix(const int *v, int n, int *ok) {
 /* Keys: n_classes, classes, n_tracks, n_windows, window_accuracy,
  * track_accuracy, track_accuracy_vote, top2_accuracy, top3_accuracy,
  * macro_precision, macro_recall, macro_f1, macro_classes, ece,
- * mean_confidence, per_class [{class, precision, recall, f1, support,
- * predicted}], confusion, window_confusion (rows true), ece_bins [{lo, hi,
+ * mean_confidence, evaluated_classes (only when present_only: the
+ * classes with support, those per_class lists and the macro averages run
+ * over), per_class [{class, precision, recall, f1, support, predicted}],
+ * confusion (every class), window_confusion (rows true), ece_bins [{lo, hi,
  * count, confidence, accuracy}], tracks [{name (or null), true, predicted,
  * predicted_vote, confidence, windows, probabilities}]. Classes in
  * per_class and tracks are by name so a reader needs no index table. */
-char *mgc_metrics_to_json(const mgc_metrics *m) {
+static char *to_json(const mgc_metrics *m, int windows) {
   if (!m) return NULL;
   const int nc = m->n_classes;
   int ok = 1;
@@ -389,10 +446,12 @@ char *mgc_metrics_to_json(const mgc_metrics *m) {
   put(o, "n_classes", json_integer(nc), &ok);
   put(o, "classes", cls, &ok);
   put(o, "n_tracks", json_integer(m->n_tracks), &ok);
-  put(o, "n_windows", json_integer(m->n_windows), &ok);
-  put(o, "window_accuracy", json_real(m->window_acc), &ok);
+  if (windows) {
+    put(o, "n_windows", json_integer(m->n_windows), &ok);
+    put(o, "window_accuracy", json_real(m->window_acc), &ok);
+  }
   put(o, "track_accuracy", json_real(m->track_acc), &ok);
-  put(o, "track_accuracy_vote", json_real(m->track_acc_vote), &ok);
+  if (windows) put(o, "track_accuracy_vote", json_real(m->track_acc_vote), &ok);
   put(o, "top2_accuracy", json_real(m->top2), &ok);
   put(o, "top3_accuracy", json_real(m->top3), &ok);
   put(o, "macro_precision", json_real(m->macro_precision), &ok);
@@ -402,9 +461,16 @@ char *mgc_metrics_to_json(const mgc_metrics *m) {
   put(o, "ece", json_real(m->ece), &ok);
   put(o, "mean_confidence", json_real(m->mean_confidence), &ok);
 
+  if (m->present_only) {
+    json_t *ev = json_array();
+    for (int c = 0; ev && c < nc; c++)
+      if (m->per_class[c].support) push(ev, jstr(m->classes[c]), &ok);
+    put(o, "evaluated_classes", ev, &ok);
+  }
   json_t *pc = json_array();
   for (int c = 0; pc && c < nc; c++) {
     const mgc_class_metrics *k = &m->per_class[c];
+    if (!shown(m, c)) continue;
     push(pc,
          json_pack("{s:o, s:f, s:f, s:f, s:i, s:i}", "class", jstr(m->classes[c]), "precision",
                    k->precision, "recall", k->recall, "f1", k->f1, "support", k->support,
@@ -413,7 +479,7 @@ char *mgc_metrics_to_json(const mgc_metrics *m) {
   }
   put(o, "per_class", pc, &ok);
   put(o, "confusion", int_matrix(m->confusion, nc, &ok), &ok);
-  put(o, "window_confusion", int_matrix(m->window_confusion, nc, &ok), &ok);
+  if (windows) put(o, "window_confusion", int_matrix(m->window_confusion, nc, &ok), &ok);
 
   json_t *bins = json_array();
   for (int b = 0; bins && b < MGC_ECE_BINS; b++) {
@@ -431,13 +497,21 @@ char *mgc_metrics_to_json(const mgc_metrics *m) {
     json_t *p = json_array();
     for (int c = 0; p && c < nc; c++)
       push(p, json_real(m->track_probs[(size_t)t * (size_t)nc + (size_t)c]), &ok);
-    push(tr,
-         json_pack("{s:o, s:o, s:o, s:o, s:f, s:i, s:o}", "name",
-                   r->name ? jstr(r->name) : json_null(), "true", jstr(m->classes[r->label]),
-                   "predicted", jstr(m->classes[r->pred]), "predicted_vote",
-                   jstr(m->classes[r->pred_vote]), "confidence", r->confidence, "windows",
-                   r->n_windows, "probabilities", p),
-         &ok);
+    if (windows)
+      push(tr,
+           json_pack("{s:o, s:o, s:o, s:o, s:f, s:i, s:o}", "name",
+                     r->name ? jstr(r->name) : json_null(), "true", jstr(m->classes[r->label]),
+                     "predicted", jstr(m->classes[r->pred]), "predicted_vote",
+                     jstr(m->classes[r->pred_vote]), "confidence", r->confidence, "windows",
+                     r->n_windows, "probabilities", p),
+           &ok);
+    else
+      push(tr,
+           json_pack("{s:o, s:o, s:o, s:f, s:o}", "name", r->name ? jstr(r->name) : json_null(),
+                     "true", jstr(m->classes[r->label]), "predicted",
+                     jstr(m->classes[r->pred]), "confidence", r->confidence, "probabilities",
+                     p),
+           &ok);
   }
   put(o, "tracks", tr, &ok);
 
@@ -447,3 +521,7 @@ char *mgc_metrics_to_json(const mgc_metrics *m) {
   json_decref(o);
   return s;
 }
+
+char *mgc_metrics_to_json(const mgc_metrics *m) { return to_json(m, 1); }
+
+char *mgc_metrics_tracks_to_json(const mgc_metrics *m) { return to_json(m, 0); }

@@ -61,6 +61,16 @@ mgc_status mgc_dataset_filter_list(const mgc_dataset *d, const char *list_path, 
  * fold sizes. k must be in [2, n_tracks]. */
 mgc_status mgc_dataset_folds(const mgc_dataset *d, int k, uint64_t seed, int *fold);
 
+/* Relabel d onto the classes of a model (classes[0..n_classes), names
+ * compared exactly): each track's label becomes the index of its class's
+ * name there, and d's class list becomes a copy of classes, so a folder of
+ * 3 genres is evaluated by a 10-class model with the model's indices (its
+ * answers stay over all 10). Refuses, leaving d as it was, any class of d
+ * that classes lacks, naming every such class and listing classes (e.g.
+ * "the data's classes 'electronic', 'folk' are not among the model's 10:
+ * blues, ..."). */
+mgc_status mgc_dataset_map_classes(mgc_dataset *d, const char *const *classes, int n_classes);
+
 /* Free d and every string it holds (NULL is fine). */
 void mgc_dataset_free(mgc_dataset *d);
 

@@ -84,6 +84,11 @@ typedef struct mgc_metrics {
   mgc_track_result *tracks;     /* [n_tracks] */
   float *track_probs;           /* [n_tracks][n_classes] mean window probabilities */
   mgc_ece_bin ece_bins[MGC_ECE_BINS];
+
+  /* Set by mgc_metrics_over_present: the test set holds only n_present of
+   * the classes (those with support), and the per-class figures, confusion
+   * rows and macro averages are about those only. */
+  int present_only, n_present;
 } mgc_metrics;
 
 /* Compute every figure. Refuses (MGC_EINVAL, message naming the track or
@@ -92,6 +97,16 @@ typedef struct mgc_metrics {
  * finite, has a negative entry or does not sum to 1 within 1e-3. */
 mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out);
 
+/* For a test set with some of the model's classes only (a folder of 3
+ * genres before a 10-class model): the macro averages run over the classes
+ * with support, so an answer of a class absent from the data counts as the
+ * error it is (a recall lost) without adding a class whose F1 is 0 by
+ * construction; print and JSON then show the per-class figures and the
+ * confusion rows of those classes (the columns keep every class predicted).
+ * Predictions, accuracies, top-k and ECE are unchanged. Does nothing when
+ * every class has support. Returns the number of classes with support. */
+int mgc_metrics_over_present(mgc_metrics *m);
+
 /* Free the figures (NULL is fine). */
 void mgc_metrics_free(mgc_metrics *m);
 
@@ -99,9 +114,20 @@ void mgc_metrics_free(mgc_metrics *m);
  * matrix with class names. */
 void mgc_metrics_print(const mgc_metrics *m, FILE *f);
 
+/* The same without the window-level figures, for decisions made on whole
+ * tracks (one probability row per track, e.g. an ensemble's): track
+ * accuracy, top-2/top-3, macro figures, ECE, per-class table, track
+ * confusion matrix. */
+void mgc_metrics_print_tracks(const mgc_metrics *m, FILE *f);
+
 /* Every figure as a JSON object (keys listed in metrics.c); malloc'd text
  * the caller frees, NULL when out of memory. */
 char *mgc_metrics_to_json(const mgc_metrics *m);
+
+/* The same without the window-level keys (n_windows, window_accuracy,
+ * track_accuracy_vote, window_confusion, and per track predicted_vote and
+ * windows), for decisions made on whole tracks. */
+char *mgc_metrics_tracks_to_json(const mgc_metrics *m);
 
 /* Mean and sample standard deviation (n-1 denominator) of one figure over
  * folds. n == 0 gives NAN for both; n == 1 gives the value and NAN, since
