@@ -123,8 +123,9 @@ static void put_decision(mgcd *d, const mgc_decision *dec) {
   put(d, ",\"windows\":%d,\"track\":%llu}", dec->windows, (unsigned long long)dec->track);
 }
 
-/* "ensemble": the rule, the members and, with a table member, how its
- * answers are coming. */
+/* "ensemble": the rule, the members and how the context members' answers
+ * are coming (for each: runs, whether in the decision, audio it rests on;
+ * the table_* keys repeat the first one's, as before there could be several). */
 static void put_members(mgcd *d) {
   const mgc_ensemble *e = d->g.ens;
   put(d, ",\"ensemble\":{\"rule\":\"%s\",\"members\":[", mgc_comb_rule_name(e->rule));
@@ -132,14 +133,25 @@ static void put_members(mgcd *d) {
     char q[300];
     mgc_json_quote(q, sizeof q, e->members[m].name);
     put(d, "%s{\"name\":%s,\"input\":\"%s\"}", m ? "," : "", q,
-        e->members[m].input == MGC_ENS_INPUT_TABLE ? "table" : "window");
+        e->members[m].input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
   }
   put(d, "]");
-  for (int m = 0; m < e->n_members; m++)
-    if (e->members[m].input == MGC_ENS_INPUT_TABLE)
-      put(d, ",\"table_runs\":%u,\"table_in_decision\":%s,\"table_audio_s\":%.1f",
-          mgc_ensemble_stream_table_runs(d->g.s), mgc_ensemble_stream_table_active(d->g.s) ? "true" : "false",
-          mgc_ensemble_stream_table_audio_s(d->g.s));
+  int n = mgc_ensemble_stream_contexts(d->g.s);
+  if (n > 0) {
+    put(d, ",\"table_runs\":%u,\"table_in_decision\":%s,\"table_audio_s\":%.1f",
+        mgc_ensemble_stream_table_runs(d->g.s), mgc_ensemble_stream_table_active(d->g.s) ? "true" : "false",
+        mgc_ensemble_stream_table_audio_s(d->g.s));
+    put(d, ",\"context\":[");
+    for (int i = 0; i < n; i++) {
+      mgc_context_info ci;
+      mgc_ensemble_stream_context_info(d->g.s, i, &ci);
+      char q[300];
+      mgc_json_quote(q, sizeof q, e->members[ci.member].name);
+      put(d, "%s{\"name\":%s,\"runs\":%u,\"in_decision\":%s,\"audio_s\":%.1f}", i ? "," : "", q,
+          ci.runs, ci.in_decision ? "true" : "false", ci.audio_s);
+    }
+    put(d, "]");
+  }
   put(d, "}");
 }
 

@@ -403,7 +403,7 @@ static void test_yaml(void **st) {
   assert_non_null(strstr(text, "model: ../base/m/crnn.safetensors"));
   assert_non_null(strstr(text, "cv: ../base/r/cv5.json"));
   assert_non_null(strstr(text, "model: /abs/t.safetensors"));
-  assert_non_null(strstr(text, "input: table"));
+  assert_non_null(strstr(text, "input: context"));
   mgc_ensemble *e2;
   if (mgc_ensemble_load(path, 0, &e2)) fail_msg("%s", mgc_error_message());
   char want[500];
@@ -422,7 +422,7 @@ static void test_yaml(void **st) {
   refused("rule: median\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:1:7:",
           "'rule' must be mean, weighted, product, agree, vote or stack");
   refused("rule: mean\nmembers:\n  - name: a\n    input: audio\n    model: a.st\n",
-          "ens.yaml:4:12:", "'input' must be window or table");
+          "ens.yaml:4:12:", "'input' must be window, context or table");
   refused("rule: mean\nmembers:\n  - name: a\n    model: a.st\n    weight: -1\n",
           "ens.yaml:5:13:", "'weight' must be in [0");
   refused("rule: mean\nmembers:\n  - name: a\n    modle: a.st\n", "ens.yaml:4:5:",

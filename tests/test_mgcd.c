@@ -762,7 +762,7 @@ static void test_ensemble(void **st) {
   assert_non_null(hello);
   json_t *members = json_object_get(json_object_get(hello, "ensemble"), "members");
   assert_int_equal(json_array_size(members), 3);
-  assert_string_equal(str(json_array_get(members, 2), "input"), "table");
+  assert_string_equal(str(json_array_get(members, 2), "input"), "context");
   json_decref(hello);
   feeder fd = {d.stdin_w, g_clip.samples, g_clip.n, g_clip.rate, 8.0, 0};
   pthread_t th;
@@ -782,6 +782,11 @@ static void test_ensemble(void **st) {
     if (in_decision) {
       assert_true(json_integer_value(json_object_get(e, "table_runs")) >= 1);
       assert_true(json_real_value(json_object_get(e, "table_audio_s")) >= 10.0);
+      /* The same member in the list of context members. */
+      json_t *ctx0 = json_array_get(json_object_get(e, "context"), 0);
+      assert_string_equal(str(ctx0, "name"), "table");
+      assert_true(json_is_true(json_object_get(ctx0, "in_decision")));
+      assert_true(json_integer_value(json_object_get(ctx0, "runs")) >= 1);
     }
     json_decref(r);
     usleep(200000);

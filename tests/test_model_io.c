@@ -8,6 +8,7 @@
 #include "mgc/model.h"
 #include "mgc/safetensors.h"
 #include "mgc/session.h"
+#include "mgc/trainer.h"
 #include "test_util.h"
 
 #include "alloc_count.h"
@@ -1112,6 +1113,111 @@ static void test_session_without_norm(void **st) {
   mgc_model_free(m);
 }
 
+/* A trailing sigmoid is an output head: predict and sessions return its
+ * independent tag probabilities as they are (no softmax over them), the
+ * logits are what feeds it, tag names with spaces and odd characters
+ * survive a save and load, and the trainer, whose loss is softmax
+ * cross-entropy, refuses such a head. */
+static void test_sigmoid_head(void **st) {
+  (void)st;
+  static const char *yaml =
+      "input: [3]\nclasses: 4\nlayers:\n  - {name: dense, type: dense, out: classes}\n"
+      "  - {type: sigmoid}\n";
+  static const char *const tags[] = {"female vocalists", "Hip-Hop", "00s", "mood/theme---happy"};
+  mgc_model *m = new_model(yaml, 4, tags, 3);
+  const float w[12] = {0.5f, -1, 2, 1, 1, 1, -0.25f, 0, 3, 2, -2, 0.5f};
+  const float b[4] = {0.1f, -0.2f, 0.3f, 1.5f};
+  memcpy(mgc_net_find_param(m->net, "dense.weight")->value, w, sizeof w);
+  memcpy(mgc_net_find_param(m->net, "dense.bias")->value, b, sizeof b);
+  const float x[6] = {1, 0.5f, 0.75f, -1, 2, 0.25f};
+  double z[8], want[8];
+  for (int n = 0; n < 2; n++)
+    for (int k = 0; k < 4; k++) {
+      z[n * 4 + k] = b[k];
+      for (int i = 0; i < 3; i++) z[n * 4 + k] += (double)w[k * 3 + i] * x[n * 3 + i];
+      want[n * 4 + k] = 1.0 / (1.0 + exp(-z[n * 4 + k]));
+    }
+  assert_int_equal(mgc_net_n_classes(m->net), 4);
+  assert_int_equal(mgc_net_plan(m->net, 2, 0), MGC_OK);
+  const float *lz = mgc_net_forward(m->net, x, 2, 0);
+  for (int i = 0; i < 8; i++) assert_float_equal(lz[i], z[i], 1e-5);
+  char path[512];
+  snprintf(path, sizeof path, "%s/sigmoid.safetensors", g_dir);
+  assert_int_equal(mgc_model_save(m, path), MGC_OK);
+  mgc_model_free(m);
+  assert_int_equal(mgc_model_load(path, &m), MGC_OK);
+  for (int k = 0; k < 4; k++) assert_string_equal(m->classes[k], tags[k]);
+  mgc_session *s;
+  assert_int_equal(mgc_session_new(m, 2, &s), MGC_OK);
+  float p[8];
+  assert_int_equal(mgc_session_run(s, x, 2, p), MGC_OK);
+  for (int i = 0; i < 8; i++) assert_float_equal(p[i], want[i], 1e-6);
+  /* not a distribution: the first sample's tags sum to 3.6, not 1 */
+  assert_float_equal(p[0] + p[1] + p[2] + p[3], want[0] + want[1] + want[2] + want[3], 1e-5);
+  assert_true(p[0] + p[1] + p[2] + p[3] > 2.0f);
+  mgc_session_free(s);
+
+  mgc_train_config cfg;
+  mgc_train_config_default(&cfg);
+  cfg.epochs = 1;
+  cfg.batch = 2;
+  cfg.win_len = cfg.win_hop = 1;
+  const int labels[1] = {0};
+  float frames[3] = {1, 2, 3};
+  const mgc_feature_matrix fm = {frames, 1, 3, 0};
+  const mgc_train_set set = {1, labels, &fm};
+  mgc_train_result res;
+  assert_int_equal(mgc_train_run(&cfg, m, &set, NULL, &res), MGC_EINVAL);
+  assert_non_null(strstr(mgc_error_message(), "multi-label (sigmoid) heads cannot be trained yet; "
+                                              "replace the head with dense + softmax"));
+  mgc_model_free(m);
+}
+
+/* Sessions run max pools before the relu and batchnorm layers in front of
+ * them, flipping the sign of conv channels whose batchnorm scale is
+ * negative (session.c): the probabilities must keep every bit of the
+ * model's net in file order, with negative, positive and zero gammas, for
+ * conv2d and conv1d blocks and for a batchnorm with no conv before it (a
+ * pool cannot pass that one when a scale is negative). */
+static void test_session_reorder_exact(void **st) {
+  (void)st;
+  static const char *bn_first =
+      "input: [2, 8, 6]\nlayers:\n  - {type: batchnorm, name: in_bn}\n  - {type: relu}\n"
+      "  - {type: maxpool2d, kernel: 2}\n  - {type: flatten}\n  - {type: dense, out: classes}\n";
+  const char *archs[] = {k_crnn, k_conv1d, bn_first};
+  for (int a = 0; a < 3; a++) {
+    mgc_model *m = new_model(archs[a], 4, NULL, 11);
+    randomize_buffers(m->net, 9);
+    int negative = 0;
+    for (int i = 0; i < mgc_net_n_params(m->net); i++) {
+      mgc_param *p = mgc_net_param(m->net, i);
+      size_t len = strlen(p->name);
+      int is_gamma = len > 7 && !strcmp(p->name + len - 7, ".weight") && p->ndim == 1;
+      for (size_t c = 0; is_gamma && c < p->size; c++) {
+        p->value[c] = c % 3 == 0 ? -0.75f - 0.1f * (float)c : c % 3 == 1 ? 0.5f : 0.0f;
+        negative += p->value[c] < 0;
+      }
+    }
+    assert_true(negative > 0);
+    mgc_session *s;
+    assert_int_equal(mgc_session_new(m, 4, &s), MGC_OK);
+    assert_int_equal(mgc_net_plan(m->net, 4, 0), MGC_OK);
+    size_t per = mgc_shape_size(&m->arch->input);
+    float *x = malloc(sizeof(float) * per * 4), p[16];
+    uint64_t seed = 21;
+    for (int batch = 1; batch <= 4; batch++) {
+      fill_random(x, per * (size_t)batch, &seed);
+      assert_int_equal(mgc_session_run(s, x, batch, p), MGC_OK);
+      const float *q = mgc_net_predict(m->net, x, batch);
+      assert_non_null(q);
+      assert_memory_equal(p, q, sizeof(float) * 4 * (size_t)batch);
+    }
+    free(x);
+    mgc_session_free(s);
+    mgc_model_free(m);
+  }
+}
+
 static void test_band_axis_rule(void **st) {
   (void)st;
   static const struct {
@@ -1158,6 +1264,8 @@ int main(void) {
       cmocka_unit_test(test_session_conv1d),
       cmocka_unit_test(test_session_without_norm),
       cmocka_unit_test(test_band_axis_rule),
+      cmocka_unit_test(test_sigmoid_head),
+      cmocka_unit_test(test_session_reorder_exact),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -350,7 +350,7 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
       if (o > 0 && (size_t)o < sizeof info)
         o += snprintf(info + o, sizeof info - (size_t)o, "member %s: %s (%s)\n",
                       e->members[m].name, e->members[m].model_path,
-                      e->members[m].input == MGC_ENS_INPUT_TABLE ? "table" : "window");
+                      e->members[m].input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
     }
     if (mgc_report_write(report, comb_name, info, E, NULL, extra, M)) {
       fprintf(stderr, "mgc-eval: report: %s\n", mgc_error_message());

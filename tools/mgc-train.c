@@ -47,7 +47,11 @@ static void usage(FILE *f) {
           "                       a track in none of them by one that learned every listed row\n"
           "recipe overrides:\n"
           "  --epochs N --batch N --lr X --seed N --patience N --validation F\n"
+          "  --init MODEL         fine-tune: start from this model (tensors of the same name and\n"
+          "                       shape, its front-end and statistics; the recipe's init)\n"
           "  --no-augment         switch off every augmentation, audio variants included\n"
+          "  --threads N          split each batch across N threads (default: one per online\n"
+          "                       core; the recipe's threads); results are the same for any N\n"
           "outputs:\n"
           "  --out FILE           the trained model (best validation epoch)\n"
           "  --curves FILE.csv    learning curves (default: OUT with .curves.csv)\n"
@@ -62,9 +66,11 @@ static void usage(FILE *f) {
 
 typedef struct opts {
   const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
-  const char *report, *table, *groups;
+  const char *report, *table, *groups, *init_path;
+  const mgc_model *init; /* fine-tuning: the model to start from (the recipe's init) */
   int no_cache, resume, folds, quiet, no_augment, dry_run;
   int epochs, batch, patience;
+  int threads; /* -1: the recipe's */
   double lr, validation;
   long long seed;
 } opts;
@@ -236,7 +242,20 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
   mgc_band_stats_get(bs, mean, sd);
   st = mgc_model_new(arch, d->ds->n_classes, (const char *const *)d->ds->classes,
                      r->train.seed, &m);
-  if (!st) st = mgc_model_set_norm(m, dim, mean, sd);
+  if (!st && o->init) {
+    /* The pretrained body brings its own input scaling (and front-end). */
+    int copied;
+    char fresh[512];
+    st = mgc_model_init_from(m, o->init, &copied, fresh, sizeof fresh);
+    if (!st) {
+      char line[768];
+      snprintf(line, sizeof line, "init: %d tensors from %s; initialised fresh: %s", copied,
+               o->init_path, fresh[0] ? fresh : "none");
+      log_line(NULL, line);
+    }
+  } else if (!st) {
+    st = mgc_model_set_norm(m, dim, mean, sd);
+  }
   if (!st) st = mgc_model_set_recipe(m, r->text);
   if (st) goto done;
   /* The window the model was trained on travels with it, for mgcd and mgc-eval. */
@@ -423,6 +442,7 @@ static double now_s(void) {
 int main(int argc, char **argv) {
   opts o = {0};
   o.epochs = o.batch = o.patience = -1;
+  o.threads = -1;
   o.lr = o.validation = -1;
   o.seed = -1;
   static const struct option lo[] = {
@@ -434,7 +454,9 @@ int main(int argc, char **argv) {
       {"seed", 1, 0, 's'},       {"patience", 1, 0, 'p'}, {"validation", 1, 0, 'V'},
       {"no-augment", 0, 0, 'A'}, {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},
       {"report", 1, 0, 'P'},     {"dry-run", 0, 0, 'D'},    {"table", 1, 0, 'T'},
+      {"init", 1, 0, 'I'},
       {"groups", 1, 0, 'G'},
+      {"threads", 1, 0, 'N'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -463,6 +485,8 @@ int main(int argc, char **argv) {
     case 'D': o.dry_run = 1; break;
     case 'T': o.table = optarg; break;
     case 'G': o.groups = optarg; break;
+    case 'I': o.init_path = optarg; break;
+    case 'N': o.threads = (int)int_opt("--threads", optarg, 1, 256); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -482,6 +506,7 @@ int main(int argc, char **argv) {
   if (o.lr > 0) r->train.optim.lr = r->train.schedule.base_lr = r->train.schedule.lr = o.lr;
   if (o.seed >= 0) r->train.seed = (uint64_t)o.seed;
   if (o.patience >= 0) r->train.patience = o.patience;
+  if (o.threads > 0) r->train.threads = o.threads;
   if (o.validation >= 0) r->validation = o.validation;
   if (o.no_augment) {
     mgc_augment_params_default(&r->train.aug);
@@ -489,6 +514,17 @@ int main(int argc, char **argv) {
   }
   mgc_arch *arch;
   if (mgc_arch_load(r->architecture, &arch)) die(NULL);
+  mgc_model *init = NULL;
+  if (o.init_path) snprintf(r->init, sizeof r->init, "%s", o.init_path);
+  if (r->init[0]) {
+    if (o.table) {
+      fprintf(stderr, "mgc-train: a feature table cannot start from a model (init)\n");
+      return 2;
+    }
+    if (mgc_model_load(r->init, &init)) die("init");
+    o.init = init;
+    o.init_path = r->init;
+  }
   mgc_featcache *cache = NULL;
   data d = {0};
   mgc_corpus *vclean = NULL;
@@ -516,6 +552,7 @@ int main(int argc, char **argv) {
           "--table)");
     mgc_frontend_params fp;
     mgc_frontend_params_default(&fp);
+    if (init) fp = init->frontend; /* the features the pretrained net learned on */
     char cache_dir[1024];
     if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
     else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
@@ -835,6 +872,7 @@ cleanup:
   free(d.group);
   mgc_featcache_free(cache);
   mgc_arch_free(arch);
+  mgc_model_free(init);
   mgc_recipe_free(r);
   return rc;
 }

@@ -63,12 +63,16 @@ static mgc_status member_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml
   if (!strcmp(key, "input")) {
     const char *s = mgc_yaml_scalar(v);
     if (s && !strcmp(s, "window")) m->input = MGC_ENS_INPUT_WINDOW;
-    else if (s && !strcmp(s, "table")) m->input = MGC_ENS_INPUT_TABLE;
-    else return mgc_yaml_err_at(x->origin, v, "'input' must be window or table");
+    else if (s && (!strcmp(s, "context") || !strcmp(s, "table"))) m->input = MGC_ENS_INPUT_CONTEXT;
+    else return mgc_yaml_err_at(x->origin, v, "'input' must be window, context or table");
     return MGC_OK;
   }
+  if (!strcmp(key, "span")) return mgc_yaml_get_num(x->origin, v, key, 0.1, 3600, &m->span_s);
+  if (!strcmp(key, "first")) return mgc_yaml_get_num(x->origin, v, key, 0.5, 3600, &m->first_s);
+  if (!strcmp(key, "every")) return mgc_yaml_get_num(x->origin, v, key, 0.1, 3600, &m->every_s);
   if (!strcmp(key, "weight")) return mgc_yaml_get_num(x->origin, v, key, 0, 1e6, &m->weight);
-  return mgc_yaml_err_at(x->origin, k, "unknown member key '%s' (name, model, input, weight, cv)",
+  return mgc_yaml_err_at(x->origin, k, "unknown member key '%s' (name, model, input, span, first, every, "
+                         "weight, cv)",
                          key);
 }
 
@@ -497,8 +501,11 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
     if (!st) {
       fputs("\n    model: ", f);
       put_scalar(f, mp);
-      fprintf(f, "\n    input: %s\n    weight: %.9g\n",
-              m->input == MGC_ENS_INPUT_TABLE ? "table" : "window", e->weights[i]);
+      fprintf(f, "\n    input: %s\n", m->input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
+      if (m->span_s > 0) fprintf(f, "    span: %.9g\n", m->span_s);
+      if (m->first_s > 0) fprintf(f, "    first: %.9g\n", m->first_s);
+      if (m->every_s > 0) fprintf(f, "    every: %.9g\n", m->every_s);
+      fprintf(f, "    weight: %.9g\n", e->weights[i]);
       if (cp) {
         fputs("    cv: ", f);
         put_scalar(f, cp);

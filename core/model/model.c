@@ -192,6 +192,37 @@ mgc_status mgc_model_set_metrics(mgc_model *m, const char *text) {
 
 mgc_status mgc_model_set_curves(mgc_model *m, const char *csv) { return set_text(&m->curves, csv); }
 
+static int same_shape(const mgc_param *a, const mgc_param *b) {
+  if (a->ndim != b->ndim || a->size != b->size) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+mgc_status mgc_model_init_from(mgc_model *m, const mgc_model *src, int *copied, char *fresh,
+                               size_t cap) {
+  int n = 0;
+  size_t used = 0;
+  if (fresh && cap) fresh[0] = '\0';
+  for (int i = 0; i < mgc_net_n_params(m->net); i++) {
+    mgc_param *p = mgc_net_param(m->net, i);
+    const mgc_param *q = mgc_net_find_param(src->net, p->name);
+    if (q && same_shape(p, q)) {
+      memcpy(p->value, q->value, p->size * sizeof(float));
+      n++;
+    } else if (fresh && used + 1 < cap) {
+      int w = snprintf(fresh + used, cap - used, "%s%s", used ? ", " : "", p->name);
+      used = w > 0 && (size_t)w < cap - used ? used + (size_t)w : cap - 1;
+    }
+  }
+  if (copied) *copied = n;
+  if (n == 0)
+    return mgc_error_set(MGC_EINVAL, "no tensor of the initial model matches the architecture "
+                         "by name and shape");
+  m->frontend = src->frontend;
+  return mgc_model_set_norm(m, src->norm_dim, src->norm_mean, src->norm_std);
+}
+
 /* ---- construction ------------------------------------------------------- */
 
 /* Take ownership of arch (always, also on failure), build the net and the

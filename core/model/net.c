@@ -72,8 +72,11 @@ mgc_status mgc_net_new(const mgc_arch *arch, int n_classes, uint64_t seed, mgc_n
                            spec.line, spec.col);
     }
   }
+  /* A trailing softmax (one class per sample) or sigmoid (independent
+   * tags, multi-label) is the output: the logits are what feeds it. */
   net->head = net->n_layers;
-  if (net->n_layers > 1 && strcmp(net->layers[net->n_layers - 1]->ops->type, "softmax") == 0)
+  const char *last = net->layers[net->n_layers - 1]->ops->type;
+  if (net->n_layers > 1 && (strcmp(last, "softmax") == 0 || strcmp(last, "sigmoid") == 0))
     net->head = net->n_layers - 1;
   mgc_shape o = net->layers[net->n_layers - 1]->out;
   net->n_classes = (int)mgc_shape_size(&o);
@@ -212,8 +215,8 @@ const float *mgc_net_forward(mgc_net *net, const float *x, int batch, int traini
 
 const float *mgc_net_predict(mgc_net *net, const float *x, int batch) {
   const float *y = run(net, x, batch, 0, net->n_layers);
-  if (!y || net->head < net->n_layers) return y;
-  /* No softmax layer in the architecture: normalise here so callers always
+  if (!y || net->head < net->n_layers) return y; /* the softmax or sigmoid's output */
+  /* No output layer in the architecture: normalise here so callers always
    * get probabilities. */
   float *p = net->act[net->n_layers - 1];
   int c = net->n_classes;

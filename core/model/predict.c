@@ -1,6 +1,9 @@
 #include "mgc/predict.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "mgc/table.h"
 
 int mgc_track_windows(int n_frames, int win_len, int win_hop) {
   if (n_frames < win_len) return 1;
@@ -53,3 +56,49 @@ mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int
   }
   return MGC_OK;
 }
+
+int mgc_model_is_table(const mgc_model *m) { return !strcmp(m->arch->feature, "table"); }
+
+int mgc_model_classify_rate(const mgc_model *m) {
+  return mgc_model_is_table(m) ? MGC_TABLE_RATE : m->frontend.sample_rate;
+}
+
+mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
+  const mgc_model *model = mgc_session_model(s);
+  const int C = model->n_classes;
+  if (mgc_model_is_table(model)) {
+    if (mgc_shape_size(&model->arch->input) != MGC_TABLE_DIM)
+      return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_TABLE_DIM);
+    float x[MGC_TABLE_DIM];
+    mgc_status st = mgc_table_features(y, n, MGC_TABLE_RATE, x);
+    if (!st) st = mgc_session_run(s, x, 1, probs);
+    if (!st && windows) *windows = 1;
+    return st;
+  }
+  mgc_feature_kind kind;
+  mgc_feature_matrix fm = {0};
+  mgc_status st = mgc_feature_kind_parse(model->arch->feature, &kind);
+  if (!st) st = mgc_features_compute(&model->frontend, kind, y, n, &fm);
+  if (st) return st;
+  int win = model->frontend.segment_frames, hop = model->frontend.segment_hop;
+  int nw = mgc_track_windows((int)fm.n_frames, win, hop);
+  size_t d = mgc_shape_size(&model->arch->input);
+  float *wp = malloc((size_t)nw * (size_t)C * sizeof *wp);
+  float *scratch =
+      malloc(((size_t)mgc_session_max_batch(s) * d + (size_t)win * fm.dim) * sizeof *scratch);
+  if (!wp || !scratch) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!st) st = mgc_predict_track(s, &fm, win, hop, scratch, wp);
+  if (!st) {
+    for (int k = 0; k < C; k++) {
+      double sum = 0;
+      for (int w = 0; w < nw; w++) sum += wp[(size_t)w * (size_t)C + (size_t)k];
+      probs[k] = (float)(sum / nw);
+    }
+    if (windows) *windows = nw;
+  }
+  free(wp);
+  free(scratch);
+  mgc_feature_matrix_free(&fm);
+  return st;
+}
+

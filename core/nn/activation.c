@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "mgc/parallel.h"
 
 enum { RELU, LEAKY, ELU, TANH, SIGMOID };
 
@@ -14,17 +15,88 @@ typedef struct {
   float a; /* leaky slope or elu alpha */
 } act_state;
 
-static void act_forward(mgc_layer *l, const float *restrict x, float *restrict y, int batch,
-                        int training, float *ws) {
-  act_state *s = l->state;
-  size_t n = (size_t)batch * mgc_shape_size(&l->in);
-  float a = s->a;
-  switch (s->kind) {
+/* The pool (mgc/parallel.h) splits the elements into blocks of this many;
+ * each element's value does not depend on the split. */
+#define ACT_BLOCK 16384
+
+typedef struct {
+  const act_state *s;
+  const float *x, *y, *dy;
+  float *out;
+  size_t n;
+} act_job;
+
+/* Elements [begin, end) of the job's blocks: first element and count. */
+static size_t block_range(const act_job *j, int begin, int end, size_t *n) {
+  size_t i0 = (size_t)begin * ACT_BLOCK, i1 = (size_t)end * ACT_BLOCK;
+  *n = (i1 < j->n ? i1 : j->n) - i0;
+  return i0;
+}
+
+static int n_blocks(size_t n) { return (int)((n + ACT_BLOCK - 1) / ACT_BLOCK); }
+
+/* The loops of relu and leaky relu run in blocks of 8 in functions with
+ * restrict arguments, a form -O2 vectorises (branch-free); otherwise gcc
+ * leaves them scalar with a branch per element, which mispredicts on every
+ * other sign: relu forward was 6x slower than this on a large map. */
+static void relu_run(const float *restrict x, float *restrict y, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) y[i + k] = x[i + k] > 0 ? x[i + k] : 0.0f;
+  for (; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+/* y = v * (x > 0 ? 1 : a), v = x forward (the values of x > 0 ? x : a*x)
+ * and dy backward; the factor is picked by a mask on its bits, which gcc
+ * vectorises where it keeps a float select as a branch. */
+static void leaky_run(const float *x, const float *v, float *restrict y, float a, size_t n) {
+  uint32_t one, slope;
+  const float f1 = 1.0f;
+  memcpy(&one, &f1, sizeof one);
+  memcpy(&slope, &a, sizeof slope);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) {
+      uint32_t m = -(uint32_t)(x[i + k] > 0), fb = (one & m) | (slope & ~m);
+      float f;
+      memcpy(&f, &fb, sizeof f);
+      y[i + k] = v[i + k] * f;
+    }
+  for (; i < n; i++) y[i] = v[i] * (x[i] > 0 ? 1.0f : a);
+}
+
+/* dx = dy where x > 0, else +0: the bits of dy masked (a float select
+ * would turn -0 and NaN gradients into other values than a mask). */
+static void relu_grad_run(const float *restrict x, const float *restrict dy,
+                          float *restrict dx, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) {
+      uint32_t b;
+      memcpy(&b, &dy[i + k], sizeof b);
+      b &= -(uint32_t)(x[i + k] > 0);
+      memcpy(&dx[i + k], &b, sizeof b);
+    }
+  for (; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, &dy[i], sizeof b);
+    b &= -(uint32_t)(x[i] > 0);
+    memcpy(&dx[i], &b, sizeof b);
+  }
+}
+
+static void forward_blocks(void *ctx, int begin, int end, int slot) {
+  const act_job *j = ctx;
+  size_t n, i0 = block_range(j, begin, end, &n);
+  const float *restrict x = j->x + i0;
+  float *restrict y = j->out + i0;
+  float a = j->s->a;
+  switch (j->s->kind) {
   case RELU:
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+    relu_run(x, y, n);
     break;
   case LEAKY:
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
+    leaky_run(x, x, y, a, n);
     break;
   case ELU:
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * expm1f(x[i]);
@@ -37,28 +109,28 @@ static void act_forward(mgc_layer *l, const float *restrict x, float *restrict y
   }
 }
 
+static void act_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
+                        float *ws) {
+  act_job j = {.s = l->state, .x = x, .out = y, .n = (size_t)batch * mgc_shape_size(&l->in)};
+  mgc_parallel_for(n_blocks(j.n), mgc_parallel_grain(ACT_BLOCK), MGC_PARALLEL_MAX_THREADS,
+                   forward_blocks, &j);
+}
+
 /* Written without data-dependent branches (a select on the sign), so the
  * compiler vectorises them: a branch here mispredicts half the time on
  * ReLU's random signs and made relu backward 8x slower than forward. */
-static void act_backward(mgc_layer *l, const float *restrict x, const float *restrict y,
-                         const float *restrict dy, float *restrict dx, int batch, float *ws) {
-  act_state *s = l->state;
-  if (!dx) return;
-  size_t n = (size_t)batch * mgc_shape_size(&l->in);
-  float a = s->a;
-  switch (s->kind) {
+static void backward_blocks(void *ctx, int begin, int end, int slot) {
+  const act_job *j = ctx;
+  size_t n, i0 = block_range(j, begin, end, &n);
+  const float *restrict x = j->x + i0, *restrict y = j->y + i0, *restrict dy = j->dy + i0;
+  float *restrict dx = j->out + i0;
+  float a = j->s->a;
+  switch (j->s->kind) {
   case RELU:
-    /* Mask the bits: gcc will not if-convert the float select (it could
-     * trap), and the scalar branch mispredicts on every other element. */
-    for (size_t i = 0; i < n; i++) {
-      uint32_t b;
-      memcpy(&b, &dy[i], sizeof b);
-      b &= -(uint32_t)(x[i] > 0);
-      memcpy(&dx[i], &b, sizeof b);
-    }
+    relu_grad_run(x, dy, dx, n);
     break;
   case LEAKY:
-    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (x[i] > 0 ? 1.0f : a);
+    leaky_run(x, dy, dx, a, n);
     break;
   case ELU:
     for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * (y[i] + a);
@@ -69,6 +141,15 @@ static void act_backward(mgc_layer *l, const float *restrict x, const float *res
   default:
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
   }
+}
+
+static void act_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
+                         float *dx, int batch, float *ws) {
+  if (!dx) return;
+  act_job j = {.s = l->state, .x = x, .y = y, .dy = dy, .out = dx,
+               .n = (size_t)batch * mgc_shape_size(&l->in)};
+  mgc_parallel_for(n_blocks(j.n), mgc_parallel_grain(ACT_BLOCK), MGC_PARALLEL_MAX_THREADS,
+                   backward_blocks, &j);
 }
 
 static void act_destroy(mgc_layer *l) { free(l->state); }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "mgc/parallel.h"
 
 typedef struct {
   int c;          /* channels */
@@ -70,17 +71,52 @@ static void sums_run(const float *a, const float *b, float m, int squares, size_
   if (b || squares) *s2 += t2;
 }
 
+/* What a parallel loop body needs (mgc/parallel.h). Channels are
+ * independent: the sums are split by channel, each summed over the batch in
+ * sample order as with one thread; the element passes are split by plane. */
+typedef struct {
+  const bn_state *s;
+  const float *a, *b, *center, *x;
+  float *y;
+  int squares, batch;
+  const float *gamma; /* backward */
+} bn_job;
+
+static void sums_body(void *ctx, int begin, int end, int slot) {
+  const bn_job *j = ctx;
+  const bn_state *s = j->s;
+  for (int ch = begin; ch < end; ch++) {
+    s->s1[ch] = s->s2[ch] = 0;
+    for (int n = 0; n < j->batch; n++) {
+      size_t off = ((size_t)n * s->c + ch) * s->inner;
+      sums_run(j->a + off, j->b ? j->b + off : NULL, j->center ? j->center[ch] : 0.0f,
+               j->squares, s->inner, &s->s1[ch], &s->s2[ch]);
+    }
+  }
+}
+
 /* Per-channel sums over the batch (see sums_run) into s->s1 and s->s2. */
 static void channel_sums(const bn_state *s, const float *a, const float *b, const float *center,
                          int squares, int batch) {
-  memset(s->s1, 0, (size_t)s->c * sizeof(double));
-  memset(s->s2, 0, (size_t)s->c * sizeof(double));
-  for (int n = 0; n < batch; n++)
-    for (int ch = 0; ch < s->c; ch++) {
-      size_t off = ((size_t)n * s->c + ch) * s->inner;
-      sums_run(a + off, b ? b + off : NULL, center ? center[ch] : 0.0f, squares, s->inner,
-               &s->s1[ch], &s->s2[ch]);
-    }
+  bn_job j = {.s = s, .a = a, .b = b, .center = center, .squares = squares, .batch = batch};
+  mgc_parallel_for(s->c, mgc_parallel_grain((size_t)batch * s->inner), MGC_PARALLEL_MAX_THREADS,
+                   sums_body, &j);
+}
+
+/* Planes [begin, end) (plane = sample * c + channel) of apply. */
+static void apply_body(void *ctx, int begin, int end, int slot) {
+  const bn_job *j = ctx;
+  const bn_state *s = j->s;
+  for (int pc = begin; pc < end; pc++) {
+    int ch = pc % s->c;
+    size_t off = (size_t)pc * s->inner, i = 0;
+    const float *restrict xp = j->x + off;
+    float *restrict yp = j->y + off;
+    float m = j->center[ch], a = (float)s->s1[ch], b = (float)s->s2[ch];
+    for (; i + 8 <= s->inner; i += 8)
+      for (int k = 0; k < 8; k++) yp[i + k] = (xp[i + k] - m) * a + b;
+    for (; i < s->inner; i++) yp[i] = (xp[i] - m) * a + b;
+  }
 }
 
 /* y = (x - center[ch])*scale[ch] + shift[ch], scale and shift in s1, s2.
@@ -88,16 +124,9 @@ static void channel_sums(const bn_state *s, const float *a, const float *b, cons
  * precision of data far from zero, as PyTorch's (x - mean)*invstd does. */
 static void apply(const bn_state *s, const float *center, const float *x, float *y,
                   int batch) {
-  for (int n = 0; n < batch; n++)
-    for (int ch = 0; ch < s->c; ch++) {
-      size_t off = ((size_t)n * s->c + ch) * s->inner, i = 0;
-      const float *restrict xp = x + off;
-      float *restrict yp = y + off;
-      float m = center[ch], a = (float)s->s1[ch], b = (float)s->s2[ch];
-      for (; i + 8 <= s->inner; i += 8)
-        for (int k = 0; k < 8; k++) yp[i + k] = (xp[i + k] - m) * a + b;
-      for (; i < s->inner; i++) yp[i] = (xp[i] - m) * a + b;
-    }
+  bn_job j = {.s = s, .center = center, .x = x, .y = y, .batch = batch};
+  mgc_parallel_for(batch * s->c, mgc_parallel_grain(s->inner), MGC_PARALLEL_MAX_THREADS,
+                   apply_body, &j);
 }
 
 static void bn_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
@@ -139,6 +168,25 @@ static void bn_forward(mgc_layer *l, const float *x, float *y, int batch, int tr
 /* With x-hat = (x - mean)*inv_std and g = dy*gamma, the batch statistics
  * give dx = inv_std * (g - mean(g) - x-hat * mean(g * x-hat)) per channel;
  * dgamma = sum(dy * x-hat), dbeta = sum(dy). */
+/* Planes [begin, end) of dx (see bn_backward). */
+static void dx_body(void *ctx, int begin, int end, int slot) {
+  const bn_job *j = ctx;
+  const bn_state *s = j->s;
+  for (int pc = begin; pc < end; pc++) {
+    int ch = pc % s->c;
+    size_t off = (size_t)pc * s->inner, i = 0;
+    const float *restrict xp = j->x + off, *restrict g = j->a + off;
+    float *restrict d = j->y + off;
+    float m = s->mean[ch], is = s->inv_std[ch];
+    float k = is * (j->gamma ? j->gamma[ch] : 1.0f);
+    /* dx = k*(dy - mean(dy) - (x - m)*is*mean(dy*x-hat)) = k*dy + (x - m)*u + v */
+    float u = -k * is * (float)s->s2[ch], v = -k * (float)s->s1[ch];
+    for (; i + 8 <= s->inner; i += 8)
+      for (int q = 0; q < 8; q++) d[i + q] = k * g[i + q] + (xp[i + q] - m) * u + v;
+    for (; i < s->inner; i++) d[i] = k * g[i] + (xp[i] - m) * u + v;
+  }
+}
+
 static void bn_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
                         float *dx, int batch, float *ws) {
   bn_state *s = l->state;
@@ -155,19 +203,9 @@ static void bn_backward(mgc_layer *l, const float *x, const float *y, const floa
     s->s2[ch] = sdyx / cnt;
   }
   if (!dx) return;
-  for (int n = 0; n < batch; n++)
-    for (int ch = 0; ch < s->c; ch++) {
-      size_t off = ((size_t)n * s->c + ch) * s->inner, i = 0;
-      const float *restrict xp = x + off, *restrict g = dy + off;
-      float *restrict d = dx + off;
-      float m = s->mean[ch], is = s->inv_std[ch];
-      float k = is * (gamma ? gamma[ch] : 1.0f);
-      /* dx = k*(dy - mean(dy) - (x - m)*is*mean(dy*x-hat)) = k*dy + (x - m)*u + v */
-      float u = -k * is * (float)s->s2[ch], v = -k * (float)s->s1[ch];
-      for (; i + 8 <= s->inner; i += 8)
-        for (int j = 0; j < 8; j++) d[i + j] = k * g[i + j] + (xp[i + j] - m) * u + v;
-      for (; i < s->inner; i++) d[i] = k * g[i] + (xp[i] - m) * u + v;
-    }
+  bn_job j = {.s = s, .x = x, .a = dy, .y = dx, .gamma = gamma, .batch = batch};
+  mgc_parallel_for(batch * s->c, mgc_parallel_grain(s->inner), MGC_PARALLEL_MAX_THREADS,
+                   dx_body, &j);
 }
 
 static void bn_destroy(mgc_layer *l) {

@@ -17,13 +17,22 @@
  *
  * Backward recomputes the columns instead of keeping them (K*P floats per
  * sample would dwarf the activations): dW = sum over groups of dY . cols^T,
- * dcols = W^T . dY, then col2im adds the columns back onto dX. */
+ * dcols = W^T . dY, then col2im adds the columns back onto dX.
+ *
+ * Threads (mgc/parallel.h): groups are independent in forward and in dX,
+ * so the pool runs them in parallel, each thread with its own columns
+ * scratch. dW is a sum over groups: each group's share goes to a buffer of
+ * its own and the shares are added in group order afterwards, so the sum is
+ * the same for any number of threads (the group size depends only on the
+ * map and the batch). The bias gradient is split by channel, each summed
+ * over the batch in sample order. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers.h"
+#include "mgc/parallel.h"
 
 /* Output columns one gemm should see at least (see above). */
 #ifndef MGC_CONV_GEMM_COLS
@@ -37,6 +46,9 @@ typedef struct {
   int bias;
   int direct;       /* 1x1, stride 1, no padding: a sample is its own column matrix */
   size_t k, p;      /* column matrix of one sample: k rows (cin*kh*kw), p columns (oh*ow) */
+  int slots;        /* threads whose scratch the workspace holds (set by plan) */
+  float *dwp;       /* training: each group's share of dW, [groups][cout*k] */
+  size_t dwp_cap;
 } conv_state;
 
 /* Outputs o in [*lo, *hi) whose input index o*stride + off lies in [0, n):
@@ -135,6 +147,42 @@ static void im2col(const conv_state *s, const float *x, int g, float *cols) {
     }
 }
 
+/* Columns of output rows [oy0, oy1) of one sample into cols [k, (oy1-oy0)*ow]
+ * (as im2col, restricted to those rows). */
+static void im2col_rows(const conv_state *s, const float *x, int oy0, int oy1, float *cols) {
+  size_t plane = (size_t)s->h * s->w, ld = (size_t)(oy1 - oy0) * s->ow;
+  const int ow = s->ow, sw = s->sw;
+  for (int c = 0; c < s->cin; c++) {
+    const float *xc = x + (size_t)c * plane;
+    for (int i = 0; i < s->kh; i++) {
+      int yoff = i * s->dh - s->ph, y0, y1;
+      out_range(s->oh, s->sh, yoff, s->h, &y0, &y1);
+      y0 = y0 > oy0 ? y0 : oy0;
+      y1 = y1 < oy1 ? y1 : oy1;
+      for (int j = 0; j < s->kw; j++) {
+        int xoff = j * s->dw - s->pw, x0, x1;
+        out_range(ow, sw, xoff, s->w, &x0, &x1);
+        float *row = cols + ((size_t)(c * s->kh + i) * s->kw + j) * ld;
+        for (int oy = oy0; oy < oy1; oy++) {
+          float *dst = row + (size_t)(oy - oy0) * ow;
+          if (oy < y0 || oy >= y1) {
+            memset(dst, 0, (size_t)ow * sizeof(float));
+            continue;
+          }
+          const float *src = xc + (size_t)(oy * s->sh + yoff) * s->w + (size_t)x0 * sw + xoff;
+          for (int ox = 0; ox < x0; ox++) dst[ox] = 0.0f;
+          if (sw == 1) {
+            copy_run(dst + x0, src, x1 - x0);
+          } else {
+            for (int q = 0; q < x1 - x0; q++) dst[x0 + q] = src[(size_t)q * sw];
+          }
+          for (int ox = x1; ox < ow; ox++) dst[ox] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
 /* The adjoint of im2col: dx = 0, then every column entry is added to the
  * input element it was copied from (taps overlap, hence the sum). */
 static void col2im(const conv_state *s, const float *cols, int g, float *dx) {
@@ -177,9 +225,14 @@ static int group_size(const conv_state *s, int batch) {
  * sixth of the layer's time. */
 static int fold_bias(const conv_state *s, int g) { return s->bias && !(s->direct && g == 1); }
 
-/* Scratch layout: the columns [k (+1 with the folded bias), g*p], then for
- * g > 1 the [cout, g*p] gemm result (forward) or gathered dY (backward),
- * then the weights with the bias column [cout, k+1]. */
+static int n_groups(const conv_state *s, int batch) {
+  int g = group_size(s, batch);
+  return (batch + g - 1) / g;
+}
+
+/* Scratch layout: the weights with the bias column [cout, k+1], then per
+ * thread the columns [k (+1 with the folded bias), g*p] and, for g > 1,
+ * the [cout, g*p] gemm result (forward) or gathered dY (backward). */
 typedef struct {
   float *cols, *tmp, *wb;
 } conv_ws;
@@ -191,22 +244,44 @@ static void ws_sizes(const conv_state *s, int g, size_t *cols, size_t *tmp, size
   *wb = fold_bias(s, g) ? (size_t)s->cout * (s->k + 1) : 0;
 }
 
-/* A smaller batch than planned has groups no larger, so its parts fit. */
-static conv_ws ws_layout(const conv_state *s, int g, float *ws) {
+/* The parts of thread `slot`. A smaller batch than planned has groups no
+ * larger, so its parts fit. */
+static conv_ws ws_layout(const conv_state *s, int g, float *ws, int slot) {
   conv_ws w = {NULL, NULL, NULL};
   size_t cols, tmp, wb;
   ws_sizes(s, g, &cols, &tmp, &wb);
   if (!ws) return w; /* nothing needed: a 1x1 conv on single samples */
-  w.cols = ws;
-  w.tmp = ws + cols;
-  w.wb = ws + cols + tmp;
+  w.wb = ws;
+  w.cols = ws + wb + (size_t)slot * (cols + tmp);
+  w.tmp = w.cols + cols;
   return w;
 }
 
+/* Threads worth giving scratch to: no more than there are groups. */
+static int plan_slots(const conv_state *s, int batch) {
+  int t = mgc_parallel_threads(), n = n_groups(s, batch);
+  return t < n ? t : n;
+}
+
 static size_t conv_workspace(const mgc_layer *l, int batch, int training) {
+  const conv_state *s = l->state;
   size_t cols, tmp, wb;
-  ws_sizes(l->state, group_size(l->state, batch), &cols, &tmp, &wb);
-  return cols + tmp + wb;
+  ws_sizes(s, group_size(s, batch), &cols, &tmp, &wb);
+  return wb + (size_t)plan_slots(s, batch) * (cols + tmp);
+}
+
+static mgc_status conv_plan(mgc_layer *l, int batch, int training) {
+  conv_state *s = l->state;
+  s->slots = plan_slots(s, batch);
+  /* one group writes dW directly; a smaller batch has no more groups */
+  int groups = n_groups(s, batch);
+  size_t n = training && groups > 1 ? (size_t)groups * s->cout * s->k : 0;
+  if (n <= s->dwp_cap) return MGC_OK;
+  float *p = realloc(s->dwp, n * sizeof *p);
+  if (!p) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  s->dwp = p;
+  s->dwp_cap = n;
+  return MGC_OK;
 }
 
 /* The column matrix of samples [b, b+g) of x: x itself for a 1x1 conv of
@@ -217,27 +292,73 @@ static const float *columns(const conv_state *s, const float *x, int g, float *c
   return cols;
 }
 
-static void conv_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
-                         float *ws) {
-  const conv_state *s = l->state;
-  const float *w = l->params[0].value, *b = s->bias ? l->params[1].value : NULL;
+/* Column matrices beyond the caches cost more to write and read back than
+ * the gemm saves by seeing them whole: a sample whose columns exceed
+ * MGC_CONV_CHUNK_FLOATS is unfolded and multiplied a band of output rows at
+ * a time (the 96x1813 maps of the pretrained taggers: 100 MB of columns in
+ * one piece). Smaller maps keep the single gemm. */
+#ifndef MGC_CONV_CHUNK_FLOATS
+#define MGC_CONV_CHUNK_FLOATS (256 * 1024)
+#endif
+
+/* Output rows per band (s->oh: no banding). */
+static int chunk_rows(const conv_state *s) {
+  size_t row = (s->k + 1) * (size_t)s->ow;
+  if (s->direct || (s->k + 1) * s->p <= (size_t)4 * MGC_CONV_CHUNK_FLOATS) return s->oh;
+  size_t r = MGC_CONV_CHUNK_FLOATS / row;
+  return r < 1 ? 1 : r > (size_t)s->oh ? s->oh : (int)r;
+}
+
+/* y [cout, p] = a [cout, kk] . columns of one sample x, band by band; the
+ * bias rides as a row of ones when fold. */
+static void forward_chunked(const conv_state *s, const float *x, const float *a, int fold,
+                            float *cols, float *y) {
+  int rows = chunk_rows(s);
+  size_t kk = s->k + (size_t)fold;
+  for (int r0 = 0; r0 < s->oh; r0 += rows) {
+    int r1 = r0 + rows < s->oh ? r0 + rows : s->oh;
+    size_t n = (size_t)(r1 - r0) * s->ow;
+    im2col_rows(s, x, r0, r1, cols);
+    if (fold)
+      for (size_t q = 0; q < n; q++) cols[s->k * n + q] = 1.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)n, (int)kk, 1.0f, a,
+                (int)kk, cols, (int)n, 0.0f, y + (size_t)r0 * s->ow, (int)s->p);
+  }
+}
+
+/* What a parallel loop body needs of a forward or backward call. */
+typedef struct {
+  const conv_state *s;
+  const float *x, *w, *b, *dy;
+  float *y, *dx, *dw, *db;
+  int batch, g, groups;
+  float *ws;
+} conv_job;
+
+/* Forward of groups [begin, end). */
+static void forward_groups(void *ctx, int begin, int end, int slot) {
+  const conv_job *j = ctx;
+  const conv_state *s = j->s;
+  const float *w = j->w, *b = j->b;
   size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
-  int g = group_size(s, batch);
-  conv_ws sp = ws_layout(s, g, ws);
-  if (fold_bias(s, g))
-    for (int o = 0; o < s->cout; o++) {
-      memcpy(sp.wb + o * (s->k + 1), w + o * s->k, s->k * sizeof(float));
-      sp.wb[o * (s->k + 1) + s->k] = b[o];
-    }
-  for (int b0 = 0; b0 < batch; b0 += g) {
-    int gn = batch - b0 < g ? batch - b0 : g;
+  int g = j->g;
+  conv_ws sp = ws_layout(s, g, j->ws, slot);
+  for (int gi = begin; gi < end; gi++) {
+    int b0 = gi * g, gn = j->batch - b0 < g ? j->batch - b0 : g;
     /* a last group of one 1x1 sample reads x directly: no row of ones */
     int fold = fold_bias(s, gn);
     size_t ld = (size_t)gn * s->p, kk = s->k + (size_t)fold; /* gemm depth */
-    const float *cols = columns(s, x + b0 * in_sz, gn, sp.cols), *a = fold ? sp.wb : w;
+    const float *a = fold ? sp.wb : w;
+    float *yb = j->y + b0 * out_sz;
+    if (gn == 1 && chunk_rows(s) < s->oh) {
+      forward_chunked(s, j->x + b0 * in_sz, a, fold, sp.cols, yb);
+      if (b && !fold)
+        for (int o = 0; o < s->cout; o++) add_scalar_run(yb + o * s->p, b[o], s->p);
+      continue;
+    }
+    const float *cols = columns(s, j->x + b0 * in_sz, gn, sp.cols);
     if (fold)
       for (size_t q = 0; q < ld; q++) sp.cols[s->k * ld + q] = 1.0f;
-    float *yb = y + b0 * out_sz;
     if (gn == 1) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)s->p, (int)kk, 1.0f,
                   a, (int)kk, cols, (int)s->p, 0.0f, yb, (int)s->p);
@@ -254,27 +375,49 @@ static void conv_forward(mgc_layer *l, const float *x, float *y, int batch, int 
   }
 }
 
-static void conv_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
-                          float *dx, int batch, float *ws) {
+static void conv_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
+                         float *ws) {
   const conv_state *s = l->state;
-  const float *w = l->params[0].value;
-  float *dw = l->params[0].grad;
-  size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
-  int g = group_size(s, batch);
-  conv_ws sp = ws_layout(s, g, ws);
-  if (s->bias) {
-    float *db = l->params[1].grad;
+  conv_job j = {.s = s, .x = x, .y = y, .w = l->params[0].value,
+                .b = s->bias ? l->params[1].value : NULL, .batch = batch, .ws = ws};
+  j.g = group_size(s, batch);
+  j.groups = n_groups(s, batch);
+  conv_ws sp = ws_layout(s, j.g, ws, 0);
+  if (fold_bias(s, j.g))
     for (int o = 0; o < s->cout; o++) {
-      double acc = 0;
-      for (int n = 0; n < batch; n++) acc += sum_run(dy + n * out_sz + o * s->p, s->p);
-      db[o] = (float)acc;
+      memcpy(sp.wb + o * (s->k + 1), j.w + o * s->k, s->k * sizeof(float));
+      sp.wb[o * (s->k + 1) + s->k] = j.b[o];
     }
+  mgc_parallel_for(j.groups, 1, s->slots, forward_groups, &j);
+}
+
+/* Bias gradient of channels [begin, end): each a sum over the batch in
+ * sample order. */
+static void bias_grad(void *ctx, int begin, int end, int slot) {
+  const conv_job *j = ctx;
+  const conv_state *s = j->s;
+  size_t out_sz = (size_t)s->cout * s->p;
+  for (int o = begin; o < end; o++) {
+    double acc = 0;
+    for (int n = 0; n < j->batch; n++) acc += sum_run(j->dy + n * out_sz + o * s->p, s->p);
+    j->db[o] = (float)acc;
   }
-  for (int b0 = 0; b0 < batch; b0 += g) {
-    int gn = batch - b0 < g ? batch - b0 : g;
+}
+
+/* Backward of groups [begin, end): the group's share of dW (into dW itself
+ * when there is one group) and its part of dX. */
+static void backward_groups(void *ctx, int begin, int end, int slot) {
+  const conv_job *j = ctx;
+  const conv_state *s = j->s;
+  size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
+  size_t wsz = (size_t)s->cout * s->k;
+  int g = j->g;
+  conv_ws sp = ws_layout(s, g, j->ws, slot);
+  for (int gi = begin; gi < end; gi++) {
+    int b0 = gi * g, gn = j->batch - b0 < g ? j->batch - b0 : g;
     size_t ld = (size_t)gn * s->p;
-    const float *cols = columns(s, x + b0 * in_sz, gn, sp.cols);
-    const float *dyg = dy + b0 * out_sz;
+    const float *cols = columns(s, j->x + b0 * in_sz, gn, sp.cols);
+    const float *dyg = j->dy + b0 * out_sz;
     if (gn > 1) { /* gather dY of the group into [cout, gn*p] to match cols */
       for (int n = 0; n < gn; n++)
         for (int o = 0; o < s->cout; o++)
@@ -282,32 +425,67 @@ static void conv_backward(mgc_layer *l, const float *x, const float *y, const fl
                  s->p * sizeof(float));
       dyg = sp.tmp;
     }
-    /* dW (+)= dY . cols^T; the first group overwrites. */
+    float *dwg = j->groups > 1 ? s->dwp + (size_t)gi * wsz : j->dw;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, (int)s->k, (int)ld, 1.0f,
-                dyg, (int)ld, cols, (int)ld, b0 ? 1.0f : 0.0f, dw, (int)s->k);
-    if (!dx) continue;
-    float *dxb = dx + b0 * in_sz;
+                dyg, (int)ld, cols, (int)ld, 0.0f, dwg, (int)s->k);
+    if (!j->dx) continue;
+    float *dxb = j->dx + b0 * in_sz;
     if (s->direct && gn == 1) { /* the columns are dX itself */
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)s->p, s->cout, 1.0f,
-                  w, (int)s->k, dyg, (int)s->p, 0.0f, dxb, (int)s->p);
+                  j->w, (int)s->k, dyg, (int)s->p, 0.0f, dxb, (int)s->p);
       continue;
     }
     /* dcols = W^T . dY into the columns buffer, whose content is spent. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)ld, s->cout, 1.0f, w,
-                (int)s->k, dyg, (int)ld, 0.0f, sp.cols, (int)ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->k, (int)ld, s->cout, 1.0f,
+                j->w, (int)s->k, dyg, (int)ld, 0.0f, sp.cols, (int)ld);
     col2im(s, sp.cols, gn, dxb);
   }
 }
 
-static void conv_destroy(mgc_layer *l) { free(l->state); }
+/* dW[e] for e in [begin, end): the groups' shares added in group order,
+ * whichever threads computed them. */
+static void reduce_dw(void *ctx, int begin, int end, int slot) {
+  const conv_job *j = ctx;
+  size_t wsz = (size_t)j->s->cout * j->s->k;
+  float *restrict d = j->dw + begin;
+  size_t n = (size_t)(end - begin);
+  memcpy(d, j->s->dwp + begin, n * sizeof(float));
+  for (int gi = 1; gi < j->groups; gi++) add_run(d, j->s->dwp + gi * wsz + begin, (int)n);
+}
+
+static void conv_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
+                          float *dx, int batch, float *ws) {
+  const conv_state *s = l->state;
+  conv_job j = {.s = s, .x = x, .dy = dy, .dx = dx, .w = l->params[0].value,
+                .dw = l->params[0].grad, .db = s->bias ? l->params[1].grad : NULL,
+                .batch = batch, .ws = ws};
+  j.g = group_size(s, batch);
+  j.groups = n_groups(s, batch);
+  /* the bias and the reduction need no scratch: any number of threads */
+  const int any = MGC_PARALLEL_MAX_THREADS;
+  if (s->bias)
+    mgc_parallel_for(s->cout, mgc_parallel_grain((size_t)batch * s->p), any, bias_grad, &j);
+  mgc_parallel_for(j.groups, 1, s->slots, backward_groups, &j);
+  if (j.groups > 1)
+    mgc_parallel_for((int)(s->cout * s->k), mgc_parallel_grain((size_t)j.groups), any,
+                     reduce_dw, &j);
+}
+
+static void conv_destroy(mgc_layer *l) {
+  conv_state *s = l->state;
+  if (s) free(s->dwp);
+  free(s);
+}
 
 static const mgc_layer_ops k_conv2d = {.type = "conv2d",
                                        .workspace = conv_workspace,
+                                       .plan = conv_plan,
                                        .forward = conv_forward,
                                        .backward = conv_backward,
                                        .destroy = conv_destroy};
 static const mgc_layer_ops k_conv1d = {.type = "conv1d",
                                        .workspace = conv_workspace,
+                                       .plan = conv_plan,
                                        .forward = conv_forward,
                                        .backward = conv_backward,
                                        .destroy = conv_destroy};

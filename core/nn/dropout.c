@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "mgc/parallel.h"
 
 typedef struct {
   float p;
@@ -22,6 +23,33 @@ static mgc_status dropout_plan(mgc_layer *l, int batch, int training) {
   s->mask = m;
   s->cap = n;
   return MGC_OK;
+}
+
+/* The element passes are split into blocks by the pool (mgc/parallel.h);
+ * the mask itself is drawn on the caller, in order, so that its random
+ * stream is the same for any number of threads. */
+#define DROP_BLOCK 16384
+
+typedef struct {
+  const float *a, *mask;
+  float *out;
+  size_t n;
+} drop_job;
+
+static void mul_blocks(void *ctx, int begin, int end, int slot) {
+  const drop_job *j = ctx;
+  size_t i0 = (size_t)begin * DROP_BLOCK, i1 = (size_t)end * DROP_BLOCK;
+  if (i1 > j->n) i1 = j->n;
+  const float *restrict a = j->a, *restrict m = j->mask;
+  float *restrict o = j->out;
+  for (size_t i = i0; i < i1; i++) o[i] = a[i] * m[i];
+}
+
+/* out = a * mask, element-wise. */
+static void mul_mask(const float *a, const float *mask, float *out, size_t n) {
+  drop_job j = {.a = a, .mask = mask, .out = out, .n = n};
+  mgc_parallel_for((int)((n + DROP_BLOCK - 1) / DROP_BLOCK), mgc_parallel_grain(DROP_BLOCK),
+                   MGC_PARALLEL_MAX_THREADS, mul_blocks, &j);
 }
 
 static void dropout_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
@@ -45,7 +73,7 @@ static void dropout_forward(mgc_layer *l, const float *x, float *y, int batch, i
     s->mask[i + 1] = (uint32_t)((r >> 8) & 0xffffff) >= thresh ? keep : 0.0f;
   }
   if (i < n) s->mask[i] = (uint32_t)(mgc_rng_next(&s->rng) >> 40) >= thresh ? keep : 0.0f;
-  for (i = 0; i < n; i++) y[i] = x[i] * s->mask[i];
+  mul_mask(x, s->mask, y, n);
 }
 
 static void dropout_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
@@ -53,7 +81,7 @@ static void dropout_backward(mgc_layer *l, const float *x, const float *y, const
   dropout_state *s = l->state;
   if (!dx) return;
   size_t n = (size_t)batch * mgc_shape_size(&l->in);
-  for (size_t i = 0; i < n; i++) dx[i] = dy[i] * s->mask[i];
+  mul_mask(dy, s->mask, dx, n);
 }
 
 static void dropout_reseed(mgc_layer *l, uint64_t seed) {

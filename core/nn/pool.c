@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "mgc/parallel.h"
 
 typedef struct {
   int max, global;
@@ -122,13 +123,23 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
     for (int ox = 0; ox < ow; ox++) max_nan(s, xp, oy, ox, &yr[ox], ar ? &ar[ox] : NULL);
 }
 
-static void pool_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
-                         float *ws) {
-  const pool_state *s = l->state;
+/* What a parallel loop body needs: planes (sample * c + channel) are
+ * independent, so the pool (mgc/parallel.h) splits them. */
+typedef struct {
+  const pool_state *s;
+  const float *x, *dy;
+  float *y, *dx;
+  int32_t *arg;
+} pool_job;
+
+static void forward_planes(void *ctx, int begin, int end, int slot) {
+  const pool_job *j = ctx;
+  const pool_state *s = j->s;
   size_t plane = (size_t)s->h * s->w, oplane = (size_t)s->oh * s->ow;
-  size_t planes = (size_t)batch * s->c;
-  int32_t *arg = training ? s->arg : NULL;
-  for (size_t pc = 0; pc < planes; pc++) {
+  const float *x = j->x;
+  float *y = j->y;
+  int32_t *arg = j->arg;
+  for (size_t pc = (size_t)begin; pc < (size_t)end; pc++) {
     const float *xp = x + pc * plane;
     if (s->global && s->max) { /* a plain scan, same rule as pool_row */
       float m = -INFINITY;
@@ -160,17 +171,23 @@ static void pool_forward(mgc_layer *l, const float *x, float *y, int batch, int 
   }
 }
 
-static void pool_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
-                          float *dx, int batch, float *ws) {
+static void pool_forward(mgc_layer *l, const float *x, float *y, int batch, int training,
+                         float *ws) {
   const pool_state *s = l->state;
-  if (!dx) return;
+  pool_job j = {.s = s, .x = x, .y = y, .arg = training ? s->arg : NULL};
+  mgc_parallel_for(batch * s->c, mgc_parallel_grain((size_t)s->h * s->w),
+                   MGC_PARALLEL_MAX_THREADS, forward_planes, &j);
+}
+
+static void backward_planes(void *ctx, int begin, int end, int slot) {
+  const pool_job *j = ctx;
+  const pool_state *s = j->s;
   size_t plane = (size_t)s->h * s->w, oplane = (size_t)s->oh * s->ow;
-  size_t planes = (size_t)batch * s->c;
   float inv = 1.0f / (float)(s->kh * s->kw);
-  memset(dx, 0, planes * plane * sizeof(float));
-  for (size_t pc = 0; pc < planes; pc++) {
-    float *dp = dx + pc * plane;
-    const float *gp = dy + pc * oplane;
+  memset(j->dx + (size_t)begin * plane, 0, (size_t)(end - begin) * plane * sizeof(float));
+  for (size_t pc = (size_t)begin; pc < (size_t)end; pc++) {
+    float *dp = j->dx + pc * plane;
+    const float *gp = j->dy + pc * oplane;
     if (s->max) {
       const int32_t *ap = s->arg + pc * oplane;
       for (size_t o = 0; o < oplane; o++) dp[ap[o]] += gp[o]; /* windows may overlap */
@@ -185,14 +202,23 @@ static void pool_backward(mgc_layer *l, const float *x, const float *y, const fl
       rows_of(s, oy, &y0, &y1);
       const float *g = gp + (size_t)oy * s->ow;
       for (int iy = y0; iy < y1; iy++)
-        for (int j = 0; j < s->kw; j++) {
+        for (int jj = 0; jj < s->kw; jj++) {
           int lo, hi, off;
-          cols_of(s, j, &lo, &hi, &off);
+          cols_of(s, jj, &lo, &hi, &off);
           float *d = dp + iy * s->w;
           for (int ox = lo; ox < hi; ox++) d[ox * s->sw + off] += g[ox] * inv;
         }
     }
   }
+}
+
+static void pool_backward(mgc_layer *l, const float *x, const float *y, const float *dy,
+                          float *dx, int batch, float *ws) {
+  const pool_state *s = l->state;
+  if (!dx) return;
+  pool_job j = {.s = s, .dy = dy, .dx = dx};
+  mgc_parallel_for(batch * s->c, mgc_parallel_grain((size_t)s->h * s->w),
+                   MGC_PARALLEL_MAX_THREADS, backward_planes, &j);
 }
 
 static void pool_destroy(mgc_layer *l) {

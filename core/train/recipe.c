@@ -111,20 +111,63 @@ static mgc_status augment_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yam
       key);
 }
 
+/* lr_scale: {prefix: multiplier, ...}: the parameters whose names start
+ * with prefix learn at lr * multiplier (a pretrained body slower than a
+ * new head). */
+static mgc_status lr_scale_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_node_t *v) {
+  ctx *c = y->user;
+  mgc_train_config *t = &c->r->train;
+  if (strlen(key) >= sizeof t->lr_rules[0].prefix)
+    return mgc_yaml_err_at(c->origin, k, "parameter prefix '%s' is too long", key);
+  if (t->n_lr_rules == MGC_TRAIN_MAX_LR_RULES)
+    return mgc_yaml_err_at(c->origin, k, "at most %d learning-rate rules", MGC_TRAIN_MAX_LR_RULES);
+  mgc_lr_rule *r = &t->lr_rules[t->n_lr_rules];
+  mgc_status st = mgc_yaml_get_num(c->origin, v, key, 0, 1000, &r->scale);
+  if (st) return st;
+  snprintf(r->prefix, sizeof r->prefix, "%s", key);
+  t->n_lr_rules++;
+  return MGC_OK;
+}
+
+/* freeze: [prefix, ...]: rules of multiplier 0. */
+static mgc_status freeze_list(ctx *c, mgc_yaml *y, yaml_node_t *v) {
+  mgc_train_config *t = &c->r->train;
+  if (v->type != YAML_SEQUENCE_NODE)
+    return mgc_yaml_err_at(c->origin, v, "'freeze' must be a list of parameter-name prefixes");
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+    yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+    const char *s = mgc_yaml_scalar(e);
+    if (!s || !*s || strlen(s) >= sizeof t->lr_rules[0].prefix)
+      return mgc_yaml_err_at(c->origin, e, "a frozen prefix must be a short name such as layer1");
+    if (t->n_lr_rules == MGC_TRAIN_MAX_LR_RULES)
+      return mgc_yaml_err_at(c->origin, e, "at most %d learning-rate rules",
+                             MGC_TRAIN_MAX_LR_RULES);
+    mgc_lr_rule *r = &t->lr_rules[t->n_lr_rules++];
+    snprintf(r->prefix, sizeof r->prefix, "%s", s);
+    r->scale = 0;
+  }
+  return MGC_OK;
+}
+
+static mgc_status resolve_path(ctx *c, yaml_node_t *v, const char *key, char *out, size_t cap) {
+  const char *s = mgc_yaml_scalar(v);
+  if (!s || !*s) return mgc_yaml_err_at(c->origin, v, "'%s' must be a path", key);
+  if (s[0] == '/' || !c->dir || !*c->dir) snprintf(out, cap, "%s", s);
+  else snprintf(out, cap, "%s/%s", c->dir, s);
+  return MGC_OK;
+}
+
 static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_node_t *v) {
   ctx *c = y->user;
   mgc_train_config *t = &c->r->train;
-  if (!strcmp(key, "architecture")) {
-    const char *s = mgc_yaml_scalar(v);
-    if (!s || !*s) return mgc_yaml_err_at(c->origin, v, "'architecture' must be a path");
-    if (s[0] == '/' || !c->dir || !*c->dir)
-      snprintf(c->r->architecture, sizeof c->r->architecture, "%s", s);
-    else
-      snprintf(c->r->architecture, sizeof c->r->architecture, "%s/%s", c->dir, s);
-    return MGC_OK;
-  }
+  if (!strcmp(key, "architecture"))
+    return resolve_path(c, v, key, c->r->architecture, sizeof c->r->architecture);
+  if (!strcmp(key, "init")) return resolve_path(c, v, key, c->r->init, sizeof c->r->init);
+  if (!strcmp(key, "lr_scale")) return mgc_yaml_each_pair(y, v, key, lr_scale_pair);
+  if (!strcmp(key, "freeze")) return freeze_list(c, y, v);
   if (!strcmp(key, "epochs")) return mgc_yaml_get_int(c->origin, v, key, 1, 100000, &t->epochs);
   if (!strcmp(key, "batch_size")) return mgc_yaml_get_int(c->origin, v, key, 2, 65536, &t->batch);
+  if (!strcmp(key, "threads")) return mgc_yaml_get_int(c->origin, v, key, 0, 256, &t->threads);
   if (!strcmp(key, "seed")) {
     double s = 0;
     mgc_status st = mgc_yaml_get_num(c->origin, v, key, 0, 9007199254740992.0, &s);
@@ -156,9 +199,10 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
   if (!strcmp(key, "augment")) return mgc_yaml_each_pair(y, v, key, augment_pair);
   if (!strcmp(key, "description")) return MGC_OK;
   return mgc_yaml_err_at(c->origin, k,
-                         "unknown key '%s' (architecture, description, epochs, batch_size, seed, "
-                         "optimizer, schedule, early_stopping, class_weights, label_smoothing, "
-                         "validation, window, window_hop, augment)",
+                         "unknown key '%s' (architecture, init, description, epochs, batch_size, "
+                         "seed, optimizer, lr_scale, freeze, schedule, early_stopping, "
+                         "class_weights, label_smoothing, validation, window, window_hop, "
+                         "augment, threads)",
                          key);
 }
 

@@ -9,6 +9,7 @@
 
 #include "mgc/loss.h"
 #include "mgc/metrics.h"
+#include "mgc/parallel.h"
 #include "mgc/predict.h"
 #include "mgc/safetensors.h"
 
@@ -345,6 +346,12 @@ static mgc_status load_checkpoint(trainer *t, mgc_optim *opt, float *best, train
 mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
                          const mgc_train_set *valid, mgc_train_result *res) {
   memset(res, 0, sizeof *res);
+  /* The loss is softmax cross-entropy: it would silently train a sigmoid
+   * head as if its tags were exclusive classes. */
+  const mgc_layer *out_layer = mgc_net_layer(model->net, mgc_net_n_layers(model->net) - 1);
+  if (strcmp(out_layer->ops->type, "sigmoid") == 0)
+    return mgc_error_set(MGC_EINVAL, "multi-label (sigmoid) heads cannot be trained yet; "
+                                     "replace the head with dense + softmax");
   if (cfg->epochs < 1 || cfg->batch < 2 || cfg->win_len < 1 || cfg->win_hop < 1)
     return mgc_error_set(MGC_EINVAL, "bad training settings (epochs %d, batch %d, window %d/%d)",
                          cfg->epochs, cfg->batch, cfg->win_len, cfg->win_hop);
@@ -392,6 +399,8 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     for (int k = 0; k < t.classes; k++)
       t.class_w[k] = cnt[k] > 0 ? (float)(n_win / (t.classes * cnt[k])) : 0.0f;
   }
+  /* before the plan: layers size their per-thread scratch there */
+  if ((st = mgc_parallel_set_threads(cfg->threads))) goto done;
   if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = mgc_optim_new(&cfg->optim, t.net, &opt)))
     goto done;
   for (int i = 0; i < cfg->n_lr_rules; i++)

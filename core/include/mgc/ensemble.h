@@ -26,8 +26,12 @@
  *
  * input: window - the member classifies each 3 s window of the audio stream
  *   (the front-end's segments) and feeds each window's probabilities;
- *   table - the member classifies the handcrafted 57-feature vector of the
- *   rolling track buffer and feeds its track decision.
+ *   context (or table, its older name) - a long-context member: it answers
+ *   about the current track's most recent audio, at its own sample rate, on
+ *   a cadence, off the real-time path (mgc/context.h): the pretrained FCN
+ *   on 29 s, the table MLP on the 57 features of 30 s. Optional keys
+ *   span: S, first: S, every: S (seconds) set how much audio it reads, when
+ *   it first runs and how often (defaults: mgc_context_params_default).
  * 'classes' is optional (the class order of the stacking coefficients;
  * checked against the models when they are loaded); 'description' is free
  * text. Unknown or duplicate keys, a bad value, member names that repeat, a
@@ -45,7 +49,8 @@
 
 typedef enum mgc_ensemble_input {
   MGC_ENS_INPUT_WINDOW = 0,
-  MGC_ENS_INPUT_TABLE
+  MGC_ENS_INPUT_CONTEXT,
+  MGC_ENS_INPUT_TABLE = MGC_ENS_INPUT_CONTEXT /* a table model is a context member */
 } mgc_ensemble_input;
 
 typedef struct mgc_ensemble_member {
@@ -54,6 +59,8 @@ typedef struct mgc_ensemble_member {
   char *model_path;      /* resolved against the file's folder */
   char *cv, *cv_path;    /* likewise; NULL when absent */
   mgc_ensemble_input input;
+  double span_s, first_s, every_s; /* context members' timing (0: the model's default,
+                                      mgc_context_params_default) */
   double weight;         /* normalised: the members' weights sum to 1 */
   int line, col;         /* where the member starts in the file (1-based) */
   mgc_model *loaded;     /* with MGC_ENSEMBLE_LOAD_MODELS, else NULL */

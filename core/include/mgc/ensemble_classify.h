@@ -18,24 +18,18 @@
 #include <stddef.h>
 
 #include "mgc/ensemble.h"
+#include "mgc/predict.h"
 #include "mgc/session.h"
-
-/* One model on a whole recording y[0..n): the mean of its window
- * probabilities, the rule every mgc decision uses (a table model: its
- * answer on y's 57 features). y must be at mgc_model_classify_rate; s is a
- * session of the model (any max batch). probs gets [n_classes]; windows
- * (NULL if unwanted) the windows seen, 1 for a table model. Allocates. */
-mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows);
-/* The model's front-end rate, or for a table model the table's 22050 Hz. */
-int mgc_model_classify_rate(const mgc_model *m);
 
 typedef struct mgc_ensemble_classifier mgc_ensemble_classifier;
 
-/* e must outlive the classifier. Fails when the members do not share one
- * sample rate (the table member needs 22050 Hz, the table's). */
+/* e must outlive the classifier. Members may run at different sample rates
+ * (the pretrained FCN at 16 kHz beside 22050 Hz members): the recording is
+ * given at the first window member's rate (mgcd's stream rate; the first
+ * member's when there is no window member) and resampled for the others. */
 mgc_status mgc_ensemble_classifier_new(const mgc_ensemble *e, mgc_ensemble_classifier **out);
 
-/* The sample rate y must have (every member's). */
+/* The sample rate y must have. */
 int mgc_ensemble_classifier_rate(const mgc_ensemble_classifier *c);
 
 /* Classify y[0..n) (mono, at the classifier's rate). probs gets the

@@ -4,22 +4,22 @@
  * its own, fed the same audio: the same frame grid, windows and silence
  * decisions, and its own rolling track-level probabilities (the mean of its
  * windows, exactly what its cross-validation measured). Each window event
- * carries the members' window probabilities combined by the ensemble's
- * rule, and the track decision is the rule applied to the members' track
- * probabilities, as `mgc-eval --ensemble` scores it.
+ * carries the window members' window probabilities combined by the
+ * ensemble's rule, and the track decision is the rule applied to the
+ * members' track probabilities, as `mgc-eval --ensemble` scores it.
  *
- * A table member (input: table) classifies the 57 handcrafted features
- * (mgc/table.h) of the current track's last 30 s. They take about 0.12 s
- * of CPU (HPSS, beat tracking), so a worker thread computes them off the
- * real-time path, every 10 s of the track (on its last 30 s); its latest
- * answer for the current track joins the decision. Until
- * it has one, the decision rests on the window members alone: the same rule
- * over them (weighted: their weights renormalised; stack, which needs every
- * member: their mean).
+ * Context members (input: context, or table) are long-context members
+ * (mgc/context.h): each keeps the current track's most recent audio at its
+ * own rate and answers about it from a worker thread on a cadence (the
+ * pretrained FCN on 29 s at 16 kHz; the table MLP on the 57 features of
+ * 30 s at 22050 Hz). Their latest answer about the current track joins the
+ * decision; until a member has one, the decision rests on the members that
+ * have (the same rule, weights renormalised; stacking, which needs every
+ * member: their mean). So the first decision still comes after one window.
  *
- * _process never allocates, and never waits for the worker (try-locks
+ * _process never allocates, and never waits for a worker (try-locks
  * only). At the end of a file or stdin, _finish gives the final decision
- * with the table member run on the track's last 30 s, waiting for it. */
+ * with every context member's answer on the track's audio so far. */
 #ifndef MGC_ENSEMBLE_STREAM_H
 #define MGC_ENSEMBLE_STREAM_H
 
@@ -33,8 +33,9 @@
 typedef struct mgc_ensemble_stream mgc_ensemble_stream;
 
 /* e must have been loaded with MGC_ENSEMBLE_LOAD_MODELS and outlive the
- * stream. Members must share the classes and the front-end's rate, hop and
- * window grid; a table member needs 22050 Hz (the table's definition). */
+ * stream. Members must share the classes; window members (at least one)
+ * the front-end's rate, hop and window grid, which is the stream's rate;
+ * context members may run at any rate (resampled from the stream's). */
 mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_params *p,
                                    mgc_ensemble_stream **out);
 
@@ -48,10 +49,9 @@ void mgc_ensemble_stream_restart(mgc_ensemble_stream *s, double gap_s);
 void mgc_ensemble_stream_reset_track(mgc_ensemble_stream *s);
 
 /* End of input (after _flush): the current track's final decision, with
- * the table member's answer on all of its audio so far (its last 30 s): if
- * the answer in use is older, runs the table member once more and waits
- * for it (a quarter second on a 30 s track), so never on the real-time
- * path. Without a table member, the same as _current. */
+ * every context member's answer on all of its audio so far (its span): if
+ * the answer in use is older, runs the member once more and waits for it,
+ * so never on the real-time path. Without context members, _current. */
 void mgc_ensemble_stream_finish(mgc_ensemble_stream *s, mgc_decision *out);
 
 /* The current decision (probs valid until the next call into s). */
@@ -63,15 +63,22 @@ double mgc_ensemble_stream_window_s(const mgc_ensemble_stream *s);
 double mgc_ensemble_stream_hop_s(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_rate(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_classes(const mgc_ensemble_stream *s, const char *const **names);
-/* Table member runs finished, and whether its answer is in the current
- * decision (for status). */
+/* Context members: how many, and for status each one's member index,
+ * runs finished, whether its answer is in the current decision, and the
+ * seconds of audio that answer rests on (0 when none is in use). */
+typedef struct mgc_context_info {
+  int member;
+  unsigned runs;
+  int in_decision;
+  double audio_s;
+} mgc_context_info;
+int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s);
+void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_context_info *out);
+/* The same three for the first context member (0 without one). */
 unsigned mgc_ensemble_stream_table_runs(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_table_active(const mgc_ensemble_stream *s);
-/* Seconds of the track's audio (its first ones, up to the last 30 s) the
- * table answer in use was computed on; 0 when none is in use. */
 double mgc_ensemble_stream_table_audio_s(const mgc_ensemble_stream *s);
-
-/* Stops and joins the worker. */
+/* Stops and joins the context members' workers. */
 void mgc_ensemble_stream_free(mgc_ensemble_stream *s);
 
 #endif

@@ -82,6 +82,15 @@ mgc_status mgc_model_set_recipe(mgc_model *m, const char *text);
 mgc_status mgc_model_set_metrics(mgc_model *m, const char *text);
 mgc_status mgc_model_set_curves(mgc_model *m, const char *csv);
 
+/* Fine-tuning's start: copy into m every tensor of src with the same name
+ * and shape (parameters and buffers), and take src's front-end and
+ * standardisation statistics; the tensors of m that src lacks or has in
+ * another shape (a new head) keep their fresh initialisation. *copied gets
+ * the number copied; fresh (if not NULL) a comma-separated list of the
+ * others, truncated to cap. Refuses when nothing matches (the wrong file). */
+mgc_status mgc_model_init_from(mgc_model *m, const mgc_model *src, int *copied, char *fresh,
+                               size_t cap);
+
 /* Index of the band axis in the per-sample input shape (rule above). */
 int mgc_model_band_axis(const mgc_arch *arch);
 /* MGC_OK when norm_dim is 0 or equals the size of the band axis. */

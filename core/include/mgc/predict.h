@@ -4,6 +4,8 @@
 #ifndef MGC_PREDICT_H
 #define MGC_PREDICT_H
 
+#include <stddef.h>
+
 #include "mgc/error.h"
 #include "mgc/features.h"
 #include "mgc/session.h"
@@ -26,5 +28,18 @@ void mgc_window_cut(const mgc_model *m, const mgc_feature_matrix *feat, int star
  * max_batch * input size floats plus one window (win_len * dim floats). */
 mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int win_len,
                              int win_hop, float *scratch, float *probs);
+
+/* Whether the model reads the 57 clip features of a recording (feature:
+ * table) rather than frames. */
+int mgc_model_is_table(const mgc_model *m);
+
+/* One model on a whole recording y[0..n): the mean of its window
+ * probabilities, the rule every mgc decision uses (a table model: its
+ * answer on y's 57 features). y must be at mgc_model_classify_rate; s is a
+ * session of the model (any max batch). probs gets [n_classes]; windows
+ * (NULL if unwanted) the windows seen, 1 for a table model. Allocates. */
+mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows);
+/* The model's front-end rate, or for a table model the table's 22050 Hz. */
+int mgc_model_classify_rate(const mgc_model *m);
 
 #endif

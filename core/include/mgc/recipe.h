@@ -12,6 +12,9 @@
 
 typedef struct mgc_recipe {
   char architecture[1024];   /* resolved against the recipe's directory */
+  char init[1024];           /* fine-tuning: a model file to start from ("" = none),
+                                resolved likewise; its tensors of the same name and
+                                shape are copied, its front-end and statistics kept */
   mgc_train_config train;    /* everything the training loop takes */
   double validation;         /* fraction of training tracks held out (stratified) */
   int n_variants;            /* audio-level variants added to the training tracks */

@@ -50,6 +50,8 @@ typedef struct mgc_train_config {
   int resume;              /* continue from the checkpoint */
   int n_lr_rules;
   mgc_lr_rule lr_rules[MGC_TRAIN_MAX_LR_RULES];
+  int threads;             /* each batch split across this many threads (0 = one per
+                              online core); results are identical for any count */
   mgc_train_log_fn log;    /* progress lines (NULL = silent) */
   void *log_user;
 } mgc_train_config;
