@@ -21,6 +21,8 @@
 #include "mgc/ensemble_classify.h"
 #include "mgc/ensemble_stream.h"
 #include "mgc/features.h"
+#include "mgc/frontend.h"
+#include "mgc/resampler.h"
 #include "mgc/trainer.h"
 #include "mgc/session.h"
 #include "mgc/table.h"
@@ -322,6 +324,157 @@ static void test_offline_classifier(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* A small 16 kHz model (the pretrained members' front-end, shrunk): 32 HTK
+ * bands, windows of 200 frames (3.2 s) whose short tracks are repeated. */
+static void make_16k_member(const char *file) {
+  static const char yaml[] = "name: tiny16k\nfeature: logmel\ninput: [1, 32, 200]\nclasses: 10\n"
+                             "layers:\n  - {type: batchnorm, name: spec_bn}\n"
+                             "  - {type: conv2d, out: 4, kernel: 3, padding: 1}\n"
+                             "  - {type: relu}\n  - {type: maxpool2d, kernel: [32, 200]}\n"
+                             "  - {type: flatten}\n  - {type: dense, out: classes}\n"
+                             "  - {type: softmax}\n";
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_parse(yaml, strlen(yaml), "tiny16k", &a), MGC_OK);
+  mgc_model *crnn, *m;
+  assert_int_equal(mgc_model_load(CRNN, &crnn), MGC_OK);
+  assert_int_equal(mgc_model_new(a, crnn->n_classes, (const char *const *)crnn->classes, 5, &m), MGC_OK);
+  m->frontend.sample_rate = 16000;
+  m->frontend.n_fft = 512;
+  m->frontend.hop_length = 256;
+  m->frontend.n_mels = 32;
+  m->frontend.fmax = 8000;
+  m->frontend.mel_scale = MGC_MEL_HTK;
+  m->frontend.mel_norm = MGC_MELNORM_NONE;
+  m->frontend.segment_frames = 200;
+  m->frontend.segment_hop = 100;
+  m->frontend.segment_pad = MGC_SEGPAD_REPEAT;
+  char out[512];
+  snprintf(out, sizeof out, "%s/%s", g_dir, file);
+  assert_int_equal(mgc_model_save(m, out), MGC_OK);
+  mgc_model_free(m);
+  mgc_model_free(crnn);
+  mgc_arch_free(a);
+}
+
+/* The first n_out samples a streaming resampler gives for the clip (what a
+ * context member at 16 kHz keeps of a 22050 Hz stream). */
+static float *stream_16k(size_t *n_out) {
+  mgc_resampler *rs;
+  assert_int_equal(mgc_resampler_new(g_clip.rate, 16000, &rs), MGC_OK);
+  size_t cap = g_clip.n, got = 0, used = 0;
+  float *y = malloc(cap * sizeof *y);
+  assert_int_equal(mgc_resampler_process(rs, g_clip.samples, g_clip.n, &used, y, cap, &got), MGC_OK);
+  assert_int_equal(used, g_clip.n);
+  mgc_resampler_free(rs);
+  *n_out = got;
+  return y;
+}
+
+/* A 16 kHz context member beside the 22050 Hz CRNN: before its first run
+ * (after 3 s of the track) the decision is the CRNN's alone; then it joins
+ * with its answer on exactly the audio it was given, resampled once, and
+ * the status says so; at the end, _finish runs it on all the track's audio. */
+static void test_context_member_other_rate(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("ctx16k.yaml",
+                                   "rule: mean\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: tiny, model: tiny16k.safetensors, input: context,"
+                                   " span: 40, first: 3, every: 10}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  assert_int_equal(mgc_ensemble_stream_contexts(s), 1);
+  static rec r, ra;
+  memset(&r, 0, sizeof r);
+  memset(&ra, 0, sizeof ra);
+  mgc_pipeline *pa;
+  assert_int_equal(mgc_pipeline_new(e->members[0].loaded, &pp, &pa), MGC_OK);
+  assert_int_equal(mgc_pipeline_process(pa, g_clip.samples, g_clip.n, collect, &ra), 0);
+  size_t four = (size_t)(4.0 * g_clip.rate);
+  feed(s, 0, four, &r);
+  mgc_context_info ci;
+  mgc_ensemble_stream_context_info(s, 0, &ci);
+  assert_int_equal(ci.member, 1);
+  assert_false(ci.in_decision);
+  for (int w = 0; w < r.n; w++) /* the first window's decision: the CRNN alone */
+    for (int k = 0; k < C; k++) assert_true(fabsf(r.track[w][k] - ra.track[w][k]) < 1e-6f);
+  for (int i = 0; i < 3000 && mgc_ensemble_stream_table_runs(s) < 1; i++) usleep(10000);
+  int before = r.n;
+  feed(s, four, four + 3 * (size_t)g_clip.rate, &r);
+  assert_true(r.n > before);
+  mgc_ensemble_stream_context_info(s, 0, &ci);
+  assert_true(ci.in_decision);
+  assert_int_equal(ci.runs, 1);
+  assert_true(ci.audio_s >= 3.0 && ci.audio_s < 4.6);
+  size_t n16;
+  float *y16 = stream_16k(&n16);
+  size_t used = (size_t)lround(ci.audio_s * 16000);
+  assert_true(used <= n16);
+  mgc_session *ts;
+  assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
+  float tp[C];
+  assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
+  for (int k = 0; k < C; k++) {
+    float want = 0.5f * (ra.track[r.n - 1][k] + tp[k]);
+    if (fabsf(r.track[r.n - 1][k] - want) > 1e-5f)
+      fail_msg("class %d: %.6f, expected %.6f", k, r.track[r.n - 1][k], want);
+  }
+  /* End of input: an answer on every sample the member holds. */
+  feed(s, four + 3 * (size_t)g_clip.rate, g_clip.n, &r);
+  mgc_decision d;
+  mgc_ensemble_stream_finish(s, &d);
+  mgc_ensemble_stream_context_info(s, 0, &ci);
+  assert_true(ci.in_decision);
+  assert_true(ci.runs >= 2);
+  used = (size_t)lround(ci.audio_s * 16000);
+  assert_true(used <= n16 && used + 16000 > n16); /* all of it but the resampler's delay */
+  assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
+  mgc_decision da;
+  mgc_pipeline_current(pa, &da);
+  for (int k = 0; k < C; k++) assert_true(fabsf(d.probs[k] - 0.5f * (da.probs[k] + tp[k])) < 1e-5f);
+  free(y16);
+  mgc_session_free(ts);
+  mgc_pipeline_free(pa);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+/* Offline, the same ensemble: the recording at the CRNN's 22050 Hz, the
+ * 16 kHz member given it resampled once, as mgc-classify runs it. */
+static void test_offline_other_rate(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("ctx16k-off.yaml",
+                                   "rule: mean\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: tiny, model: tiny16k.safetensors, input: context}\n");
+  mgc_ensemble_classifier *c;
+  assert_int_equal(mgc_ensemble_classifier_new(e, &c), MGC_OK);
+  assert_int_equal(mgc_ensemble_classifier_rate(c), 22050);
+  float probs[C], mp[2 * C], want[C];
+  assert_int_equal(mgc_ensemble_classifier_process(c, g_clip.samples, g_clip.n, probs, mp, NULL), MGC_OK);
+  float *y16;
+  size_t n16;
+  assert_int_equal(mgc_audio_resample(g_clip.samples, g_clip.n, 22050, 16000, &y16, &n16), MGC_OK);
+  mgc_session *ts;
+  assert_int_equal(mgc_session_new(e->members[1].loaded, 4, &ts), MGC_OK);
+  int windows = 0;
+  assert_int_equal(mgc_model_classify(ts, y16, n16, want, &windows), MGC_OK);
+  assert_int_equal(windows, 1 + ((int)mgc_frontend_frame_count(&e->members[1].loaded->frontend, n16) - 200) / 100);
+  for (int k = 0; k < C; k++) {
+    assert_true(fabsf(mp[C + k] - want[k]) < 1e-6f);
+    assert_true(fabsf(probs[k] - 0.5f * (mp[k] + mp[C + k])) < 1e-6f);
+  }
+  free(y16);
+  mgc_session_free(ts);
+  mgc_ensemble_classifier_free(c);
+  mgc_ensemble_free(e);
+}
+
 static void test_refusals(void **st) {
   (void)st;
   mgc_ensemble *e = write_ensemble("only_table.yaml",
@@ -341,6 +494,7 @@ static int setup(void **st) {
   assert_int_equal(mgc_audio_load(CLIP, 22050, &g_clip), MGC_OK);
   make_member("chroma_rnn", "chroma.safetensors", 7);
   make_member("mlp", "mlp.safetensors", 9);
+  make_16k_member("tiny16k.safetensors");
   return 0;
 }
 
@@ -355,6 +509,8 @@ int main(void) {
       cmocka_unit_test(test_table_member),
       cmocka_unit_test(test_finish),
       cmocka_unit_test(test_offline_classifier),
+      cmocka_unit_test(test_context_member_other_rate),
+      cmocka_unit_test(test_offline_other_rate),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,169 @@
+/* Fine-tuning: a model starts from another's tensors of the same name and
+ * shape (its new head fresh), takes its front-end and statistics; the
+ * optimiser's per-parameter learning-rate multipliers scale each update and
+ * 0 freezes a parameter; recipes carry init, lr_scale and freeze with
+ * file:line:col errors; a track shorter than a long window is repeated. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mgc/arch.h"
+#include "mgc/model.h"
+#include "mgc/optim.h"
+#include "mgc/predict.h"
+#include "mgc/recipe.h"
+
+static const char body[] = "name: t\nfeature: logmel\ninput: [1, 4, 8]\nclasses: %d\nlayers:\n"
+                           "  - {type: conv2d, name: body.conv, out: 2, kernel: 3, padding: 1}\n"
+                           "  - {type: relu}\n  - {type: flatten}\n"
+                           "  - {type: dense, name: %s, out: classes}\n  - {type: softmax}\n";
+
+static mgc_model *make(int classes, const char *head, uint64_t seed) {
+  char text[1024];
+  snprintf(text, sizeof text, body, classes, head);
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_parse(text, strlen(text), "t.yaml", &a), MGC_OK);
+  mgc_model *m;
+  assert_int_equal(mgc_model_new(a, classes, NULL, seed, &m), MGC_OK);
+  mgc_arch_free(a);
+  return m;
+}
+
+static void test_init_copies_matching_tensors(void **st) {
+  (void)st;
+  mgc_model *src = make(50, "dense", 1), *dst = make(10, "head", 2);
+  src->frontend.sample_rate = 16000;
+  float mean[4] = {1, 2, 3, 4}, sd[4] = {1, 1, 2, 2};
+  assert_int_equal(mgc_model_set_norm(src, 4, mean, sd), MGC_OK);
+  mgc_param *head = mgc_net_find_param(dst->net, "head.weight");
+  float *fresh = malloc(head->size * sizeof *fresh);
+  memcpy(fresh, head->value, head->size * sizeof *fresh);
+  int copied;
+  char list[256];
+  assert_int_equal(mgc_model_init_from(dst, src, &copied, list, sizeof list), MGC_OK);
+  assert_int_equal(copied, 2); /* body.conv.weight and .bias */
+  assert_string_equal(list, "head.weight, head.bias");
+  const mgc_param *a = mgc_net_find_param(dst->net, "body.conv.weight"),
+                  *b = mgc_net_find_param(src->net, "body.conv.weight");
+  assert_memory_equal(a->value, b->value, a->size * sizeof(float));
+  assert_memory_equal(head->value, fresh, head->size * sizeof *fresh);
+  assert_int_equal(dst->frontend.sample_rate, 16000);
+  assert_int_equal(dst->norm_dim, 4);
+  assert_true(dst->norm_std[3] == 2.0f);
+  /* Same names, other shapes everywhere: the wrong file. */
+  mgc_model *other = make(10, "dense", 3);
+  char text[1024];
+  snprintf(text, sizeof text, body, 10, "x");
+  text[strstr(text, "out: 2") - text + 5] = '3';
+  mgc_arch *a3;
+  assert_int_equal(mgc_arch_parse(text, strlen(text), "t3.yaml", &a3), MGC_OK);
+  mgc_model *wide;
+  assert_int_equal(mgc_model_new(a3, 10, NULL, 4, &wide), MGC_OK);
+  assert_int_not_equal(mgc_model_init_from(wide, other, &copied, NULL, 0), MGC_OK);
+  assert_non_null(strstr(mgc_error_message(), "no tensor"));
+  mgc_arch_free(a3);
+  mgc_model_free(wide);
+  mgc_model_free(other);
+  free(fresh);
+  mgc_model_free(src);
+  mgc_model_free(dst);
+}
+
+/* One SGD step: w -= lr * scale * g, exactly; frozen parameters keep every
+ * bit and do not count in the clipped norm. */
+static void test_lr_scale_and_freeze(void **st) {
+  (void)st;
+  mgc_model *m = make(3, "head", 5);
+  mgc_optim_params p;
+  mgc_optim_params_default(&p);
+  p.kind = MGC_OPTIM_SGD;
+  p.lr = 0.5;
+  mgc_optim *o;
+  assert_int_equal(mgc_optim_new(&p, m->net, &o), MGC_OK);
+  assert_int_equal(mgc_optim_set_lr_scale(o, "body", 0), 2);
+  assert_int_equal(mgc_optim_set_lr_scale(o, "head.w", 0.1), 1);
+  assert_int_equal(mgc_optim_set_lr_scale(o, "nothing", 2), 0);
+  int n = mgc_net_n_params(m->net);
+  float *before[8];
+  for (int i = 0; i < n; i++) {
+    mgc_param *q = mgc_net_param(m->net, i);
+    before[i] = malloc(q->size * sizeof(float));
+    memcpy(before[i], q->value, q->size * sizeof(float));
+    for (size_t k = 0; k < q->size; k++) q->grad[k] = 1.0f;
+  }
+  double norm = mgc_optim_step(o);
+  size_t live = mgc_net_find_param(m->net, "head.weight")->size + mgc_net_find_param(m->net, "head.bias")->size;
+  assert_true(fabs(norm - sqrt((double)live)) < 1e-6);
+  for (int i = 0; i < n; i++) {
+    mgc_param *q = mgc_net_param(m->net, i);
+    float step = !strncmp(q->name, "body", 4) ? 0.0f : !strcmp(q->name, "head.weight") ? 0.05f : 0.5f;
+    for (size_t k = 0; k < q->size; k++)
+      if (fabsf(q->value[k] - (before[i][k] - step)) > 1e-6f)
+        fail_msg("%s[%zu]: %g, expected %g", q->name, k, q->value[k], before[i][k] - step);
+    free(before[i]);
+  }
+  mgc_optim_free(o);
+  mgc_model_free(m);
+}
+
+static void test_recipe_keys(void **st) {
+  (void)st;
+  mgc_recipe *r;
+  const char *ok = "architecture: a.yaml\ninit: pre/x.safetensors\nlr_scale: {head: 100, layer1: 0.5}\n"
+                   "freeze: [spec_bn]\n";
+  assert_int_equal(mgc_recipe_parse(ok, "r.yaml", "conf", &r), MGC_OK);
+  assert_string_equal(r->init, "conf/pre/x.safetensors");
+  assert_int_equal(r->train.n_lr_rules, 3);
+  assert_string_equal(r->train.lr_rules[0].prefix, "head");
+  assert_true(r->train.lr_rules[0].scale == 100.0);
+  assert_string_equal(r->train.lr_rules[2].prefix, "spec_bn");
+  assert_true(r->train.lr_rules[2].scale == 0.0);
+  mgc_recipe_free(r);
+  static const struct { const char *text, *where, *why; } bad[] = {
+      {"architecture: a.yaml\nlr_scale: {head: -1}\n", "r.yaml:2:18", "head"},
+      {"architecture: a.yaml\nfreeze: spec_bn\n", "r.yaml:2:9", "list"},
+      {"architecture: a.yaml\ninit: ''\n", "r.yaml:2:7", "path"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_not_equal(mgc_recipe_parse(bad[i].text, "r.yaml", "", &r), MGC_OK);
+    const char *msg = mgc_error_message();
+    if (!strstr(msg, bad[i].where) || !strstr(msg, bad[i].why))
+      fail_msg("case %zu: '%s' lacks '%s' or '%s'", i, msg, bad[i].where, bad[i].why);
+  }
+}
+
+/* A 3-frame track in a 8-frame window: repeated (0 1 2 0 1 2 0 1) under
+ * segment_pad repeat, band means under the default. */
+static void test_segment_pad_repeat(void **st) {
+  (void)st;
+  mgc_model *m = make(3, "head", 6);
+  float data[3 * 4], out[8 * 4];
+  for (int i = 0; i < 12; i++) data[i] = (float)i;
+  mgc_feature_matrix fm = {.data = data, .n_frames = 3, .dim = 4};
+  float mean[4] = {-1, -2, -3, -4}, sd[4] = {1, 1, 1, 1};
+  assert_int_equal(mgc_model_set_norm(m, 4, mean, sd), MGC_OK);
+  mgc_window_cut(m, &fm, 0, 8, out);
+  for (int f = 3; f < 8; f++)
+    for (int j = 0; j < 4; j++) assert_true(out[f * 4 + j] == mean[j]);
+  m->frontend.segment_pad = MGC_SEGPAD_REPEAT;
+  mgc_window_cut(m, &fm, 0, 8, out);
+  for (int f = 0; f < 8; f++)
+    for (int j = 0; j < 4; j++) assert_true(out[f * 4 + j] == data[(f % 3) * 4 + j]);
+  assert_int_equal(mgc_track_windows(3, 8, 4), 1);
+  mgc_model_free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_init_copies_matching_tensors),
+      cmocka_unit_test(test_lr_scale_and_freeze),
+      cmocka_unit_test(test_recipe_keys),
+      cmocka_unit_test(test_segment_pad_repeat),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
