@@ -257,7 +257,7 @@ static void test_ensemble(void **st) {
   json_t *table = json_object_get(j, "table"), *files = json_object_get(j, "files");
   assert_int_equal(json_array_size(table), 3);
   assert_string_equal(json_string_value(json_object_get(json_array_get(table, 0), "name")), "crnn");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(table, 1), "name")), "mlp");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(table, 1), "name")), "fcn_msd");
   assert_string_equal(json_string_value(json_object_get(json_array_get(table, 2), "kind")), "ensemble");
   assert_int_equal(json_array_size(files), 3);
 
@@ -294,8 +294,8 @@ static void test_ensemble(void **st) {
 
   snprintf(cmd, sizeof cmd, "%s --model %s --data %s", MGC_EVAL_BIN, ENSEMBLE, g_data);
   if ((rc = run(cmd, log, sizeof log))) fail_msg("mgc-eval failed (%d):\n%.3000s", rc, log);
-  if (!strstr(log, "\nmember crnn ") || !strstr(log, "\nmember mlp ") ||
-      !strstr(log, "\nensemble (stack) ") || !strstr(log, "per file") ||
+  if (!strstr(log, "\nmember crnn ") || !strstr(log, "\nmember fcn_msd ") ||
+      !strstr(log, "\nensemble (weighted) ") || !strstr(log, "per file") ||
       !strstr(log, "rock/rock_schmiedberger_rock_n_roll_30s.ogg") ||
       !strstr(log, "the data holds 3 of the 10"))
     fail_msg("%.4000s", log);

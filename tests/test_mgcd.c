@@ -800,9 +800,10 @@ static void test_ensemble(void **st) {
 }
 
 /* The shipped default ensemble on a file with --fast: the `end` event's
- * decision includes the table member (run on the whole 30 s clip at the end
- * of input, even though --fast outran its worker) and equals the offline
- * ensemble's (mgc-classify's) decision on the same file. */
+ * decision includes its context member (the FCN, at 16 kHz, run on the
+ * whole 30 s clip at the end of input, even though --fast outran its
+ * worker) and equals the offline ensemble's (mgc-classify's) decision on
+ * the same file. */
 static void test_default_ensemble_end(void **st) {
   (void)st;
   const char *ens = MGC_SOURCE_DIR "/models/ensemble.yaml";

@@ -6,6 +6,8 @@
 #include <math.h>
 
 #include "mgc/model.h"
+#include "mgc/net.h"
+#include "mgc/parallel.h"
 #include "mgc/safetensors.h"
 #include "mgc/session.h"
 #include "mgc/trainer.h"
@@ -1218,6 +1220,169 @@ static void test_session_reorder_exact(void **st) {
   }
 }
 
+/* Gammas with negative channels (flipped with the conv by the session),
+ * positive and zero ones. */
+static void mixed_gammas(mgc_net *net) {
+  int negative = 0;
+  for (int i = 0; i < mgc_net_n_params(net); i++) {
+    mgc_param *p = mgc_net_param(net, i);
+    size_t len = strlen(p->name);
+    int is_gamma = len > 7 && !strcmp(p->name + len - 7, ".weight") && p->ndim == 1;
+    for (size_t c = 0; is_gamma && c < p->size; c++) {
+      p->value[c] = c % 3 == 0 ? -0.75f - 0.1f * (float)c : c % 3 == 1 ? 0.5f : 0.0f;
+      negative += p->value[c] < 0;
+    }
+  }
+  assert_true(negative > 0);
+}
+
+/* The FCN's blocks in small: maps large enough that conv forward unfolds
+ * them in bands (above 1M column floats a sample), so that in a session,
+ * where each max pool moves up to its conv, the conv and the pool run
+ * fused. Bands of 15 rows under a 2-row pool (a row carried over), of 7
+ * rows under an overlapping padded 3-row pool, a conv without bias. */
+static const char *k_fcn_small =
+    "name: fcn-small\n"
+    "input: [1, 64, 1700]\n"
+    "layers:\n"
+    "  - {type: batchnorm, name: spec_bn}\n"
+    "  - {type: conv2d, name: c1, out: 9, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm, name: b1}\n"
+    "  - {type: relu}\n"
+    "  - {type: maxpool2d, kernel: [2, 4]}\n"
+    "  - {type: conv2d, name: c2, out: 6, kernel: 3, padding: 1, bias: false}\n"
+    "  - {type: batchnorm, name: b2}\n"
+    "  - {type: relu}\n"
+    "  - {type: maxpool2d, kernel: 3, stride: 2, padding: 1}\n"
+    "  - {type: global_maxpool}\n"
+    "  - {type: dropout, p: 0.5}\n"
+    "  - {type: dense, name: head, out: classes}\n"
+    "  - {type: softmax}\n";
+
+/* The fused path gives the model net's numbers bit for bit, whether that
+ * net runs with the inference plan (shared buffers, band-sized conv
+ * scratch) or with per-layer buffers and whole column matrices (a
+ * training plan), on 1 or 2 threads, and never allocates. */
+static void test_session_fused_exact(void **st) {
+  (void)st;
+  mgc_model *m = new_model(k_fcn_small, 5, NULL, 13);
+  randomize_buffers(m->net, 4);
+  mixed_gammas(m->net);
+  size_t per = mgc_shape_size(&m->arch->input);
+  float *x = malloc(sizeof(float) * per * 2), p[10], q[10];
+  uint64_t seed = 5;
+  fill_random(x, per * 2, &seed);
+  for (int threads = 1; threads <= 2; threads++) {
+    assert_int_equal(mgc_parallel_set_threads(threads), MGC_OK);
+    mgc_session *s;
+    assert_int_equal(mgc_session_new(m, 2, &s), MGC_OK);
+    for (int training_plan = 0; training_plan <= 1; training_plan++) {
+      assert_int_equal(mgc_net_plan(m->net, 2, training_plan), MGC_OK);
+      for (int batch = 1; batch <= 2; batch++) {
+        long before = g_allocs;
+        assert_int_equal(mgc_session_run(s, x, batch, p), MGC_OK);
+        assert_int_equal(g_allocs - before, 0);
+        const float *r = mgc_net_predict(m->net, x, batch);
+        assert_non_null(r);
+        memcpy(q, r, sizeof(float) * 5 * (size_t)batch);
+        assert_memory_equal(p, q, sizeof(float) * 5 * (size_t)batch);
+        assert_true(p[0] > 0.0f && p[0] < 1.0f);
+      }
+    }
+    mgc_session_free(s);
+    /* a fresh net: dropping the training plan frees its buffers */
+    mgc_model_free(m);
+    m = new_model(k_fcn_small, 5, NULL, 13);
+    randomize_buffers(m->net, 4);
+    mixed_gammas(m->net);
+  }
+  assert_int_equal(mgc_parallel_set_threads(1), MGC_OK);
+  free(x);
+  mgc_model_free(m);
+}
+
+/* A conv followed directly by a pool fuses in any net's inference plan
+ * (max and average pools, strided and padded windows, a strided conv): the
+ * plan holds less than the conv's output alone, and the output, NaN
+ * included, is the unfused one's bit for bit (the same net planned for
+ * training runs every layer on its own). */
+static void test_net_fused_conv_pool(void **st) {
+  (void)st;
+  static const char *archs[] = {
+      "input: [2, 48, 1200]\nlayers:\n"
+      "  - {type: conv2d, out: 5, kernel: [3, 5], padding: [1, 2]}\n"
+      "  - {type: maxpool2d, kernel: 3, stride: [2, 3], padding: 1}\n",
+      "input: [2, 48, 2400]\nlayers:\n"
+      "  - {type: conv2d, out: 4, kernel: 3, stride: [2, 1], padding: 1}\n"
+      "  - {type: avgpool2d, kernel: 2}\n",
+  };
+  const int B = 3;
+  for (int a = 0; a < 2; a++) {
+    mgc_arch *arch = parse_arch(archs[a]);
+    mgc_net *fused, *plain;
+    assert_int_equal(mgc_net_new(arch, 0, 17, &fused), MGC_OK);
+    assert_int_equal(mgc_net_new(arch, 0, 17, &plain), MGC_OK);
+    assert_int_equal(mgc_net_plan(fused, B, 0), MGC_OK);
+    assert_int_equal(mgc_net_plan(plain, B, 1), MGC_OK);
+    mgc_shape conv_out = mgc_net_layer(fused, 0)->out;
+    assert_true(mgc_net_plan_bytes(fused) < B * mgc_shape_size(&conv_out) * sizeof(float));
+    size_t per = mgc_shape_size(&arch->input), n_out = mgc_shape_size(&mgc_net_layer(fused, 1)->out);
+    float *x = malloc(sizeof(float) * per * B), *y = malloc(sizeof(float) * n_out * B);
+    uint64_t seed = 9 + (uint64_t)a;
+    fill_random(x, per * B, &seed);
+    x[per + 1200 * 7 + 600] = NAN; /* sample 1, an interior pixel */
+    for (int batch = 1; batch <= B; batch++) {
+      const float *r = mgc_net_forward(fused, x, batch, 0);
+      assert_non_null(r);
+      memcpy(y, r, sizeof(float) * n_out * (size_t)batch);
+      r = mgc_net_forward(plain, x, batch, 0);
+      assert_non_null(r);
+      assert_memory_equal(y, r, sizeof(float) * n_out * (size_t)batch);
+    }
+    int nans = 0;
+    for (size_t i = 0; i < n_out * B; i++) nans += isnan(y[i]) != 0;
+    assert_true(nans > 0 && nans < 40);
+    free(x);
+    free(y);
+    mgc_net_free(fused);
+    mgc_net_free(plain);
+    mgc_arch_free(arch);
+  }
+}
+
+/* The daemon's budget: a session of conf/models/fcn_genre.yaml at batch 1
+ * plans at most 20 MB (130 MB before conv and pool fused and activations
+ * shared). The net is built in the order a session runs it: each max pool
+ * right after its conv (its batchnorm's default gamma is positive). */
+static void test_fcn_session_plan_fits(void **st) {
+  (void)st;
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_load(MGC_FIXTURES "/../../conf/models/fcn_genre.yaml", &a), MGC_OK);
+  mgc_net *as_written;
+  assert_int_equal(mgc_net_new(a, 0, 1, &as_written), MGC_OK);
+  assert_int_equal(mgc_net_plan(as_written, 1, 0), MGC_OK);
+  int moved = 0;
+  for (int i = 0; i < a->n_layers; i++) {
+    if (strcmp(a->layers[i].type, "maxpool2d")) continue;
+    for (int j = i; j > 0 && strcmp(a->layers[j - 1].type, "conv2d"); j--, moved++) {
+      mgc_layer_spec t = a->layers[j - 1];
+      a->layers[j - 1] = a->layers[j];
+      a->layers[j] = t;
+    }
+  }
+  assert_int_equal(moved, 10); /* batchnorm and relu in each of the 5 blocks */
+  mgc_net *net;
+  assert_int_equal(mgc_net_new(a, 0, 1, &net), MGC_OK);
+  assert_int_equal(mgc_net_plan(net, 1, 0), MGC_OK);
+  size_t bytes = mgc_net_plan_bytes(net);
+  assert_true(bytes <= (size_t)20 * 1000 * 1000);
+  /* unfused, the first conv's output alone is 64 x 96 x 1813 floats */
+  assert_true(mgc_net_plan_bytes(as_written) >= (size_t)64 * 96 * 1813 * sizeof(float));
+  mgc_net_free(net);
+  mgc_net_free(as_written);
+  mgc_arch_free(a);
+}
+
 static void test_band_axis_rule(void **st) {
   (void)st;
   static const struct {
@@ -1266,6 +1431,9 @@ int main(void) {
       cmocka_unit_test(test_band_axis_rule),
       cmocka_unit_test(test_sigmoid_head),
       cmocka_unit_test(test_session_reorder_exact),
+      cmocka_unit_test(test_session_fused_exact),
+      cmocka_unit_test(test_net_fused_conv_pool),
+      cmocka_unit_test(test_fcn_session_plan_fits),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

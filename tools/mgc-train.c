@@ -68,6 +68,8 @@ typedef struct opts {
   const char *recipe, *data, *list, *valid_list, *cache, *out, *curves, *checkpoint, *cv_json;
   const char *report, *table, *groups, *init_path;
   const mgc_model *init; /* fine-tuning: the model to start from (the recipe's init) */
+  const mgc_recipe *then;     /* the second stage, or NULL */
+  const mgc_arch *then_arch;
   int no_cache, resume, folds, quiet, no_augment, dry_run;
   int epochs, batch, patience;
   int threads; /* -1: the recipe's */
@@ -278,6 +280,33 @@ static mgc_status train_one(const opts *o, const mgc_recipe *r, const mgc_arch *
       goto done;
   }
   if ((st = mgc_train_run(&cfg, m, &ts, vc && vc->n_tracks ? &vs : NULL, res))) goto done;
+  if (o->then) {
+    /* The second stage starts from the first's model, on the same tracks. */
+    mgc_model *m2 = NULL;
+    int copied;
+    char fresh[512], line[2048];
+    st = mgc_model_new(o->then_arch, d->ds->n_classes, (const char *const *)d->ds->classes,
+                       o->then->train.seed, &m2);
+    if (!st) st = mgc_model_init_from(m2, m, &copied, fresh, sizeof fresh);
+    if (!st) st = mgc_model_set_recipe(m2, o->then->text);
+    if (st) {
+      mgc_model_free(m2);
+      goto done;
+    }
+    snprintf(line, sizeof line, "then %s: %d tensors from the first stage; fresh: %s",
+             o->then->architecture, copied, fresh[0] ? fresh : "none");
+    log_line(NULL, line);
+    m2->frontend.segment_frames = o->then->train.win_len;
+    m2->frontend.segment_hop = o->then->train.win_hop;
+    mgc_train_config cfg2 = o->then->train;
+    cfg2.curves_csv = NULL;
+    cfg2.log = log_line;
+    cfg2.threads = cfg.threads;
+    st = mgc_train_run(&cfg2, m2, &ts, vc && vc->n_tracks ? &vs : NULL, res);
+    mgc_model_free(m);
+    m = m2;
+    if (st) goto done;
+  }
   if (o->table && (st = mgc_model_set_norm(m, dim, mean, sd))) goto done;
   *out = m;
   m = NULL;
@@ -515,6 +544,16 @@ int main(int argc, char **argv) {
   mgc_arch *arch;
   if (mgc_arch_load(r->architecture, &arch)) die(NULL);
   mgc_model *init = NULL;
+  mgc_recipe *then = NULL;
+  mgc_arch *then_arch = NULL;
+  if (r->then[0]) {
+    if (mgc_recipe_load(r->then, &then) || mgc_arch_load(then->architecture, &then_arch))
+      die("then");
+    if (o.epochs > 0) then->train.epochs = o.epochs;
+    if (o.seed >= 0) then->train.seed = (uint64_t)o.seed;
+    o.then = then;
+    o.then_arch = then_arch;
+  }
   if (o.init_path) snprintf(r->init, sizeof r->init, "%s", o.init_path);
   if (r->init[0]) {
     if (o.table) {
@@ -873,6 +912,8 @@ cleanup:
   mgc_featcache_free(cache);
   mgc_arch_free(arch);
   mgc_model_free(init);
+  mgc_arch_free(then_arch);
+  mgc_recipe_free(then);
   mgc_recipe_free(r);
   return rc;
 }

@@ -230,6 +230,23 @@ static int n_groups(const conv_state *s, int batch) {
   return (batch + g - 1) / g;
 }
 
+/* Column matrices beyond the caches cost more to write and read back than
+ * the gemm saves by seeing them whole: a sample whose columns exceed
+ * MGC_CONV_CHUNK_FLOATS is unfolded and multiplied a band of output rows at
+ * a time (the 96x1813 maps of the pretrained taggers: 100 MB of columns in
+ * one piece). Smaller maps keep the single gemm. */
+#ifndef MGC_CONV_CHUNK_FLOATS
+#define MGC_CONV_CHUNK_FLOATS (256 * 1024)
+#endif
+
+/* Output rows per band (s->oh: no banding). */
+static int chunk_rows(const conv_state *s) {
+  size_t row = (s->k + 1) * (size_t)s->ow;
+  if (s->direct || (s->k + 1) * s->p <= (size_t)4 * MGC_CONV_CHUNK_FLOATS) return s->oh;
+  size_t r = MGC_CONV_CHUNK_FLOATS / row;
+  return r < 1 ? 1 : r > (size_t)s->oh ? s->oh : (int)r;
+}
+
 /* Scratch layout: the weights with the bias column [cout, k+1], then per
  * thread the columns [k (+1 with the folded bias), g*p] and, for g > 1,
  * the [cout, g*p] gemm result (forward) or gathered dY (backward). */
@@ -237,19 +254,25 @@ typedef struct {
   float *cols, *tmp, *wb;
 } conv_ws;
 
-/* Floats of each part for groups of g samples. */
-static void ws_sizes(const conv_state *s, int g, size_t *cols, size_t *tmp, size_t *wb) {
+/* Floats of each part for groups of g samples. An inference forward of
+ * single samples on a banded map only ever holds one band of columns;
+ * training keeps the whole matrix, which backward needs. */
+static void ws_sizes(const conv_state *s, int g, int training, size_t *cols, size_t *tmp,
+                     size_t *wb) {
   *cols = s->direct && g == 1 ? 0 : (s->k + 1) * (size_t)g * s->p;
+  if (!training && g == 1 && chunk_rows(s) < s->oh)
+    *cols = (s->k + 1) * (size_t)chunk_rows(s) * s->ow;
   *tmp = g > 1 ? (size_t)s->cout * g * s->p : 0;
   *wb = fold_bias(s, g) ? (size_t)s->cout * (s->k + 1) : 0;
 }
 
 /* The parts of thread `slot`. A smaller batch than planned has groups no
- * larger, so its parts fit. */
-static conv_ws ws_layout(const conv_state *s, int g, float *ws, int slot) {
+ * larger, so its parts fit; so do an inference forward's parts in a
+ * training plan's scratch. */
+static conv_ws ws_layout(const conv_state *s, int g, int training, float *ws, int slot) {
   conv_ws w = {NULL, NULL, NULL};
   size_t cols, tmp, wb;
-  ws_sizes(s, g, &cols, &tmp, &wb);
+  ws_sizes(s, g, training, &cols, &tmp, &wb);
   if (!ws) return w; /* nothing needed: a 1x1 conv on single samples */
   w.wb = ws;
   w.cols = ws + wb + (size_t)slot * (cols + tmp);
@@ -266,7 +289,7 @@ static int plan_slots(const conv_state *s, int batch) {
 static size_t conv_workspace(const mgc_layer *l, int batch, int training) {
   const conv_state *s = l->state;
   size_t cols, tmp, wb;
-  ws_sizes(s, group_size(s, batch), &cols, &tmp, &wb);
+  ws_sizes(s, group_size(s, batch), training, &cols, &tmp, &wb);
   return wb + (size_t)plan_slots(s, batch) * (cols + tmp);
 }
 
@@ -292,23 +315,6 @@ static const float *columns(const conv_state *s, const float *x, int g, float *c
   return cols;
 }
 
-/* Column matrices beyond the caches cost more to write and read back than
- * the gemm saves by seeing them whole: a sample whose columns exceed
- * MGC_CONV_CHUNK_FLOATS is unfolded and multiplied a band of output rows at
- * a time (the 96x1813 maps of the pretrained taggers: 100 MB of columns in
- * one piece). Smaller maps keep the single gemm. */
-#ifndef MGC_CONV_CHUNK_FLOATS
-#define MGC_CONV_CHUNK_FLOATS (256 * 1024)
-#endif
-
-/* Output rows per band (s->oh: no banding). */
-static int chunk_rows(const conv_state *s) {
-  size_t row = (s->k + 1) * (size_t)s->ow;
-  if (s->direct || (s->k + 1) * s->p <= (size_t)4 * MGC_CONV_CHUNK_FLOATS) return s->oh;
-  size_t r = MGC_CONV_CHUNK_FLOATS / row;
-  return r < 1 ? 1 : r > (size_t)s->oh ? s->oh : (int)r;
-}
-
 /* y [cout, p] = a [cout, kk] . columns of one sample x, band by band; the
  * bias rides as a row of ones when fold. */
 static void forward_chunked(const conv_state *s, const float *x, const float *a, int fold,
@@ -331,7 +337,7 @@ typedef struct {
   const conv_state *s;
   const float *x, *w, *b, *dy;
   float *y, *dx, *dw, *db;
-  int batch, g, groups;
+  int batch, g, groups, training;
   float *ws;
 } conv_job;
 
@@ -342,7 +348,7 @@ static void forward_groups(void *ctx, int begin, int end, int slot) {
   const float *w = j->w, *b = j->b;
   size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
   int g = j->g;
-  conv_ws sp = ws_layout(s, g, j->ws, slot);
+  conv_ws sp = ws_layout(s, g, j->training, j->ws, slot);
   for (int gi = begin; gi < end; gi++) {
     int b0 = gi * g, gn = j->batch - b0 < g ? j->batch - b0 : g;
     /* a last group of one 1x1 sample reads x directly: no row of ones */
@@ -379,16 +385,132 @@ static void conv_forward(mgc_layer *l, const float *x, float *y, int batch, int 
                          float *ws) {
   const conv_state *s = l->state;
   conv_job j = {.s = s, .x = x, .y = y, .w = l->params[0].value,
-                .b = s->bias ? l->params[1].value : NULL, .batch = batch, .ws = ws};
+                .b = s->bias ? l->params[1].value : NULL, .batch = batch, .ws = ws,
+                .training = training};
   j.g = group_size(s, batch);
   j.groups = n_groups(s, batch);
-  conv_ws sp = ws_layout(s, j.g, ws, 0);
+  conv_ws sp = ws_layout(s, j.g, training, ws, 0);
   if (fold_bias(s, j.g))
     for (int o = 0; o < s->cout; o++) {
       memcpy(sp.wb + o * (s->k + 1), j.w + o * s->k, s->k * sizeof(float));
       sp.wb[o * (s->k + 1) + s->k] = j.b[o];
     }
   mgc_parallel_for(j.groups, 1, s->slots, forward_groups, &j);
+}
+
+/* ---- conv fused with the pool after it (inference) -------------------------
+ *
+ * A banded map's output is the largest tensor of an inference pass (the
+ * FCN's first conv: 64 x 96 x 1813 floats, 44 MB) though the pool after it
+ * shrinks it 8 times. Fused, each sample's bands are computed as
+ * forward_chunked computes them (same rows, same gemm shapes and operands,
+ * only the destination and its row stride differ, which the gemm's
+ * arithmetic does not see) into a few rows of scratch, and every pool row
+ * whose window those rows complete is written at once (layer.h,
+ * forward_rows). The rows the next pool row still needs move to the front
+ * of the scratch before the next band. So the pool reads the very values
+ * the unfused conv writes, and gives the same output bit for bit. */
+
+/* Rows of the pool's input (this conv's output) held at once: the band
+ * plus the rows kept for windows that straddle it. Computed by running the
+ * band loop of fused_samples without the arithmetic. */
+static int fused_hold(const conv_state *s, const mgc_layer *pool) {
+  int rows = chunk_rows(s), poh = pool->out.ndim == 3 ? pool->out.d[1] : 1;
+  int base = 0, oy = 0, hold = 0;
+  for (int r0 = 0; r0 < s->oh; r0 += rows) {
+    int r1 = r0 + rows < s->oh ? r0 + rows : s->oh, y0, y1;
+    if (r1 - base > hold) hold = r1 - base;
+    while (oy < poh && (pool->ops->window_rows(pool, oy, &y0, &y1), y1 <= r1)) oy++;
+    base = oy < poh ? (pool->ops->window_rows(pool, oy, &y0, &y1), y0) : r1;
+    base = base < r1 ? base : r1;
+  }
+  return hold;
+}
+
+/* Scratch per thread: one band of columns, then the held rows of every
+ * output channel [cout, hold*ow]. */
+static void fused_sizes(const conv_state *s, const mgc_layer *pool, size_t *cols,
+                        size_t *rows, size_t *wb) {
+  *cols = (s->k + 1) * (size_t)chunk_rows(s) * s->ow;
+  *rows = (size_t)s->cout * (size_t)fused_hold(s, pool) * s->ow;
+  *wb = fold_bias(s, 1) ? (size_t)s->cout * (s->k + 1) : 0;
+}
+
+/* Only where every sample takes the banded path (single-sample groups)
+ * and the next layer reads its input by row windows. */
+static size_t conv_fused_workspace(const mgc_layer *l, const mgc_layer *next, int batch) {
+  const conv_state *s = l->state;
+  if (!next->ops->window_rows || !next->ops->forward_rows || next->in.ndim != 3 ||
+      l->out.ndim != 3 || group_size(s, batch) != 1 || chunk_rows(s) >= s->oh)
+    return 0;
+  size_t cols, rows, wb;
+  fused_sizes(s, next, &cols, &rows, &wb);
+  return wb + (size_t)plan_slots(s, batch) * (cols + rows);
+}
+
+typedef struct {
+  const conv_state *s;
+  const mgc_layer *pool;
+  const float *x, *a, *b;
+  float *y, *ws;
+  int fold, hold;
+  size_t cols_n, rows_n, wb_n;
+} fused_job;
+
+/* Samples [begin, end): bands as forward_chunked, pooled as they come. */
+static void fused_samples(void *ctx, int begin, int end, int slot) {
+  const fused_job *j = ctx;
+  const conv_state *s = j->s;
+  const mgc_layer *pool = j->pool;
+  int rows = chunk_rows(s), poh = pool->out.ndim == 3 ? pool->out.d[1] : 1;
+  size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = mgc_shape_size(&pool->out);
+  size_t kk = s->k + (size_t)j->fold, ld = (size_t)j->hold * s->ow;
+  float *cols = j->ws + j->wb_n + (size_t)slot * (j->cols_n + j->rows_n);
+  float *held = cols + j->cols_n;
+  for (int n = begin; n < end; n++) {
+    const float *x = j->x + (size_t)n * in_sz;
+    float *y = j->y + (size_t)n * out_sz;
+    int base = 0, oy = 0; /* held holds rows [base, r0) of every channel */
+    for (int r0 = 0; r0 < s->oh; r0 += rows) {
+      int r1 = r0 + rows < s->oh ? r0 + rows : s->oh, y0, y1;
+      size_t m = (size_t)(r1 - r0) * s->ow;
+      float *dst = held + (size_t)(r0 - base) * s->ow;
+      im2col_rows(s, x, r0, r1, cols);
+      if (j->fold)
+        for (size_t q = 0; q < m; q++) cols[s->k * m + q] = 1.0f;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)m, (int)kk, 1.0f,
+                  j->a, (int)kk, cols, (int)m, 0.0f, dst, (int)ld);
+      if (j->b && !j->fold)
+        for (int o = 0; o < s->cout; o++) add_scalar_run(dst + o * ld, j->b[o], m);
+      int oy1 = oy;
+      while (oy1 < poh && (pool->ops->window_rows(pool, oy1, &y0, &y1), y1 <= r1)) oy1++;
+      pool->ops->forward_rows(pool, held, ld, base, oy, oy1, y);
+      oy = oy1;
+      int keep = oy < poh ? (pool->ops->window_rows(pool, oy, &y0, &y1), y0) : r1;
+      keep = keep < r1 ? keep : r1;
+      if (keep > base && keep < r1)
+        for (int o = 0; o < s->cout; o++)
+          memmove(held + o * ld, held + o * ld + (size_t)(keep - base) * s->ow,
+                  (size_t)(r1 - keep) * s->ow * sizeof(float));
+      base = keep;
+    }
+  }
+}
+
+static void conv_forward_fused(mgc_layer *l, const mgc_layer *next, const float *x, float *y,
+                               int batch, float *ws) {
+  const conv_state *s = l->state;
+  const float *w = l->params[0].value, *b = s->bias ? l->params[1].value : NULL;
+  fused_job j = {.s = s, .pool = next, .x = x, .y = y, .ws = ws, .b = b,
+                 .fold = fold_bias(s, 1), .hold = fused_hold(s, next)};
+  fused_sizes(s, next, &j.cols_n, &j.rows_n, &j.wb_n);
+  j.a = j.fold ? ws : w;
+  if (j.fold)
+    for (int o = 0; o < s->cout; o++) {
+      memcpy(ws + o * (s->k + 1), w + o * s->k, s->k * sizeof(float));
+      ws[o * (s->k + 1) + s->k] = b[o];
+    }
+  mgc_parallel_for(batch, 1, s->slots, fused_samples, &j);
 }
 
 /* Bias gradient of channels [begin, end): each a sum over the batch in
@@ -412,7 +534,7 @@ static void backward_groups(void *ctx, int begin, int end, int slot) {
   size_t in_sz = (size_t)s->cin * s->h * s->w, out_sz = (size_t)s->cout * s->p;
   size_t wsz = (size_t)s->cout * s->k;
   int g = j->g;
-  conv_ws sp = ws_layout(s, g, j->ws, slot);
+  conv_ws sp = ws_layout(s, g, 1, j->ws, slot);
   for (int gi = begin; gi < end; gi++) {
     int b0 = gi * g, gn = j->batch - b0 < g ? j->batch - b0 : g;
     size_t ld = (size_t)gn * s->p;
@@ -482,7 +604,9 @@ static const mgc_layer_ops k_conv2d = {.type = "conv2d",
                                        .plan = conv_plan,
                                        .forward = conv_forward,
                                        .backward = conv_backward,
-                                       .destroy = conv_destroy};
+                                       .destroy = conv_destroy,
+                                       .fused_workspace = conv_fused_workspace,
+                                       .forward_fused = conv_forward_fused};
 static const mgc_layer_ops k_conv1d = {.type = "conv1d",
                                        .workspace = conv_workspace,
                                        .plan = conv_plan,

@@ -52,16 +52,17 @@ static inline void cols_of(const pool_state *s, int j, int *lo, int *hi, int *of
 }
 
 /* PyTorch's rule for a window holding a NaN (its test is "v > max or v is
- * NaN"): the output is NaN and its index that of the last NaN. */
-static void max_nan(const pool_state *s, const float *xp, int oy, int ox, float *acc,
+ * NaN"): the output is NaN and its index that of the last NaN. xp holds
+ * the plane's rows from row0 on (0: the whole plane). */
+static void max_nan(const pool_state *s, const float *xp, int row0, int oy, int ox, float *acc,
                     int32_t *am) {
   int y0, y1, xa = ox * s->sw - s->pw;
   rows_of(s, oy, &y0, &y1);
   int x0 = xa > 0 ? xa : 0, x1 = xa + s->kw < s->w ? xa + s->kw : s->w;
   for (int iy = y0; iy < y1; iy++)
     for (int ix = x0; ix < x1; ix++)
-      if (isnan(xp[iy * s->w + ix])) {
-        *acc = xp[iy * s->w + ix];
+      if (isnan(xp[(iy - row0) * s->w + ix])) {
+        *acc = xp[(iy - row0) * s->w + ix];
         if (am) *am = iy * s->w + ix;
       }
 }
@@ -71,8 +72,10 @@ static void max_nan(const pool_state *s, const float *xp, int oy, int ox, float 
  * for loops per window (they cost 3x more). Visiting each window's
  * elements row by row keeps PyTorch's choice among equal maxima (the
  * first); the update is written as selects because which element wins is
- * data, and a mispredicted branch costs more than the loads. */
-static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, int32_t *ar) {
+ * data, and a mispredicted branch costs more than the loads. xp holds the
+ * plane's rows from row0 on (0: the whole plane). */
+static void pool_row(const pool_state *s, const float *xp, int row0, int oy, float *yr,
+                     int32_t *ar) {
   int y0, y1, ow = s->ow, sw = s->sw;
   rows_of(s, oy, &y0, &y1);
   if (!s->max) {
@@ -81,7 +84,7 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
       for (int j = 0; j < s->kw; j++) {
         int lo, hi, off;
         cols_of(s, j, &lo, &hi, &off);
-        const float *r = xp + iy * s->w; /* r + off may lie before the map */
+        const float *r = xp + (iy - row0) * s->w; /* r + off may lie before the map */
         for (int ox = lo; ox < hi; ox++) yr[ox] += r[ox * sw + off];
       }
     float inv = 1.0f / (float)(s->kh * s->kw);
@@ -99,7 +102,7 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
     for (int j = 0; j < s->kw; j++) {
       int lo, hi, off;
       cols_of(s, j, &lo, &hi, &off);
-      const float *r = xp + iy * s->w;
+      const float *r = xp + (iy - row0) * s->w;
       if (ar) {
         int base = iy * s->w + off;
         for (int ox = lo; ox < hi; ox++) {
@@ -120,7 +123,7 @@ static void pool_row(const pool_state *s, const float *xp, int oy, float *yr, in
       }
     }
   if (nan)
-    for (int ox = 0; ox < ow; ox++) max_nan(s, xp, oy, ox, &yr[ox], ar ? &ar[ox] : NULL);
+    for (int ox = 0; ox < ow; ox++) max_nan(s, xp, row0, oy, ox, &yr[ox], ar ? &ar[ox] : NULL);
 }
 
 /* What a parallel loop body needs: planes (sample * c + channel) are
@@ -151,7 +154,7 @@ static void forward_planes(void *ctx, int begin, int end, int slot) {
         m = gt ? xp[i] : m;
         nan |= xp[i] != xp[i];
       }
-      if (nan) max_nan(s, xp, 0, 0, &m, &am);
+      if (nan) max_nan(s, xp, 0, 0, 0, &m, &am);
       y[pc] = m;
       if (arg) arg[pc] = am;
     } else if (s->global) { /* 8 partial sums, which -O2 vectorises */
@@ -165,7 +168,7 @@ static void forward_planes(void *ctx, int begin, int end, int slot) {
       y[pc] = (float)(acc / (double)plane);
     } else {
       for (int oy = 0; oy < s->oh; oy++)
-        pool_row(s, xp, oy, y + pc * oplane + (size_t)oy * s->ow,
+        pool_row(s, xp, 0, oy, y + pc * oplane + (size_t)oy * s->ow,
                  arg ? arg + pc * oplane + (size_t)oy * s->ow : NULL);
     }
   }
@@ -221,6 +224,22 @@ static void pool_backward(mgc_layer *l, const float *x, const float *y, const fl
                    MGC_PARALLEL_MAX_THREADS, backward_planes, &j);
 }
 
+/* Row by row for a producer that hands over its map in bands (a conv fused
+ * with this pool, layer.h): the same pool_row on the same values, so the
+ * outputs are those of pool_forward, bit for bit. */
+static void pool_window_rows(const mgc_layer *l, int oy, int *y0, int *y1) {
+  rows_of(l->state, oy, y0, y1);
+}
+
+static void pool_forward_rows(const mgc_layer *l, const float *x, size_t ld, int iy0, int oy0,
+                              int oy1, float *y) {
+  const pool_state *s = l->state;
+  size_t oplane = (size_t)s->oh * s->ow;
+  for (int c = 0; c < s->c; c++)
+    for (int oy = oy0; oy < oy1; oy++)
+      pool_row(s, x + (size_t)c * ld, iy0, oy, y + c * oplane + (size_t)oy * s->ow, NULL);
+}
+
 static void pool_destroy(mgc_layer *l) {
   pool_state *s = l->state;
   if (s) free(s->arg);
@@ -230,9 +249,13 @@ static void pool_destroy(mgc_layer *l) {
 #define POOL_OPS(name)                                                                     \
   {.type = name, .plan = pool_plan, .forward = pool_forward, .backward = pool_backward,    \
    .destroy = pool_destroy}
+#define WINDOW_POOL_OPS(name)                                                              \
+  {.type = name, .plan = pool_plan, .forward = pool_forward, .backward = pool_backward,    \
+   .destroy = pool_destroy, .window_rows = pool_window_rows,                               \
+   .forward_rows = pool_forward_rows}
 static const mgc_layer_ops k_pool_ops[] = {
-    POOL_OPS("maxpool1d"), POOL_OPS("maxpool2d"),      POOL_OPS("avgpool1d"),
-    POOL_OPS("avgpool2d"), POOL_OPS("global_avgpool"), POOL_OPS("global_maxpool"),
+    POOL_OPS("maxpool1d"), WINDOW_POOL_OPS("maxpool2d"), POOL_OPS("avgpool1d"),
+    WINDOW_POOL_OPS("avgpool2d"), POOL_OPS("global_avgpool"), POOL_OPS("global_maxpool"),
 };
 
 mgc_status mgc_pool_create(mgc_layer_spec *spec, const mgc_shape *in, mgc_rng *rng,

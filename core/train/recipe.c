@@ -163,6 +163,7 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
   if (!strcmp(key, "architecture"))
     return resolve_path(c, v, key, c->r->architecture, sizeof c->r->architecture);
   if (!strcmp(key, "init")) return resolve_path(c, v, key, c->r->init, sizeof c->r->init);
+  if (!strcmp(key, "then")) return resolve_path(c, v, key, c->r->then, sizeof c->r->then);
   if (!strcmp(key, "lr_scale")) return mgc_yaml_each_pair(y, v, key, lr_scale_pair);
   if (!strcmp(key, "freeze")) return freeze_list(c, y, v);
   if (!strcmp(key, "epochs")) return mgc_yaml_get_int(c->origin, v, key, 1, 100000, &t->epochs);
@@ -199,7 +200,7 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
   if (!strcmp(key, "augment")) return mgc_yaml_each_pair(y, v, key, augment_pair);
   if (!strcmp(key, "description")) return MGC_OK;
   return mgc_yaml_err_at(c->origin, k,
-                         "unknown key '%s' (architecture, init, description, epochs, batch_size, "
+                         "unknown key '%s' (architecture, init, then, description, epochs, batch_size, "
                          "seed, optimizer, lr_scale, freeze, schedule, early_stopping, "
                          "class_weights, label_smoothing, validation, window, window_hop, "
                          "augment, threads)",

@@ -108,6 +108,25 @@ typedef struct mgc_layer_ops {
   void (*reseed)(mgc_layer *l, uint64_t seed);
   /* Free the layer's private state (params are freed by mgc_layer_free). */
   void (*destroy)(mgc_layer *l);
+
+  /* Optional, inference plans only: this layer and the next one `next` run
+   * as one step whose output is next's, bit for bit as the two forwards in
+   * a row, without ever holding this layer's whole output (a conv whose
+   * map is unfolded in bands feeding a pool: the pool eats each band).
+   * fused_workspace returns the floats of scratch the step needs at this
+   * batch size, 0 when the pair cannot be fused. NULL means never. */
+  size_t (*fused_workspace)(const mgc_layer *l, const mgc_layer *next, int batch);
+  void (*forward_fused)(mgc_layer *l, const mgc_layer *next, const float *x, float *y, int batch,
+                        float *ws);
+  /* Optional, for a layer whose output rows each read a window of input
+   * rows (2-d pools), at inference, one sample at a time. window_rows:
+   * the input rows [*y0, *y1) that output row oy reads. forward_rows:
+   * output rows [oy0, oy1) into y (the sample's whole output) from input
+   * rows held from row iy0 on: channel c's row iy at x + c*ld +
+   * (iy - iy0)*width. */
+  void (*window_rows)(const mgc_layer *l, int oy, int *y0, int *y1);
+  void (*forward_rows)(const mgc_layer *l, const float *x, size_t ld, int iy0, int oy0, int oy1,
+                       float *y);
 } mgc_layer_ops;
 
 struct mgc_layer {

@@ -12,6 +12,10 @@
 
 typedef struct mgc_recipe {
   char architecture[1024];   /* resolved against the recipe's directory */
+  char then[1024];           /* a second stage ("" = none): the recipe whose training
+                                continues from the model this one produced (its own
+                                init ignored), resolved likewise; mgc-train runs both,
+                                also in each fold of --folds */
   char init[1024];           /* fine-tuning: a model file to start from ("" = none),
                                 resolved likewise; its tensors of the same name and
                                 shape are copied, its front-end and statistics kept */
