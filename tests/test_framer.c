@@ -109,6 +109,15 @@ static void test_modes(void **st) {
   p.hop_length = 300; /* hop not dividing n_fft */
   p.n_fft = 1024;
   check_chunked(&p, 40000, 10, 3000);
+  /* hop = n_fft / 2 (the pretrained networks' front-end): the end's
+   * reflection needs a sample the last streamed frame would have dropped;
+   * every length modulo the hop, so one of them ends right there. */
+  mgc_frontend_params_default(&p);
+  p.n_fft = 512;
+  p.hop_length = 256;
+  for (size_t extra = 0; extra < 256; extra += 17) check_chunked(&p, 16000 + extra, 11 + extra, 700);
+  check_chunked(&p, 16000 + 255, 12, 700);
+  check_chunked(&p, 16000 + 256, 13, 700);
 }
 
 static void test_empty_stream(void **st) {

@@ -60,10 +60,16 @@ static void compact(mgc_framer *f) {
   f->off = 0;
 }
 
-/* Emit every complete frame, at most up to `limit` frames in total. */
+/* Emit every complete frame, at most up to `limit` frames in total. While
+ * streaming (no limit), a frame is taken only when the last pad + 1 samples
+ * stay in the buffer after it: flush reflects the end from them, and with
+ * hop = n_fft / 2 (the pretrained networks' 512 / 256) the frame that
+ * would otherwise be taken leaves only pad. */
 static int emit(mgc_framer *f, uint64_t limit, mgc_frame_fn fn, void *user) {
   mgc_frame fr;
-  while (f->len >= (size_t)f->n_fft && f->emitted < limit) {
+  const int streaming = limit == UINT64_MAX;
+  while (f->len >= (size_t)f->n_fft && f->emitted < limit &&
+         (!streaming || f->len >= (size_t)f->hop + (size_t)f->pad + 1)) {
     mgc_frontend_frame(f->fe, f->buf + f->off, f->emitted, &fr);
     f->emitted++;
     f->off += (size_t)f->hop;
