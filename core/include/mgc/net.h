@@ -3,8 +3,11 @@
  * forward and backward calls then never allocate.
  *
  * The net's "logits" are the output of the last layer before a trailing
- * softmax (or of the last layer when there is none): training pairs them
- * with the fused softmax cross-entropy loss, inference applies softmax. */
+ * softmax or sigmoid (or of the last layer when there is none): training
+ * pairs them with the fused softmax cross-entropy loss (a sigmoid head, a
+ * multi-label tagger, is refused there), inference applies the head: a
+ * softmax (also when there is no head layer) or the sigmoid, whose tag
+ * probabilities are independent and are returned as they are. */
 #ifndef MGC_NET_H
 #define MGC_NET_H
 
@@ -51,7 +54,8 @@ size_t mgc_net_plan_bytes(const mgc_net *net);
  * fit the plan. The result is valid until the next call. Never allocates. */
 const float *mgc_net_forward(mgc_net *net, const float *x, int batch, int training);
 
-/* Class probabilities in inference mode (softmax of the logits). */
+/* Probabilities in inference mode: softmax of the logits, or a sigmoid
+ * head's independent tag probabilities. */
 const float *mgc_net_predict(mgc_net *net, const float *x, int batch);
 
 /* Back-propagate dL/dlogits of the last training forward; overwrites every
