@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "mgc/arch.h"
 #include "mgc/crc32.h"
 #include "mgc/loss.h"
@@ -22,11 +23,7 @@
 #include "mgc/optim.h"
 #include "mgc/parallel.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return bench_now(); }
 
 /* CPU time of every thread of the process: with a busy machine the wall
  * clock says little about scaling, but CPU per step shows what splitting
@@ -37,20 +34,8 @@ static double cpu_now(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "bench_finetune: %s: %s\n", what, mgc_error_message());
-  exit(1);
-}
+static double median(double *v, int n) { return bench_median(v, n); }
+static void die(const char *what) { bench_die("bench_finetune", what); }
 
 /* The layers of net run one by one with timers: activations, gradients
  * and scratch of its own, planned as mgc_net_plan does. */

@@ -14,31 +14,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "mgc/arch.h"
 #include "mgc/loss.h"
 #include "mgc/net.h"
 #include "mgc/optim.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return bench_now(); }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "bench_nn: %s: %s\n", what, mgc_error_message());
-  exit(1);
-}
+static double median(double *v, int n) { return bench_median(v, n); }
+static void die(const char *what) { bench_die("bench_nn", what); }
 
 int main(int argc, char **argv) {
   int threads = 1, batch = 32, reps = 20;

@@ -16,30 +16,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "mgc/model.h"
 #include "mgc/npy.h"
 #include "mgc/session.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return bench_now(); }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "bench_pretrained: %s: %s\n", what, mgc_error_message());
-  exit(1);
-}
+static double median(double *v, int n) { return bench_median(v, n); }
+static void die(const char *what) { bench_die("bench_pretrained", what); }
 
 /* Median time of each layer's forward over `reps` passes, in ms. */
 static void layer_times(mgc_model *m, const float *x, int reps) {
