@@ -74,19 +74,28 @@ int mgc_ensemble_classifier_rate(const mgc_ensemble_classifier *c) { return c->r
 
 mgc_status mgc_ensemble_classifier_process(mgc_ensemble_classifier *c, const float *y, size_t n,
                                            float *probs, float *member_probs, int *windows) {
-  int nw = 0;
-  for (int m = 0; m < c->M; m++) {
+  /* Members at another rate get the recording resampled once per rate
+   * (members sharing a rate share the copy; most ensembles need one). */
+  int nw = 0, r_rate = 0;
+  float *r = NULL;
+  size_t rn = 0;
+  mgc_status st = MGC_OK;
+  for (int m = 0; m < c->M && !st; m++) {
     int w = 0, rate = mgc_model_classify_rate(c->e->members[m].loaded);
-    float *r = NULL;
-    size_t rn = n;
-    mgc_status st = MGC_OK;
-    if (rate != c->rate) st = mgc_audio_resample(y, n, c->rate, rate, &r, &rn);
+    if (rate != c->rate && rate != r_rate) {
+      free(r);
+      r = NULL;
+      r_rate = 0;
+      st = mgc_audio_resample(y, n, c->rate, rate, &r, &rn);
+      if (!st) r_rate = rate;
+    }
     if (!st)
-      st = mgc_model_classify(c->sessions[m], r ? r : y, rn, c->pm + (size_t)m * (size_t)c->C, &w);
-    free(r);
-    if (st) return st;
+      st = mgc_model_classify(c->sessions[m], rate == c->rate ? y : r, rate == c->rate ? n : rn,
+                              c->pm + (size_t)m * (size_t)c->C, &w);
     if (!nw && c->e->members[m].input == MGC_ENS_INPUT_WINDOW) nw = w;
   }
+  free(r);
+  if (st) return st;
   mgc_combine(&c->comb, c->pm, probs);
   if (member_probs) memcpy(member_probs, c->pm, (size_t)c->M * (size_t)c->C * sizeof *c->pm);
   if (windows) *windows = nw;
