@@ -2,7 +2,10 @@
  * shape (its new head fresh), takes its front-end and statistics; the
  * optimiser's per-parameter learning-rate multipliers scale each update and
  * 0 freezes a parameter; recipes carry init, lr_scale and freeze with
- * file:line:col errors; a track shorter than a long window is repeated. */
+ * file:line:col errors; a track shorter than a long window is repeated;
+ * frozen layers run as at inference and are not back-propagated, and a
+ * head trained on their output computed once learns what it learns when
+ * they run every epoch. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include "mgc/optim.h"
 #include "mgc/predict.h"
 #include "mgc/recipe.h"
+#include "mgc/trainer.h"
 
 static const char body[] = "name: t\nfeature: logmel\ninput: [1, 4, 8]\nclasses: %d\nlayers:\n"
                            "  - {type: conv2d, name: body.conv, out: 2, kernel: 3, padding: 1}\n"
@@ -158,12 +162,138 @@ static void test_segment_pad_repeat(void **st) {
   mgc_model_free(m);
 }
 
+static const char bn_body[] =
+    "name: t\nfeature: logmel\ninput: [1, 4, 8]\nclasses: 3\nlayers:\n"
+    "  - {type: conv2d, name: body.conv, out: 2, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm, name: body.bn}\n  - {type: relu}\n  - {type: flatten}\n"
+    "  - {type: dense, name: head, out: classes}\n  - {type: softmax}\n";
+
+static mgc_model *make_bn(void) {
+  mgc_arch *a;
+  assert_int_equal(mgc_arch_parse(bn_body, strlen(bn_body), "bn.yaml", &a), MGC_OK);
+  mgc_model *m;
+  assert_int_equal(mgc_model_new(a, 3, NULL, 9, &m), MGC_OK);
+  mgc_arch_free(a);
+  /* running statistics unlike any batch's, so that batch statistics show */
+  mgc_param *rm = mgc_net_find_param(m->net, "body.bn.running_mean");
+  for (size_t k = 0; k < rm->size; k++) rm->value[k] = 0.7f * (float)(k + 1);
+  return m;
+}
+
+static void fill(float *x, size_t n, uint64_t seed) {
+  mgc_rng r;
+  mgc_rng_seed(&r, seed);
+  for (size_t i = 0; i < n; i++) x[i] = (float)mgc_rng_uniform(&r) * 2.0f - 1.0f;
+}
+
+static void test_frozen_layers_run_as_inference(void **st) {
+  (void)st;
+  mgc_model *m = make_bn();
+  mgc_net *net = m->net;
+  enum { B = 4, D = 32 };
+  float x[B * D], want[B * 3], got[B * 3];
+  fill(x, B * D, 3);
+  assert_int_equal(mgc_net_plan(net, B, 1), MGC_OK);
+  /* not frozen: batch statistics (which also move the running ones) */
+  memcpy(got, mgc_net_forward(net, x, B, 1), sizeof got);
+  memcpy(want, mgc_net_forward(net, x, B, 0), sizeof want);
+  assert_true(fabsf(got[0] - want[0]) > 1e-3f);
+  mgc_net_set_frozen(net, 2);
+  assert_int_equal(mgc_net_frozen(net), 2);
+  assert_memory_equal(mgc_net_forward(net, x, B, 1), want, sizeof want);
+  /* from the frozen layers' output, the same logits */
+  float h1[B * 2 * 32];
+  memcpy(h1, mgc_net_forward_to(net, x, B, 1), sizeof h1);
+  assert_memory_equal(mgc_net_forward_from(net, 2, h1, B, 1), want, sizeof want);
+  assert_null(mgc_net_forward_from(net, 3, h1, B, 1)); /* layer 2 is not frozen */
+  /* backward: the head's gradient, nothing for the body */
+  mgc_param *w = mgc_net_find_param(net, "body.conv.weight"), *g = mgc_net_find_param(net, "body.bn.weight"),
+            *h = mgc_net_find_param(net, "head.weight");
+  for (size_t k = 0; k < w->size; k++) w->grad[k] = NAN;
+  for (size_t k = 0; k < g->size; k++) g->grad[k] = NAN;
+  memset(h->grad, 0, h->size * sizeof(float));
+  float dz[B * 3];
+  fill(dz, B * 3, 4);
+  assert_non_null(mgc_net_forward(net, x, B, 1));
+  assert_int_equal(mgc_net_backward(net, dz, NULL), MGC_OK);
+  assert_true(isnan(w->grad[0]) && isnan(g->grad[0]));
+  double norm = 0;
+  for (size_t k = 0; k < h->size; k++) norm += fabsf(h->grad[k]);
+  assert_true(norm > 1e-3);
+  float dx[B * D];
+  assert_int_equal(mgc_net_backward(net, dz, dx), MGC_EINVAL);
+  mgc_model_free(m);
+}
+
+/* Tracks of 16 frames of 4 bands, two windows each, three classes told
+ * apart by their level. */
+static void keep_line(void *user, const char *line) {
+  if (strstr(line, "frozen")) snprintf(user, 512, "%s", line);
+}
+
+static mgc_model *head_training(size_t cache_bytes, char frozen_line[512]) {
+  enum { T = 12, F = 16 * 4 };
+  static float data[T][F];
+  static int labels[T];
+  mgc_feature_matrix fm[T];
+  for (int i = 0; i < T; i++) {
+    labels[i] = i % 3;
+    fill(data[i], F, 100 + (uint64_t)i);
+    for (int k = 0; k < F; k++) data[i][k] += (float)labels[i];
+    fm[i] = (mgc_feature_matrix){data[i], 16, 4, 0};
+  }
+  mgc_train_set set = {T, labels, fm};
+  mgc_train_config cfg;
+  mgc_train_config_default(&cfg);
+  cfg.epochs = 5;
+  cfg.batch = 4;
+  cfg.win_len = cfg.win_hop = 8;
+  cfg.aug.offset_max = 0;
+  cfg.threads = 1;
+  cfg.body_cache_bytes = cache_bytes;
+  cfg.n_lr_rules = 1;
+  snprintf(cfg.lr_rules[0].prefix, sizeof cfg.lr_rules[0].prefix, "body");
+  cfg.lr_rules[0].scale = 0;
+  cfg.log = keep_line;
+  cfg.log_user = frozen_line;
+  frozen_line[0] = 0;
+  mgc_model *m = make_bn();
+  mgc_train_result res;
+  assert_int_equal(mgc_train_run(&cfg, m, &set, &set, &res), MGC_OK);
+  return m;
+}
+
+static void test_cached_body_trains_as_uncached(void **st) {
+  (void)st;
+  char la[512], lb[512];
+  mgc_model *a = head_training((size_t)1 << 20, la), *b = head_training(0, lb), *ref = make_bn();
+  assert_non_null(strstr(la, "layers 1-2 are frozen and every window is fixed"));
+  assert_non_null(strstr(lb, "layers 1-2 are frozen; their output is too large to keep"));
+  for (int i = 0; i < mgc_net_n_params(a->net); i++) {
+    const mgc_param *p = mgc_net_param(a->net, i), *q = mgc_net_param(b->net, i),
+                    *r = mgc_net_param(ref->net, i);
+    int in_body = !strncmp(p->name, "body", 4), moved = 0;
+    for (size_t k = 0; k < p->size; k++) {
+      if (fabsf(p->value[k] - q->value[k]) > 1e-5f)
+        fail_msg("%s[%zu]: %g cached, %g uncached", p->name, k, p->value[k], q->value[k]);
+      moved |= p->value[k] != r->value[k];
+    }
+    /* the body keeps every bit, running statistics included; the head learns */
+    if (in_body == moved) fail_msg("%s %s", p->name, in_body ? "changed" : "did not learn");
+  }
+  mgc_model_free(a);
+  mgc_model_free(b);
+  mgc_model_free(ref);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_copies_matching_tensors),
       cmocka_unit_test(test_lr_scale_and_freeze),
       cmocka_unit_test(test_recipe_keys),
       cmocka_unit_test(test_segment_pad_repeat),
+      cmocka_unit_test(test_frozen_layers_run_as_inference),
+      cmocka_unit_test(test_cached_body_trains_as_uncached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@ struct mgc_net {
   int n_layers;
   mgc_layer **layers;
   int head;           /* layers [0, head) produce the logits */
+  int frozen;         /* layers [0, frozen) run as at inference in training too */
   int n_classes;
   mgc_shape input;
   /* plan */
@@ -25,8 +26,8 @@ struct mgc_net {
   unsigned char *fused;
   size_t plan_bytes;
   /* last training forward, for backward */
-  const float *last_x;
-  int last_batch, last_training;
+  const float *last_x;  /* the input of layer last_from */
+  int last_from, last_batch, last_training;
   /* flat list of parameters */
   int n_params;
   mgc_param **params;
@@ -274,7 +275,8 @@ oom:
 int mgc_net_planned_batch(const mgc_net *net) { return net->batch_cap; }
 size_t mgc_net_plan_bytes(const mgc_net *net) { return net->plan_bytes; }
 
-static const float *run(mgc_net *net, const float *x, int batch, int training, int upto) {
+static const float *run(mgc_net *net, const float *x, int batch, int training, int from,
+                        int upto) {
   if (batch < 1 || batch > net->batch_cap || (training && !net->training_cap)) {
     mgc_error_set(MGC_ESTATE, "batch of %d (%s) does not fit the plan (%d, %s)", batch,
                   training ? "training" : "inference", net->batch_cap,
@@ -282,29 +284,59 @@ static const float *run(mgc_net *net, const float *x, int batch, int training, i
     return NULL;
   }
   const float *in = x;
-  for (int i = 0; i < upto; i++) {
+  for (int i = from; i < upto; i++) {
     mgc_layer *l = net->layers[i];
     float *ws = net->ws_at ? net->ws_at[i] : net->ws;
     if (net->fused && net->fused[i]) { /* layers i and i+1 in one step */
+      if (i + 1 == upto) {
+        mgc_error_set(MGC_EINVAL, "layer %d's output is not kept at inference (it is fused with "
+                      "the next layer); take the next one", i);
+        return NULL;
+      }
       l->ops->forward_fused(l, net->layers[i + 1], in, net->act[i + 1], batch, ws);
       in = net->act[++i];
       continue;
     }
-    l->ops->forward(l, in, net->act[i], batch, training, ws);
+    l->ops->forward(l, in, net->act[i], batch, training && i >= net->frozen, ws);
     in = net->act[i];
   }
   net->last_x = x;
+  net->last_from = from;
   net->last_batch = batch;
   net->last_training = training;
   return in;
 }
 
 const float *mgc_net_forward(mgc_net *net, const float *x, int batch, int training) {
-  return run(net, x, batch, training ? 1 : 0, net->head);
+  return run(net, x, batch, training ? 1 : 0, 0, net->head);
 }
 
+const float *mgc_net_forward_from(mgc_net *net, int first, const float *x, int batch,
+                                  int training) {
+  if (first < 0 || first > net->frozen || (first && net->fused)) {
+    mgc_error_set(MGC_EINVAL, "a forward may start at layer %d only on a training plan whose "
+                  "layers before it are frozen (%d are)", first, net->frozen);
+    return NULL;
+  }
+  return run(net, x, batch, training ? 1 : 0, first, net->head);
+}
+
+const float *mgc_net_forward_to(mgc_net *net, const float *x, int batch, int last) {
+  if (last < 0 || last >= net->n_layers) {
+    mgc_error_set(MGC_EINVAL, "no layer %d (the net has %d)", last, net->n_layers);
+    return NULL;
+  }
+  return run(net, x, batch, 0, 0, last + 1);
+}
+
+void mgc_net_set_frozen(mgc_net *net, int n_layers) {
+  net->frozen = n_layers < 0 ? 0 : n_layers > net->head ? net->head : n_layers;
+}
+
+int mgc_net_frozen(const mgc_net *net) { return net->frozen; }
+
 const float *mgc_net_predict(mgc_net *net, const float *x, int batch) {
-  const float *y = run(net, x, batch, 0, net->n_layers);
+  const float *y = run(net, x, batch, 0, 0, net->n_layers);
   if (!y || net->head < net->n_layers) return y; /* the softmax or sigmoid's output */
   /* No output layer in the architecture: normalise here so callers always
    * get probabilities. */
@@ -325,11 +357,17 @@ mgc_status mgc_net_backward(mgc_net *net, const float *dlogits, float *dx) {
   if (!net->last_training || !net->last_x)
     return mgc_error_set(MGC_ESTATE, "backward needs a training forward first");
   int batch = net->last_batch;
+  /* Nothing below the frozen layers needs a gradient: stop at the first
+   * trainable one, which then needs no dL/dx either. */
+  int stop = net->frozen > net->last_from ? net->frozen : net->last_from;
+  if (stop > 0 && dx)
+    return mgc_error_set(MGC_EINVAL, "no gradient for the input: the first %d layers are frozen",
+                         stop);
   const float *dy = dlogits;
-  for (int i = net->head - 1; i >= 0; i--) {
+  for (int i = net->head - 1; i >= stop; i--) {
     mgc_layer *l = net->layers[i];
-    const float *x = i ? net->act[i - 1] : net->last_x;
-    float *dxi = i ? net->grad[i - 1] : dx;
+    const float *x = i > net->last_from ? net->act[i - 1] : net->last_x;
+    float *dxi = i == stop ? (stop ? NULL : dx) : net->grad[i - 1];
     l->ops->backward(l, x, net->act[i], dy, dxi, batch, net->ws);
     dy = dxi;
   }

@@ -26,6 +26,7 @@ void mgc_train_config_default(mgc_train_config *c) {
   c->aug.offset_max = 32;
   c->win_len = 130;
   c->win_hop = 65;
+  c->body_cache_bytes = (size_t)1 << 30;
 }
 
 /* What masked values are filled with (mgc_augment_window): the band means
@@ -38,7 +39,19 @@ static const float *window_fill(const mgc_model *m, int dim) {
 
 typedef struct win_ref {
   int track, start;
+  int row; /* the window's row in the frozen body's cache, -1 when none */
 } win_ref;
+
+/* The frozen body's output for every window of the regular grid, computed
+ * once when nothing varies a window from epoch to epoch (no augmentation,
+ * no random offsets, no mixup): each epoch then runs only the layers that
+ * learn, so a head on a frozen pretrained network trains in seconds.
+ * first[i]: the row of track i's first window. */
+typedef struct body_cache {
+  size_t dim;        /* floats per window: the last frozen layer's output */
+  float *rows;
+  int *first;
+} body_cache;
 
 typedef struct trainer {
   const mgc_train_config *cfg;
@@ -51,6 +64,9 @@ typedef struct trainer {
   int *labels, *perm;
   win_ref *refs;
   int n_refs_cap;
+  int frozen;        /* leading layers frozen (mgc_net_set_frozen) */
+  body_cache train_cache, valid_cache; /* rows == NULL: not cached */
+  float *xc;         /* a batch of cached rows */
 } trainer;
 
 static void logf_(const mgc_train_config *c, const char *fmt, ...)
@@ -77,7 +93,7 @@ static int epoch_windows(trainer *t, const mgc_train_set *set) {
     for (int k = 0; k < nw; k++) {
       int start = k * c->win_hop;
       if (c->aug.offset_max > 0) start = mgc_augment_offset(&c->aug, &t->rng, start, c->win_len, frames);
-      t->refs[n++] = (win_ref){i, start};
+      t->refs[n++] = (win_ref){i, start, t->train_cache.rows ? t->train_cache.first[i] + k : -1};
     }
   }
   for (int i = n - 1; i > 0; i--) {
@@ -101,6 +117,26 @@ static int aug_active(const mgc_augment_params *a) {
          a->noise_std > 0;
 }
 
+/* The loss of a batch's logits z, the backward pass and the step. With
+ * mixup the targets are t->targets, else t->labels. */
+static mgc_status learn_batch(trainer *t, const float *z, int b, mgc_optim *opt, double *loss_sum,
+                              long *right, long *seen) {
+  const mgc_train_config *c = t->cfg;
+  int mix = c->aug.mixup_alpha > 0;
+  double l = mgc_softmax_ce(z, b, t->classes, mix ? NULL : t->labels, mix ? t->targets : NULL,
+                            c->balanced ? t->class_w : NULL, c->smoothing, t->dz, NULL);
+  if (!isfinite(l))
+    return mgc_error_set(MGC_EINVAL, "training diverged (loss %g); lower the learning rate", l);
+  mgc_status st = mgc_net_backward(t->net, t->dz, NULL);
+  if (st) return st;
+  mgc_optim_step(opt);
+  *loss_sum += l * b;
+  for (int i = 0; i < b; i++)
+    *right += mgc_argmax(z + (size_t)i * t->classes, t->classes) == t->labels[i];
+  *seen += b;
+  return MGC_OK;
+}
+
 /* One pass over the training windows; returns mean loss, sets accuracy. */
 static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *opt,
                               double *loss_out, double *acc_out) {
@@ -112,6 +148,19 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
   for (int b0 = 0; b0 < n; b0 += c->batch) {
     int b = n - b0 < c->batch ? n - b0 : c->batch;
     if (b < 2) break; /* batchnorm needs two samples; at most one window is left out */
+    if (t->train_cache.rows) {
+      const body_cache *bc = &t->train_cache;
+      for (int i = 0; i < b; i++) {
+        const win_ref *r = &t->refs[b0 + i];
+        memcpy(t->xc + i * bc->dim, bc->rows + (size_t)r->row * bc->dim, bc->dim * sizeof(float));
+        t->labels[i] = set->labels[r->track];
+      }
+      const float *z = mgc_net_forward_from(t->net, t->frozen, t->xc, b, 1);
+      if (!z) return MGC_ESTATE;
+      mgc_status st = learn_batch(t, z, b, opt, &loss_sum, &right, &seen);
+      if (st) return st;
+      continue;
+    }
     for (int i = 0; i < b; i++) {
       const win_ref *r = &t->refs[b0 + i];
       mgc_window_cut(t->model, &set->feats[r->track], r->start, c->win_len, t->win);
@@ -128,19 +177,24 @@ static mgc_status train_epoch(trainer *t, const mgc_train_set *set, mgc_optim *o
                         t->mix_scratch, t->perm);
     const float *z = mgc_net_forward(t->net, t->x, b, 1);
     if (!z) return MGC_ESTATE;
-    double l = mgc_softmax_ce(z, b, t->classes, mix ? NULL : t->labels, mix ? t->targets : NULL,
-                              c->balanced ? t->class_w : NULL, c->smoothing, t->dz, NULL);
-    if (!isfinite(l))
-      return mgc_error_set(MGC_EINVAL, "training diverged (loss %g); lower the learning rate", l);
-    mgc_status st = mgc_net_backward(t->net, t->dz, NULL);
+    mgc_status st = learn_batch(t, z, b, opt, &loss_sum, &right, &seen);
     if (st) return st;
-    mgc_optim_step(opt);
-    loss_sum += l * b;
-    for (int i = 0; i < b; i++) right += mgc_argmax(z + (size_t)i * t->classes, t->classes) == t->labels[i];
-    seen += b;
   }
   *loss_out = seen ? loss_sum / seen : NAN;
   *acc_out = seen ? (double)right / seen : NAN;
+  return MGC_OK;
+}
+
+/* Windows w0..w0+b of a track's regular grid, laid out and standardised
+ * as the model's input, into t->x. */
+static mgc_status window_batch(trainer *t, const mgc_feature_matrix *f, int w0, int b) {
+  const mgc_train_config *c = t->cfg;
+  for (int j = 0; j < b; j++) {
+    mgc_window_cut(t->model, f, (w0 + j) * c->win_hop, c->win_len, t->win);
+    mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + j * t->d);
+    if (st) return st;
+  }
+  mgc_model_standardize(t->model, t->x, t->x, b);
   return MGC_OK;
 }
 
@@ -157,14 +211,17 @@ static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, d
     for (int k = 0; k < t->classes; k++) mean[k] = 0;
     for (int w0 = 0; w0 < nw; w0 += c->batch) {
       int b = nw - w0 < c->batch ? nw - w0 : c->batch;
-      for (int j = 0; j < b; j++) {
-        mgc_window_cut(t->model, &set->feats[i], (w0 + j) * c->win_hop, c->win_len, t->win);
-        mgc_status st = mgc_model_window_layout(t->model, t->win, c->win_len, t->dim, t->x + j * t->d);
+      for (int j = 0; j < b; j++) t->labels[j] = set->labels[i];
+      const float *z;
+      if (t->valid_cache.rows) {
+        const body_cache *bc = &t->valid_cache;
+        z = mgc_net_forward_from(t->net, t->frozen, bc->rows + (size_t)(bc->first[i] + w0) * bc->dim,
+                                 b, 0);
+      } else {
+        mgc_status st = window_batch(t, &set->feats[i], w0, b);
         if (st) return st;
-        t->labels[j] = set->labels[i];
+        z = mgc_net_forward(t->net, t->x, b, 0);
       }
-      mgc_model_standardize(t->model, t->x, t->x, b);
-      const float *z = mgc_net_forward(t->net, t->x, b, 0);
       if (!z) return MGC_ESTATE;
       float p[b * t->classes];
       loss_sum += b * mgc_softmax_ce(z, b, t->classes, t->labels, NULL, NULL, 0, NULL, p);
@@ -341,6 +398,102 @@ static mgc_status load_checkpoint(trainer *t, mgc_optim *opt, float *best, train
   return MGC_OK;
 }
 
+/* ---- the frozen body ------------------------------------------------------ */
+
+/* The layers up to the last one whose tensors are all frozen (learning-rate
+ * scale 0) before the first layer that learns. */
+static int frozen_layers(const mgc_net *net, const mgc_optim *opt) {
+  int k = 0, frozen = 0; /* k: index among the trainable tensors, the optimiser's */
+  for (int i = 0; i < mgc_net_n_layers(net); i++) {
+    const mgc_layer *l = mgc_net_layer(net, i);
+    int trainable = 0, learns = 0;
+    for (int j = 0; j < l->n_params; j++)
+      if (l->params[j].grad) {
+        trainable = 1;
+        learns |= mgc_optim_lr_scale(opt, k++) != 0;
+      }
+    if (learns) break;
+    if (trainable) frozen = i + 1;
+  }
+  return frozen;
+}
+
+/* Nothing varies a window between epochs: the body's output can be kept. */
+static int windows_fixed(const mgc_train_config *c) {
+  return c->aug.offset_max == 0 && !aug_active(&c->aug) && c->aug.mixup_alpha <= 0;
+}
+
+static mgc_status cache_body(trainer *t, const mgc_train_set *set, body_cache *bc) {
+  const mgc_train_config *c = t->cfg;
+  mgc_shape o = mgc_net_layer(t->net, t->frozen - 1)->out;
+  bc->dim = mgc_shape_size(&o);
+  if (!(bc->first = malloc(((size_t)set->n_tracks + 1) * sizeof *bc->first)))
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  int n = 0;
+  for (int i = 0; i < set->n_tracks; i++) {
+    bc->first[i] = n;
+    n += mgc_track_windows((int)set->feats[i].n_frames, c->win_len, c->win_hop);
+  }
+  bc->first[set->n_tracks] = n;
+  /* a body frozen only in its first layers has a large output: then it runs every epoch */
+  if ((size_t)n * bc->dim * sizeof(float) > c->body_cache_bytes) return MGC_OK;
+  if (!(bc->rows = malloc((size_t)n * bc->dim * sizeof(float))))
+    return mgc_error_set(MGC_ENOMEM, "out of memory caching the frozen layers' output");
+  for (int i = 0; i < set->n_tracks; i++) {
+    int nw = bc->first[i + 1] - bc->first[i];
+    for (int w0 = 0; w0 < nw; w0 += c->batch) {
+      int b = nw - w0 < c->batch ? nw - w0 : c->batch;
+      mgc_status st = window_batch(t, &set->feats[i], w0, b);
+      if (st) return st;
+      const float *y = mgc_net_forward_to(t->net, t->x, b, t->frozen - 1);
+      if (!y) return MGC_ESTATE;
+      memcpy(bc->rows + (size_t)(bc->first[i] + w0) * bc->dim, y, (size_t)b * bc->dim * sizeof(float));
+    }
+  }
+  return MGC_OK;
+}
+
+static void body_cache_free(body_cache *bc) {
+  free(bc->rows);
+  free(bc->first);
+  *bc = (body_cache){0};
+}
+
+/* Freeze the body in the net and, when the windows are fixed, run it once
+ * over both sets. */
+static mgc_status prepare_body(trainer *t, const mgc_optim *opt, const mgc_train_set *train,
+                               const mgc_train_set *valid) {
+  t->frozen = frozen_layers(t->net, opt);
+  mgc_net_set_frozen(t->net, t->frozen);
+  t->frozen = mgc_net_frozen(t->net);
+  if (!t->frozen) return MGC_OK;
+  if (!windows_fixed(t->cfg)) {
+    logf_(t->cfg, "layers 1-%d are frozen: they run as at inference, and nothing below layer "
+          "%d is back-propagated", t->frozen, t->frozen + 1);
+    return MGC_OK;
+  }
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  mgc_status st = cache_body(t, train, &t->train_cache);
+  if (!st && valid) st = cache_body(t, valid, &t->valid_cache);
+  if (st) return st;
+  if (!t->train_cache.rows || (valid && !t->valid_cache.rows)) {
+    body_cache_free(&t->train_cache);
+    body_cache_free(&t->valid_cache);
+    logf_(t->cfg, "layers 1-%d are frozen; their output is too large to keep, so they run in "
+          "every epoch", t->frozen);
+    return MGC_OK;
+  }
+  if (!(t->xc = malloc((size_t)t->cfg->batch * t->train_cache.dim * sizeof(float))))
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  logf_(t->cfg, "layers 1-%d are frozen and every window is fixed: their output (%zu values a "
+        "window) was computed once, in %.1f s; the epochs train the layers above",
+        t->frozen, t->train_cache.dim,
+        (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
+  return MGC_OK;
+}
+
 /* ---- driver -------------------------------------------------------------- */
 
 mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
@@ -409,6 +562,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
                          "starts with it", cfg->lr_rules[i].prefix);
       goto done;
     }
+  if ((st = prepare_body(&t, opt, train, valid))) goto done;
   if (valid && !(best = snapshot(t.net, NULL))) {
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
     goto done;
@@ -503,6 +657,10 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   }
 done:
   if (csv) fclose(csv);
+  mgc_net_set_frozen(t.net, 0);
+  body_cache_free(&t.train_cache);
+  body_cache_free(&t.valid_cache);
+  free(t.xc);
   mgc_optim_free(opt);
   free(best);
   free(t.x);

@@ -58,8 +58,28 @@ const float *mgc_net_forward(mgc_net *net, const float *x, int batch, int traini
  * head's independent tag probabilities. */
 const float *mgc_net_predict(mgc_net *net, const float *x, int batch);
 
+/* Fine-tuning with a frozen body: the first n_layers layers run as at
+ * inference also in a training forward (batchnorm on its running
+ * statistics, no dropout), as a frozen network is used; backward stops
+ * above them. Clamped to the layers before the output. */
+void mgc_net_set_frozen(mgc_net *net, int n_layers);
+int mgc_net_frozen(const mgc_net *net);
+
+/* mgc_net_forward from layer `first` (<= the frozen count; a training
+ * plan) on x, the output of layer first-1 as an earlier forward computed
+ * it: the frozen layers' outputs computed once stand for them in every
+ * epoch. */
+const float *mgc_net_forward_from(mgc_net *net, int first, const float *x, int batch,
+                                  int training);
+
+/* Inference up to and including layer `last`: its output (an embedding),
+ * valid until the next call. Refused for a layer an inference plan fuses
+ * with the next (its output is never held). */
+const float *mgc_net_forward_to(mgc_net *net, const float *x, int batch, int last);
+
 /* Back-propagate dL/dlogits of the last training forward; overwrites every
- * parameter's grad; writes dL/dx when dx is not NULL. */
+ * trainable parameter's grad (a frozen layer's is left alone); writes dL/dx
+ * when dx is not NULL (refused when layers are frozen). */
 mgc_status mgc_net_backward(mgc_net *net, const float *dlogits, float *dx);
 
 /* Restart the random streams of dropout layers. */

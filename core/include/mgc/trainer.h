@@ -50,6 +50,8 @@ typedef struct mgc_train_config {
   int resume;              /* continue from the checkpoint */
   int n_lr_rules;
   mgc_lr_rule lr_rules[MGC_TRAIN_MAX_LR_RULES];
+  size_t body_cache_bytes; /* a frozen body's output is kept when it fits
+                              (every window fixed); 0: it runs every epoch */
   int threads;             /* each batch split across this many threads (0 = one per
                               online core); results are identical for any count */
   mgc_train_log_fn log;    /* progress lines (NULL = silent) */
@@ -58,7 +60,15 @@ typedef struct mgc_train_config {
 
 /* Defaults: 60 epochs, batch 32, Adam 1e-3, plateau schedule (patience 3),
  * early stopping after 8, windows 130/65, random window offsets of up to
- * 32 frames, no other augmentation. */
+ * 32 frames, no other augmentation, a frozen body's output kept up to 1 GiB.
+ *
+ * Frozen layers (learning-rate scale 0 on every tensor of the first layers,
+ * up to the last such layer before one that learns) run as at inference:
+ * batchnorm on its running statistics, as a frozen pretrained network is
+ * used, and nothing below them is back-propagated. When nothing varies a
+ * window between epochs (no augmentation, offsets or mixup), their output
+ * for every window is computed once and the epochs run only the layers
+ * above: a head on a frozen pretrained body trains in seconds. */
 void mgc_train_config_default(mgc_train_config *c);
 
 typedef struct mgc_train_result {
