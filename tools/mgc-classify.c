@@ -3,12 +3,10 @@
  * an ensemble (a .yaml file, mgcd's default models/ensemble.yaml), every
  * member's track probabilities combined by the ensemble's rule, the table
  * member on the whole file (mgc_ensemble_classifier). */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mgc/audio.h"
@@ -17,6 +15,8 @@
 #include "mgc/argmax.h"
 #include "mgc/parse.h"
 #include "mgc/session.h"
+
+#include "audio_files.h"
 
 #define MGC_DEFAULT_MODEL "models/ensemble.yaml"
 #ifndef MGC_INSTALLED_MODEL
@@ -32,64 +32,6 @@ static void usage(FILE *f) {
           "              with an ensemble, each member's genre and probabilities too)\n"
           "  --top K     how many classes to list (default 3)\n"
           "Directories are searched recursively for audio files.\n");
-}
-
-static int is_audio(const char *name) {
-  const char *dot = strrchr(name, '.');
-  static const char *ext[] = {"wav", "au", "aif", "aiff", "flac", "ogg", "oga", "mp3"};
-  if (!dot) return 0;
-  for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-    if (!strcasecmp(dot + 1, ext[i])) return 1;
-  return 0;
-}
-
-typedef struct list {
-  char **v;
-  int n, cap;
-} list;
-
-static void push(list *l, const char *s) {
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 64;
-    l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
-    if (!l->v) exit(1);
-  }
-  l->v[l->n++] = strdup(s);
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void walk(list *l, const char *path) {
-  struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    push(l, path); /* a missing file is reported when classified */
-    return;
-  }
-  DIR *d = opendir(path);
-  if (!d) {
-    push(l, path);
-    return;
-  }
-  list here = {0};
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char p[4096];
-    size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/') len--; /* "dir/" gives "dir/x", not "dir//x" */
-    snprintf(p, sizeof p, "%.*s/%s", (int)len, path, e->d_name);
-    struct stat s2;
-    if (stat(p, &s2) == 0 && (S_ISDIR(s2.st_mode) || is_audio(e->d_name))) push(&here, p);
-  }
-  closedir(d);
-  qsort(here.v, (size_t)here.n, sizeof *here.v, cmp_str);
-  for (int i = 0; i < here.n; i++) {
-    walk(l, here.v[i]);
-    free(here.v[i]);
-  }
-  free(here.v);
 }
 
 static void json_string(FILE *f, const char *s) {
@@ -199,8 +141,12 @@ int main(int argc, char **argv) {
   }
   const int C = cl.C, M = cl.e ? cl.e->n_members : 0;
   if (top > C) top = C;
-  list files = {0};
-  for (int i = optind; i < argc; i++) walk(&files, argv[i]);
+  mgc_path_list files = {0};
+  for (int i = optind; i < argc; i++)
+    if (mgc_path_list_add(&files, argv[i])) {
+      fprintf(stderr, "mgc-classify: out of memory listing %s\n", argv[i]);
+      return 1;
+    }
   int failures = 0, bar = files.n > 1 && isatty(2);
   for (int i = 0; i < files.n; i++) {
     if (bar) {
@@ -279,8 +225,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
   if (bar) fprintf(stderr, "\r%*s\r", 45, "");
-  for (int i = 0; i < files.n; i++) free(files.v[i]);
-  free(files.v);
+  mgc_path_list_free(&files);
   classifier_free(&cl);
   return failures ? 1 : 0;
 }

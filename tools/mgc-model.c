@@ -7,14 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/audio.h"
+#include "mgc/embed.h"
 #include "mgc/model.h"
 #include "mgc/npy.h"
 #include "mgc/session.h"
+
+#include "audio_files.h"
 
 static void usage(FILE *f, int full) {
   fprintf(f,
           "usage: mgc-model info FILE [--json]\n"
           "       mgc-model run FILE INPUT.npy [--out P.npy] [--batch N] [--quiet]\n"
+          "       mgc-model embed FILE AUDIO|DIR... [--layer NAME] [--out E.csv]\n"
           "       mgc-model import ARCH.yaml STATE.safetensors OUT [--classes a,b,c | "
           "--classes-file F]\n"
           "                        [--frontend JSON-FILE]\n"
@@ -31,6 +36,10 @@ static void usage(FILE *f, int full) {
           "  run     classify INPUT (one sample of the model's input shape, or a batch\n"
           "          [N, ...]); prints the top class of each row; --out writes the\n"
           "          probabilities as float32 .npy [N, classes]\n"
+          "  embed   each recording's embedding: the output of one layer (--layer, a name\n"
+          "          from 'info'; default the head's input, e.g. the FCN's 64 values),\n"
+          "          averaged over the recording's windows, as CSV (file, folder, e0, ...;\n"
+          "          folder: the file's directory name, its label in a folder per class)\n"
           "  import  a PyTorch state dict (safetensors.torch.save_file(model.state_dict()))\n"
           "          whose tensor names and shapes follow ARCH.yaml\n"
           "  init    a freshly initialised model (seed 0 unless --seed)\n"
@@ -279,6 +288,91 @@ static int cmd_info(const char *path, int as_json) {
 
 /* ---- run ---------------------------------------------------------------- */
 
+/* A CSV field: quoted when it holds a comma, a quote or a line end. */
+static void csv_field(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+/* The name of the directory holding `path` ("" for none). */
+static void folder_of(const char *path, char *out, size_t cap) {
+  const char *end = strrchr(path, '/');
+  const char *start = end;
+  while (start && start > path && start[-1] != '/') start--;
+  snprintf(out, cap, "%.*s", end ? (int)(end - start) : 0, end ? start : "");
+}
+
+static int cmd_embed(const char *model_path, char **inputs, int n_inputs, const char *layer,
+                     const char *out_path, int max_batch, int quiet) {
+  mgc_model *m = NULL;
+  mgc_embedder *e = NULL;
+  mgc_path_list files = {0};
+  FILE *out = stdout;
+  int rc = 1, failures = 0;
+  if (mgc_model_load(model_path, &m) || mgc_embedder_new(m, layer, max_batch, &e)) goto done;
+  for (int i = 0; i < n_inputs; i++)
+    if (mgc_path_list_add(&files, inputs[i])) {
+      mgc_error_set(MGC_ENOMEM, "out of memory listing %s", inputs[i]);
+      goto done;
+    }
+  if (out_path && !(out = fopen(out_path, "w"))) {
+    mgc_error_set(MGC_EIO, "%s: %s", out_path, strerror(errno));
+    goto done;
+  }
+  size_t dim = mgc_embedder_dim(e);
+  if (!quiet)
+    fprintf(stderr, "mgc-model: %zu values from layer %d (%s) of %s, %d file%s\n", dim,
+            mgc_embedder_layer(e), mgc_net_layer(m->net, mgc_embedder_layer(e))->name, model_path,
+            files.n, files.n == 1 ? "" : "s");
+  fprintf(out, "file,folder");
+  for (size_t k = 0; k < dim; k++) fprintf(out, ",e%zu", k);
+  fputc('\n', out);
+  float *v = malloc(dim * sizeof *v);
+  if (!v) {
+    mgc_error_set(MGC_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < files.n; i++) {
+    mgc_audio a = {0};
+    mgc_status st = mgc_audio_load(files.v[i], m->frontend.sample_rate, &a);
+    if (!st) st = mgc_embedder_process(e, a.samples, a.n, v, NULL);
+    free(a.samples);
+    if (st) { /* reported, and the other files still embedded */
+      fprintf(stderr, "mgc-model: %s: %s\n", files.v[i], mgc_error_message());
+      failures++;
+      continue;
+    }
+    char folder[256];
+    folder_of(files.v[i], folder, sizeof folder);
+    csv_field(out, files.v[i]);
+    fputc(',', out);
+    csv_field(out, folder);
+    for (size_t k = 0; k < dim; k++) fprintf(out, ",%.9g", v[k]);
+    fputc('\n', out);
+  }
+  free(v);
+  if (fflush(out) != 0 || ferror(out)) {
+    mgc_error_set(MGC_EIO, "%s: write failed", out_path ? out_path : "standard output");
+    goto done;
+  }
+  rc = failures ? 1 : 0;
+done:
+  if (rc == 1 && !failures) fail();
+  if (out && out != stdout) fclose(out);
+  mgc_path_list_free(&files);
+  mgc_embedder_free(e);
+  mgc_model_free(m);
+  return rc;
+}
+
 static int cmd_run(const char *path, const char *input, const char *out_path, int max_batch,
                    int quiet) {
   mgc_model *m;
@@ -380,21 +474,24 @@ int main(int argc, char **argv) {
     return 0;
   }
   int is_info = !strcmp(cmd, "info"), is_run = !strcmp(cmd, "run"),
-      is_import = !strcmp(cmd, "import"), is_init = !strcmp(cmd, "init");
-  if (!is_info && !is_run && !is_import && !is_init) {
-    fprintf(stderr, "mgc-model: unknown command '%s' (info, run, import, init)\n", cmd);
+      is_import = !strcmp(cmd, "import"), is_init = !strcmp(cmd, "init"),
+      is_embed = !strcmp(cmd, "embed");
+  if (!is_info && !is_run && !is_import && !is_init && !is_embed) {
+    fprintf(stderr, "mgc-model: unknown command '%s' (info, run, embed, import, init)\n", cmd);
     usage(stderr, 0);
     return 2;
   }
-  enum { O_JSON = 256, O_CLASSES, O_CLASSES_FILE, O_FRONTEND, O_SEED, O_BATCH };
+  enum { O_JSON = 256, O_CLASSES, O_CLASSES_FILE, O_FRONTEND, O_SEED, O_BATCH, O_LAYER };
   static const struct option opts[] = {
       {"json", no_argument, 0, O_JSON},          {"out", required_argument, 0, 'o'},
       {"classes", required_argument, 0, O_CLASSES}, {"classes-file", required_argument, 0, O_CLASSES_FILE},
       {"frontend", required_argument, 0, O_FRONTEND}, {"seed", required_argument, 0, O_SEED},
       {"batch", required_argument, 0, O_BATCH},  {"quiet", no_argument, 0, 'q'},
+      {"layer", required_argument, 0, O_LAYER},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   int as_json = 0, quiet = 0, max_batch = 32, c, rc = 0;
-  const char *out_path = NULL, *classes_arg = NULL, *classes_file = NULL, *frontend = NULL;
+  const char *out_path = NULL, *classes_arg = NULL, *classes_file = NULL, *frontend = NULL,
+             *layer = NULL;
   unsigned long long seed = 0;
   int has_seed = 0;
   /* Options belong to the command: parse what follows it. */
@@ -410,6 +507,7 @@ int main(int argc, char **argv) {
       case O_CLASSES: classes_arg = optarg; break;
       case O_CLASSES_FILE: classes_file = optarg; break;
       case O_FRONTEND: frontend = optarg; break;
+      case O_LAYER: layer = optarg; break;
       case O_SEED:
         errno = 0;
         seed = strtoull(optarg, &end, 10);
@@ -436,15 +534,18 @@ int main(int argc, char **argv) {
   int want = is_info ? 1 : is_run ? 2 : is_import ? 3 : 2;
   /* Options that do not apply to the command are usage errors, not ignored. */
   const char *stray = (as_json && !is_info)                          ? "--json"
-                      : (out_path && !is_run)                        ? "--out"
-                      : ((classes_arg || classes_file) && (is_info || is_run)) ? "--classes"
-                      : (frontend && (is_info || is_run))            ? "--frontend"
+                      : (out_path && !is_run && !is_embed)           ? "--out"
+                      : (layer && !is_embed)                         ? "--layer"
+                      : ((classes_arg || classes_file) && (is_info || is_run || is_embed)) ? "--classes"
+                      : (frontend && (is_info || is_run || is_embed)) ? "--frontend"
                       : (has_seed && !is_init)                       ? "--seed"
                       : NULL;
+  if (is_embed && npos >= 2 && !stray)
+    return cmd_embed(pos[0], pos + 1, npos - 1, layer, out_path, max_batch, quiet);
   if (npos != want || stray) {
     if (stray) fprintf(stderr, "mgc-model: %s does not apply to '%s'\n", stray, cmd);
-    else fprintf(stderr, "mgc-model %s: expected %d argument%s, got %d\n", cmd, want,
-                 want > 1 ? "s" : "", npos);
+    else fprintf(stderr, "mgc-model %s: expected %s%d argument%s, got %d\n", cmd,
+                 is_embed ? "at least " : "", want, want > 1 ? "s" : "", npos);
     usage(stderr, 0);
     return 2;
   }
