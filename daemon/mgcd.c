@@ -147,8 +147,14 @@ static void put_members(mgcd *d) {
       mgc_ensemble_stream_context_info(d->g.s, i, &ci);
       char q[300];
       mgc_json_quote(q, sizeof q, e->members[ci.member].name);
-      put(d, "%s{\"name\":%s,\"runs\":%u,\"in_decision\":%s,\"audio_s\":%.1f}", i ? "," : "", q,
+      put(d, "%s{\"name\":%s,\"runs\":%u,\"in_decision\":%s,\"audio_s\":%.1f", i ? "," : "", q,
           ci.runs, ci.in_decision ? "true" : "false", ci.audio_s);
+      if (ci.error) {
+        char em[600];
+        mgc_json_quote(em, sizeof em, ci.error);
+        put(d, ",\"error\":%s", em);
+      }
+      put(d, "}");
     }
     put(d, "]");
   }

@@ -18,6 +18,7 @@
 #include "mgc/arch.h"
 #include "mgc/audio.h"
 #include "mgc/combine.h"
+#include "mgc/context.h"
 #include "mgc/ensemble_classify.h"
 #include "mgc/ensemble_stream.h"
 #include "mgc/features.h"
@@ -370,10 +371,11 @@ static float *stream_16k(size_t *n_out) {
   return y;
 }
 
-/* A 16 kHz context member beside the 22050 Hz CRNN: before its first run
- * (after 3 s of the track) the decision is the CRNN's alone; then it joins
- * with its answer on exactly the audio it was given, resampled once, and
- * the status says so; at the end, _finish runs it on all the track's audio. */
+/* Two 16 kHz context members beside the 22050 Hz CRNN, fed by one
+ * resampler: before their first run (after 3 s of the track) the decision
+ * is the CRNN's alone; then they join with their answers on exactly the
+ * audio they were given, resampled once, and the status says so; at the
+ * end, _finish runs them on all the track's audio. */
 static void test_context_member_other_rate(void **st) {
   (void)st;
   mgc_ensemble *e = write_ensemble("ctx16k.yaml",
@@ -381,13 +383,16 @@ static void test_context_member_other_rate(void **st) {
                                    "members:\n"
                                    "  - {name: crnn, model: " CRNN ", input: window}\n"
                                    "  - {name: tiny, model: tiny16k.safetensors, input: context,"
+                                   " span: 40, first: 3, every: 10}\n"
+                                   "  - {name: tiny_b, model: tiny16k.safetensors, input: context,"
                                    " span: 40, first: 3, every: 10}\n");
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);
   pp.agg.change_db = 0;
   mgc_ensemble_stream *s;
   assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
-  assert_int_equal(mgc_ensemble_stream_contexts(s), 1);
+  assert_int_equal(mgc_ensemble_stream_contexts(s), 2);
+  assert_int_equal(mgc_ensemble_stream_resamplers(s), 1); /* one for both 16 kHz members */
   static rec r, ra;
   memset(&r, 0, sizeof r);
   memset(&ra, 0, sizeof ra);
@@ -407,7 +412,12 @@ static void test_context_member_other_rate(void **st) {
    * is handed over only after that window (its audio lags the resampler). */
   assert_true(r.n >= 1);
   for (int k = 0; k < C; k++) assert_true(fabsf(r.track[0][k] - ra.track[0][k]) < 1e-6f);
-  for (int i = 0; i < 3000 && mgc_ensemble_stream_table_runs(s) < 1; i++) usleep(10000);
+  for (int i = 0; i < 3000; i++) {
+    mgc_context_info cb;
+    mgc_ensemble_stream_context_info(s, 1, &cb);
+    if (mgc_ensemble_stream_table_runs(s) >= 1 && cb.runs >= 1) break;
+    usleep(10000);
+  }
   int before = r.n;
   feed(s, four, four + 3 * (size_t)g_clip.rate, &r);
   assert_true(r.n > before);
@@ -423,8 +433,11 @@ static void test_context_member_other_rate(void **st) {
   assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
   float tp[C];
   assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
+  mgc_context_info cb;
+  mgc_ensemble_stream_context_info(s, 1, &cb);
+  assert_true(cb.in_decision && cb.audio_s == ci.audio_s && !cb.error && !ci.error);
   for (int k = 0; k < C; k++) {
-    float want = 0.5f * (ra.track[r.n - 1][k] + tp[k]);
+    float want = (ra.track[r.n - 1][k] + 2 * tp[k]) / 3;
     if (fabsf(r.track[r.n - 1][k] - want) > 1e-5f)
       fail_msg("class %d: %.6f, expected %.6f", k, r.track[r.n - 1][k], want);
   }
@@ -440,7 +453,7 @@ static void test_context_member_other_rate(void **st) {
   assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
   mgc_decision da;
   mgc_pipeline_current(pa, &da);
-  for (int k = 0; k < C; k++) assert_true(fabsf(d.probs[k] - 0.5f * (da.probs[k] + tp[k])) < 1e-5f);
+  for (int k = 0; k < C; k++) assert_true(fabsf(d.probs[k] - (da.probs[k] + 2 * tp[k]) / 3) < 1e-5f);
   free(y16);
   mgc_session_free(ts);
   mgc_pipeline_free(pa);
@@ -480,6 +493,38 @@ static void test_offline_other_rate(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* A run that fails (here: the member's front-end gives 40 bands, its net
+ * reads 32) is reported with its message; the member stays out of the
+ * decision and the stream goes on. */
+static void test_context_failure_reported(void **st) {
+  (void)st;
+  make_16k_member("bands40.safetensors");
+  char path[512];
+  snprintf(path, sizeof path, "%s/bands40.safetensors", g_dir);
+  mgc_model *m;
+  assert_int_equal(mgc_model_load(path, &m), MGC_OK);
+  m->frontend.n_mels = 40;
+  mgc_context_params p = {10, 1, 10};
+  mgc_context *c;
+  assert_int_equal(mgc_context_new(m, &p, &c), MGC_OK);
+  const char *msg = "unset";
+  assert_int_equal(mgc_context_error(c, &msg), MGC_OK);
+  assert_null(msg);
+  size_t n16;
+  float *y16 = stream_16k(&n16);
+  mgc_context_feed(c, y16, 2 * 16000);
+  for (int i = 0; i < 3000 && mgc_context_error(c, NULL) == MGC_OK; i++) usleep(10000);
+  assert_int_not_equal(mgc_context_error(c, &msg), MGC_OK);
+  assert_non_null(msg);
+  assert_non_null(strstr(msg, "40 features does not fit input [1, 32, 200]"));
+  const float *probs;
+  assert_int_equal(mgc_context_collect(c, &probs), 0);
+  assert_int_equal(mgc_context_runs(c), 0);
+  free(y16);
+  mgc_context_free(c);
+  mgc_model_free(m);
+}
+
 static void test_refusals(void **st) {
   (void)st;
   mgc_ensemble *e = write_ensemble("only_table.yaml",
@@ -516,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_offline_classifier),
       cmocka_unit_test(test_context_member_other_rate),
       cmocka_unit_test(test_offline_other_rate),
+      cmocka_unit_test(test_context_failure_reported),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

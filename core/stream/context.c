@@ -1,23 +1,19 @@
 #include "mgc/context.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mgc/predict.h"
-#include "mgc/resampler.h"
 #include "mgc/session.h"
-
-#define CHUNK 4096 /* resampled samples per step of _feed */
 
 struct mgc_context {
   const mgc_model *m;
   mgc_context_params p;
   int rate, C;
-  mgc_resampler *rs;               /* NULL when the stream is at the model's rate */
-  float *tmp;                      /* CHUNK resampled samples */
   float *roll;                     /* the track's last roll_cap samples, circular */
   size_t roll_cap, roll_n, roll_pos;
   double track_s, due_s;
@@ -36,6 +32,7 @@ struct mgc_context {
   uint64_t job_track, res_track;
   double job_track_s, res_track_s;
   mgc_status error;
+  char error_msg[256];             /* the last failed run's message */
   atomic_uint runs;
   mgc_session *session;
 };
@@ -70,8 +67,9 @@ static void *worker(void *arg) {
       c->res_track_s = c->job_track_s;
       c->res_new = 1;
       atomic_fetch_add(&c->runs, 1);
-    } else {
+    } else { /* kept for status: the answer in use, if any, stays */
       c->error = st;
+      snprintf(c->error_msg, sizeof c->error_msg, "%s", mgc_error_message());
     }
     c->busy = 0;
     pthread_cond_broadcast(&c->done);
@@ -130,18 +128,7 @@ static void keep(mgc_context *c, const float *x, size_t n) {
 }
 
 void mgc_context_feed(mgc_context *c, const float *x, size_t n) {
-  if (!c->rs) {
-    keep(c, x, n);
-  } else {
-    while (n > 0) {
-      size_t used = 0, got = 0;
-      if (mgc_resampler_process(c->rs, x, n, &used, c->tmp, CHUNK, &got)) break;
-      keep(c, c->tmp, got);
-      x += used;
-      n -= used;
-      if (used == 0 && got == 0) break;
-    }
-  }
+  keep(c, x, n);
   if (c->track_s < c->due_s || c->roll_n == 0 || pthread_mutex_trylock(&c->mu) != 0) return;
   if (!c->busy && !c->job_ready) {
     submit(c);
@@ -180,12 +167,18 @@ unsigned mgc_context_runs(const mgc_context *c) {
   return atomic_load(&((mgc_context *)c)->runs);
 }
 double mgc_context_audio_s(const mgc_context *c) { return c->valid ? c->audio_s : 0; }
-mgc_status mgc_context_error(const mgc_context *c) { return c->error; }
+mgc_status mgc_context_error(const mgc_context *c, const char **message) {
+  mgc_context *w = (mgc_context *)c; /* the worker writes it under mu */
+  pthread_mutex_lock(&w->mu);
+  mgc_status st = w->error;
+  pthread_mutex_unlock(&w->mu);
+  if (message) *message = st ? c->error_msg : NULL;
+  return st;
+}
 
-mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, int in_rate,
-                           mgc_context **out) {
+mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, mgc_context **out) {
   *out = NULL;
-  if (!(p->span_s > 0) || !(p->first_s >= 0) || !(p->every_s > 0) || in_rate <= 0)
+  if (!(p->span_s > 0) || !(p->first_s >= 0) || !(p->every_s > 0))
     return mgc_error_set(MGC_EINVAL, "context member: span and every must be > 0, first >= 0");
   mgc_context *c = calloc(1, sizeof *c);
   if (!c) return mgc_error_set(MGC_ENOMEM, "context member: out of memory");
@@ -198,14 +191,12 @@ mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, int 
   pthread_cond_init(&c->done, NULL);
   atomic_init(&c->runs, 0);
   mgc_status st = MGC_OK;
-  if (in_rate != c->rate && (st = mgc_resampler_new(in_rate, c->rate, &c->rs))) goto fail;
   c->roll_cap = (size_t)ceil(p->span_s * c->rate);
-  c->tmp = malloc(sizeof(float) * CHUNK);
   c->roll = malloc(sizeof(float) * c->roll_cap);
   c->job = malloc(sizeof(float) * c->roll_cap);
   c->res = calloc(2 * (size_t)c->C, sizeof(float));
   c->probs = calloc((size_t)c->C, sizeof(float));
-  if (!c->tmp || !c->roll || !c->job || !c->res || !c->probs) {
+  if (!c->roll || !c->job || !c->res || !c->probs) {
     st = mgc_error_set(MGC_ENOMEM, "context member: out of memory");
     goto fail;
   }
@@ -233,11 +224,9 @@ void mgc_context_free(mgc_context *c) {
     pthread_join(c->th, NULL);
   }
   mgc_session_free(c->session);
-  mgc_resampler_free(c->rs);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
   pthread_cond_destroy(&c->done);
-  free(c->tmp);
   free(c->roll);
   free(c->job);
   free(c->res);

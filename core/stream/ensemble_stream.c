@@ -7,6 +7,17 @@
 #include <string.h>
 
 #include "mgc/context.h"
+#include "mgc/predict.h"
+#include "mgc/resampler.h"
+
+#define CHUNK 4096 /* resampled samples per step */
+
+/* The stream resampled to one context member rate, for every member at it. */
+typedef struct rate_feed {
+  int rate;
+  mgc_resampler *rs;
+  float *tmp; /* CHUNK samples */
+} rate_feed;
 
 struct mgc_ensemble_stream {
   const mgc_ensemble *e;
@@ -33,6 +44,9 @@ struct mgc_ensemble_stream {
   mgc_context *ctx[MGC_ENSEMBLE_MAX_MEMBERS];
   int ctx_valid[MGC_ENSEMBLE_MAX_MEMBERS];
   const float *ctx_probs[MGC_ENSEMBLE_MAX_MEMBERS];
+  int ctx_feed[MGC_ENSEMBLE_MAX_MEMBERS]; /* its rate_feed, -1 at the stream's rate */
+  int n_feeds;
+  rate_feed feeds[MGC_ENSEMBLE_MAX_MEMBERS];
   double *dyn_weights;             /* [M] weights renormalised over the members present */
 };
 
@@ -112,6 +126,27 @@ static int on_member_window(void *user, const mgc_window_event *e) {
   return s->fn ? s->fn(s->user, &ev) : 0;
 }
 
+/* The context members: those at the stream's rate as it is, the others
+ * from their rate's one resampler. */
+static void feed_contexts(mgc_ensemble_stream *s, const float *x, size_t n) {
+  for (int i = 0; i < s->n_ctx; i++)
+    if (s->ctx_feed[i] < 0) mgc_context_feed(s->ctx[i], x, n);
+  for (int f = 0; f < s->n_feeds; f++) {
+    rate_feed *rf = &s->feeds[f];
+    const float *in = x;
+    size_t left = n;
+    while (left > 0) {
+      size_t used = 0, got = 0;
+      if (mgc_resampler_process(rf->rs, in, left, &used, rf->tmp, CHUNK, &got)) break;
+      for (int i = 0; i < s->n_ctx; i++)
+        if (s->ctx_feed[i] == f) mgc_context_feed(s->ctx[i], rf->tmp, got);
+      in += used;
+      left -= used;
+      if (used == 0 && got == 0) break;
+    }
+  }
+}
+
 static int feed(mgc_ensemble_stream *s, const float *x, size_t n, int flush) {
   member_ctx ctx[MGC_ENSEMBLE_MAX_MEMBERS];
   for (int k = 0; k < s->n_win; k++) ctx[k] = (member_ctx){s, k};
@@ -131,7 +166,7 @@ static int feed(mgc_ensemble_stream *s, const float *x, size_t n, int flush) {
       int rc = mgc_pipeline_process(s->pipe[k], x, c, on_member_window, &ctx[k]);
       if (rc) return rc;
     }
-    for (int i = 0; i < s->n_ctx; i++) mgc_context_feed(s->ctx[i], x, c);
+    feed_contexts(s, x, c);
     x += c;
     n -= c;
   }
@@ -188,7 +223,10 @@ void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_c
   out->runs = mgc_context_runs(c);
   out->in_decision = s->ctx_valid[i];
   out->audio_s = s->ctx_valid[i] ? mgc_context_audio_s(c) : 0;
+  mgc_context_error(c, &out->error);
 }
+
+int mgc_ensemble_stream_resamplers(const mgc_ensemble_stream *s) { return s->n_feeds; }
 
 unsigned mgc_ensemble_stream_table_runs(const mgc_ensemble_stream *s) {
   return s->n_ctx ? mgc_context_runs(s->ctx[0]) : 0;
@@ -292,10 +330,21 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     if (mb->span_s > 0) cp.span_s = mb->span_s;
     if (mb->first_s > 0) cp.first_s = mb->first_s;
     if (mb->every_s > 0) cp.every_s = mb->every_s;
-    if ((st = mgc_context_new(mb->loaded, &cp, s->rate, &s->ctx[i]))) {
+    if ((st = mgc_context_new(mb->loaded, &cp, &s->ctx[i]))) {
       mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
       goto fail;
     }
+    int rate = mgc_model_classify_rate(mb->loaded), f = 0;
+    s->ctx_feed[i] = -1;
+    if (rate == s->rate) continue;
+    while (f < s->n_feeds && s->feeds[f].rate != rate) f++;
+    if (f == s->n_feeds) {
+      rate_feed *rf = &s->feeds[s->n_feeds++];
+      rf->rate = rate;
+      if (!(rf->tmp = malloc(sizeof(float) * CHUNK))) goto oom;
+      if ((st = mgc_resampler_new(s->rate, rate, &rf->rs))) goto fail;
+    }
+    s->ctx_feed[i] = f;
   }
   new_track(s, 1);
   *out = s;
@@ -310,6 +359,10 @@ fail:
 void mgc_ensemble_stream_free(mgc_ensemble_stream *s) {
   if (!s) return;
   for (int i = 0; i < s->n_ctx; i++) mgc_context_free(s->ctx[i]);
+  for (int f = 0; f < s->n_feeds; f++) {
+    mgc_resampler_free(s->feeds[f].rs);
+    free(s->feeds[f].tmp);
+  }
   for (int k = 0; k < s->n_win; k++) mgc_pipeline_free(s->pipe[k]);
   free(s->sub_weights);
   free(s->dyn_weights);

@@ -2,8 +2,9 @@
  * current track's most recent audio rather than one 3 s window (the
  * pretrained FCN reads 29 s; the table MLP the 57 features of 30 s).
  *
- * It keeps the track's last `span_s` seconds at the model's own rate (one
- * soxr resampler when the stream runs at another), and a worker thread runs
+ * It keeps the track's last `span_s` seconds at the model's own rate (fed
+ * at that rate: the live ensemble resamples the stream once per distinct
+ * rate for all the members at it), and a worker thread runs
  * the model on them (mgc_model_classify: its windows of the model's length,
  * a shorter track repeated or padded by the model's segment_pad) when the
  * track reaches `first_s` seconds and then every `every_s`, off the
@@ -35,14 +36,14 @@ void mgc_context_params_default(const mgc_model *m, mgc_context_params *p);
 
 typedef struct mgc_context mgc_context;
 
-/* m must outlive the member. in_rate: the rate of the audio _feed gets. */
-mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, int in_rate,
-                           mgc_context **out);
+/* m must outlive the member. */
+mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, mgc_context **out);
 void mgc_context_free(mgc_context *c);
 
 /* A new track starts (its audio so far forgotten, its answer dropped). */
 void mgc_context_new_track(mgc_context *c, uint64_t track);
-/* n samples of the current track at in_rate; hands the worker a job when
+/* n samples of the current track at the model's rate
+ * (mgc_model_classify_rate); hands the worker a job when
  * one is due and it is idle. */
 void mgc_context_feed(mgc_context *c, const float *x, size_t n);
 /* Take the worker's latest answer, if any; returns 1 when an answer about
@@ -54,6 +55,8 @@ int mgc_context_finish(mgc_context *c, const float **probs);
 
 unsigned mgc_context_runs(const mgc_context *c);      /* runs finished */
 double mgc_context_audio_s(const mgc_context *c);     /* audio the answer in use rests on */
-mgc_status mgc_context_error(const mgc_context *c);   /* the last run's failure, or MGC_OK */
+/* The last failed run's status (MGC_OK when none has failed) and its
+ * message (NULL when none); a failure leaves the answer in use, if any. */
+mgc_status mgc_context_error(const mgc_context *c, const char **message);
 
 #endif

@@ -10,7 +10,8 @@
  *
  * Context members (input: context, or table) are long-context members
  * (mgc/context.h): each keeps the current track's most recent audio at its
- * own rate and answers about it from a worker thread on a cadence (the
+ * own rate (the stream resampled once per distinct rate, shared by the
+ * members at it) and answers about it from a worker thread on a cadence (the
  * pretrained FCN on 29 s at 16 kHz; the table MLP on the 57 features of
  * 30 s at 22050 Hz). Their latest answer about the current track joins the
  * decision; until a member has one, the decision rests on the members that
@@ -64,16 +65,21 @@ double mgc_ensemble_stream_hop_s(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_rate(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_classes(const mgc_ensemble_stream *s, const char *const **names);
 /* Context members: how many, and for status each one's member index,
- * runs finished, whether its answer is in the current decision, and the
- * seconds of audio that answer rests on (0 when none is in use). */
+ * runs finished, whether its answer is in the current decision, the
+ * seconds of audio that answer rests on (0 when none is in use), and the
+ * message of its last failed run (NULL when none has failed). */
 typedef struct mgc_context_info {
   int member;
   unsigned runs;
   int in_decision;
   double audio_s;
+  const char *error;
 } mgc_context_info;
 int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s);
 void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_context_info *out);
+/* Resamplers the stream runs: one per distinct context member rate that
+ * is not the stream's. */
+int mgc_ensemble_stream_resamplers(const mgc_ensemble_stream *s);
 /* The same three for the first context member (0 without one). */
 unsigned mgc_ensemble_stream_table_runs(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_table_active(const mgc_ensemble_stream *s);
