@@ -756,9 +756,15 @@ int main(int argc, char **argv) {
             continue;
           rest[n_rest++] = i;
         }
-        if (holdout(&d, rest, n_rest, r->validation > 0 ? r->validation : 0.2,
-                    r->train.seed + (uint64_t)f + 1, tr, &n_tr, va, &n_va))
+        /* Without validation (a recipe of a fixed number of epochs) the fold
+         * trains as the final model does: on every other track, last epoch. */
+        if (r->validation <= 0) {
+          memcpy(tr, rest, (size_t)n_rest * sizeof *tr);
+          n_tr = n_rest;
+        } else if (holdout(&d, rest, n_rest, r->validation, r->train.seed + (uint64_t)f + 1, tr,
+                           &n_tr, va, &n_va)) {
           die("validation split");
+        }
         if (d.group)
           fprintf(stderr, "fold %d/%d, group %d%s: train %d, validate %d, test %d tracks\n", f + 1,
                   K, g + 1, g == d.n_groups ? " (in no list)" : "", n_tr, n_va, n_sub);
@@ -774,11 +780,11 @@ int main(int argc, char **argv) {
           else snprintf(curves, sizeof curves, "%s.fold%d.csv", o.curves, f + 1);
           cv = curves;
         }
-        mgc_corpus *vc, *gc;
+        mgc_corpus *vc = NULL, *gc;
         float *gp;
         int *goff;
         for (int i = 0; i < n_sub; i++) sub[i] = test[sub[i]];
-        if (mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
+        if (n_va && mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
         if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &gres)) die("training");
         mgc_corpus_free(vc);
         if (mgc_corpus_subset(d.clean, sub, n_sub, &gc) ||
