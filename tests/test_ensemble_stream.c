@@ -108,6 +108,7 @@ static void test_window_members(void **st) {
   pp.agg.change_db = 0;
   mgc_ensemble_stream *s;
   assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  assert_int_equal(mgc_ensemble_stream_framers(s), 1); /* one front-end: one framer */
   static rec r, ra, rb;
   memset(&r, 0, sizeof r);
   memset(&ra, 0, sizeof ra);
@@ -279,11 +280,15 @@ static void test_offline_classifier(void **st) {
                                    "members:\n"
                                    "  - {name: crnn, model: " CRNN ", input: window}\n"
                                    "  - {name: chroma, model: chroma.safetensors, input: window}\n"
-                                   "  - {name: table, model: mlp.safetensors, input: table}\n");
+                                   "  - {name: table, model: mlp.safetensors, input: table}\n"
+                                   "  - {name: again, model: " CRNN ", input: window}\n");
   mgc_ensemble_classifier *c;
   assert_int_equal(mgc_ensemble_classifier_new(e, &c), MGC_OK);
   assert_int_equal(mgc_ensemble_classifier_rate(c), 22050);
-  float probs[C], mp[3 * C], want[3 * C], out[C];
+  /* the CRNN's log-mel read by two members is computed once; the chroma
+   * member's features are its own, the table's too (not a feature set) */
+  assert_int_equal(mgc_ensemble_classifier_feature_sets(c), 2);
+  float probs[C], mp[4 * C], want[4 * C], out[C];
   int nw = 0;
   assert_int_equal(mgc_ensemble_classifier_process(c, g_clip.samples, g_clip.n, probs, mp, &nw), MGC_OK);
   for (int m = 0; m < 2; m++) {
@@ -315,9 +320,10 @@ static void test_offline_classifier(void **st) {
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[2].loaded, 1, &ts), MGC_OK);
   assert_int_equal(mgc_session_run(ts, feats, 1, want + 2 * C), MGC_OK);
-  for (int i = 0; i < 3 * C; i++)
+  memcpy(want + 3 * C, want, sizeof(float) * C);
+  for (int i = 0; i < 4 * C; i++)
     if (fabsf(mp[i] - want[i]) > 1e-5f) fail_msg("member %d class %d: %.6f, expected %.6f", i / C, i % C, mp[i], want[i]);
-  mgc_combiner prod = {MGC_COMB_PRODUCT, 3, C, NULL, NULL, NULL};
+  mgc_combiner prod = {MGC_COMB_PRODUCT, 4, C, NULL, NULL, NULL};
   mgc_combine(&prod, want, out);
   for (int k = 0; k < C; k++) assert_true(fabsf(probs[k] - out[k]) < 1e-5f);
   mgc_session_free(ts);

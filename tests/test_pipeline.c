@@ -2,7 +2,8 @@
  * give exactly the windows and probabilities the offline path
  * (mgc_predict_track, as mgc-classify and mgc-eval use it) gives, with
  * correct times and levels, silence gating, new tracks after a gap, a padded
- * window for a short stream, and no allocation while streaming. */
+ * window for a short stream, no allocation while streaming, and members of
+ * one front-end sharing a framer. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -344,6 +345,78 @@ static void test_waveform_matches_offline(void **st) {
   mgc_model_free(m);
 }
 
+/* Members of one front-end from one framer (the CRNN leading, the chroma
+ * RNN and the CNN following; the chroma features make the leader's framer
+ * compute more): every pipeline's events equal, bit for bit, those of a
+ * pipeline with a framer of its own, through a restart and a flush; the
+ * followers are driven by the leader alone. A waveform model and another
+ * front-end are refused. */
+static void test_shared_framer(void **st) {
+  (void)st;
+  static const char *names[3] = {"crnn", "chroma_rnn", "cnn"};
+  mgc_model *m[3];
+  for (int i = 0; i < 3; i++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/%s.safetensors", MGC_SOURCE_DIR, names[i]);
+    assert_int_equal(mgc_model_load(path, &m[i]), MGC_OK);
+  }
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(CLIP, m[0]->frontend.sample_rate, &a), MGC_OK);
+  size_t half = a.n / 2;
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  static rec alone[3], shared[3];
+  memset(alone, 0, sizeof alone);
+  memset(shared, 0, sizeof shared);
+  mgc_pipeline *own[3], *grp[3];
+  for (int i = 0; i < 3; i++) {
+    alone[i].C = shared[i].C = m[i]->n_classes;
+    assert_int_equal(mgc_pipeline_new(m[i], &pp, &own[i]), MGC_OK);
+    feed(own[i], a.samples, half, &alone[i], 3);
+    mgc_pipeline_restart(own[i], 1.5);
+    feed(own[i], a.samples + half, a.n - half, &alone[i], 4);
+    assert_int_equal(mgc_pipeline_flush(own[i], collect, &alone[i]), 0);
+  }
+  assert_int_equal(mgc_pipeline_new(m[0], &pp, &grp[0]), MGC_OK);
+  for (int i = 1; i < 3; i++) {
+    assert_true(mgc_pipeline_can_share(grp[0], m[i]));
+    assert_int_equal(mgc_pipeline_new_shared(m[i], &pp, grp[0], &grp[i]), MGC_OK);
+    mgc_pipeline_set_sink(grp[i], collect, &shared[i]);
+  }
+  assert_false(mgc_pipeline_can_share(grp[1], m[2])); /* a follower leads nothing */
+  feed(grp[0], a.samples, half, &shared[0], 5);
+  mgc_pipeline_restart(grp[0], 1.5);
+  feed(grp[0], a.samples + half, a.n - half, &shared[0], 6);
+  assert_int_equal(mgc_pipeline_flush(grp[0], collect, &shared[0]), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_true(alone[i].n > 10);
+    assert_int_equal(shared[i].n, alone[i].n);
+    for (int w = 0; w < alone[i].n; w++) {
+      assert_true(shared[i].e[w].t == alone[i].e[w].t && shared[i].e[w].t_end == alone[i].e[w].t_end);
+      assert_true(shared[i].e[w].rms_db == alone[i].e[w].rms_db);
+      assert_memory_equal(shared[i].probs[w], alone[i].probs[w], sizeof(float) * (size_t)alone[i].C);
+      assert_memory_equal(shared[i].track[w], alone[i].track[w], sizeof(float) * (size_t)alone[i].C);
+    }
+    assert_true(mgc_pipeline_audio_s(grp[i]) == mgc_pipeline_audio_s(own[i]));
+  }
+  /* Refused: a waveform model, another front-end. */
+  mgc_model *wf;
+  assert_int_equal(mgc_model_load(MGC_SOURCE_DIR "/models/waveform_cnn.safetensors", &wf), MGC_OK);
+  assert_false(mgc_pipeline_can_share(grp[0], wf));
+  m[2]->frontend.hop_length = 256;
+  assert_false(mgc_pipeline_can_share(grp[0], m[2]));
+  mgc_pipeline *x = NULL;
+  assert_int_equal(mgc_pipeline_new_shared(wf, &pp, own[0], &x), MGC_EINVAL);
+  assert_null(x);
+  mgc_model_free(wf);
+  for (int i = 2; i >= 0; i--) {
+    mgc_pipeline_free(grp[i]);
+    mgc_pipeline_free(own[i]);
+    mgc_model_free(m[i]);
+  }
+  mgc_audio_free(&a);
+}
+
 static void test_refusals(void **st) {
   (void)st;
   mgc_model *m = load_model();
@@ -364,6 +437,7 @@ int main(void) {
       cmocka_unit_test(test_all_silence_has_no_genre),
       cmocka_unit_test(test_short_stream_padded),
       cmocka_unit_test(test_waveform_matches_offline),
+      cmocka_unit_test(test_shared_framer),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,3 +177,14 @@ mgc_status mgc_frontend_params_from_json(const char *text, mgc_frontend_params *
   if (st == MGC_OK) *p = q;
   return st;
 }
+
+int mgc_frontend_params_same_frames(const mgc_frontend_params *a, const mgc_frontend_params *b) {
+  /* field by field: a struct's padding bytes are not part of its value */
+  int same_tuning = a->tuning == b->tuning || (isnan(a->tuning) && isnan(b->tuning));
+  return a->sample_rate == b->sample_rate && a->n_fft == b->n_fft &&
+         a->hop_length == b->hop_length && a->center == b->center &&
+         a->pad_mode == b->pad_mode && a->n_mels == b->n_mels && a->fmin == b->fmin &&
+         a->fmax == b->fmax && a->mel_scale == b->mel_scale && a->mel_norm == b->mel_norm &&
+         a->amin == b->amin && a->ref == b->ref && a->top_db == b->top_db &&
+         a->n_mfcc == b->n_mfcc && a->n_chroma == b->n_chroma && same_tuning;
+}

@@ -63,31 +63,26 @@ int mgc_model_classify_rate(const mgc_model *m) {
   return mgc_model_is_table(m) ? MGC_TABLE_RATE : m->frontend.sample_rate;
 }
 
-mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
+mgc_status mgc_model_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out) {
+  mgc_feature_kind kind;
+  *out = (mgc_feature_matrix){0};
+  mgc_status st = mgc_feature_kind_parse(m->arch->feature, &kind);
+  return st ? st : mgc_features_compute(&m->frontend, kind, y, n, out);
+}
+
+mgc_status mgc_model_classify_features(mgc_session *s, const mgc_feature_matrix *fm, float *probs,
+                                       int *windows) {
   const mgc_model *model = mgc_session_model(s);
   const int C = model->n_classes;
-  if (mgc_model_is_table(model)) {
-    if (mgc_shape_size(&model->arch->input) != MGC_TABLE_DIM)
-      return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_TABLE_DIM);
-    float x[MGC_TABLE_DIM];
-    mgc_status st = mgc_table_features(y, n, MGC_TABLE_RATE, x);
-    if (!st) st = mgc_session_run(s, x, 1, probs);
-    if (!st && windows) *windows = 1;
-    return st;
-  }
-  mgc_feature_kind kind;
-  mgc_feature_matrix fm = {0};
-  mgc_status st = mgc_feature_kind_parse(model->arch->feature, &kind);
-  if (!st) st = mgc_features_compute(&model->frontend, kind, y, n, &fm);
-  if (st) return st;
   int win = model->frontend.segment_frames, hop = model->frontend.segment_hop;
-  int nw = mgc_track_windows((int)fm.n_frames, win, hop);
+  int nw = mgc_track_windows((int)fm->n_frames, win, hop);
   size_t d = mgc_shape_size(&model->arch->input);
   float *wp = malloc((size_t)nw * (size_t)C * sizeof *wp);
   float *scratch =
-      malloc(((size_t)mgc_session_max_batch(s) * d + (size_t)win * fm.dim) * sizeof *scratch);
+      malloc(((size_t)mgc_session_max_batch(s) * d + (size_t)win * fm->dim) * sizeof *scratch);
+  mgc_status st = MGC_OK;
   if (!wp || !scratch) st = mgc_error_set(MGC_ENOMEM, "out of memory");
-  if (!st) st = mgc_predict_track(s, &fm, win, hop, scratch, wp);
+  if (!st) st = mgc_predict_track(s, fm, win, hop, scratch, wp);
   if (!st) {
     for (int k = 0; k < C; k++) {
       double sum = 0;
@@ -98,7 +93,23 @@ mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *p
   }
   free(wp);
   free(scratch);
-  mgc_feature_matrix_free(&fm);
   return st;
 }
 
+mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
+  const mgc_model *model = mgc_session_model(s);
+  if (mgc_model_is_table(model)) {
+    if (mgc_shape_size(&model->arch->input) != MGC_TABLE_DIM)
+      return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_TABLE_DIM);
+    float x[MGC_TABLE_DIM];
+    mgc_status st = mgc_table_features(y, n, MGC_TABLE_RATE, x);
+    if (!st) st = mgc_session_run(s, x, 1, probs);
+    if (!st && windows) *windows = 1;
+    return st;
+  }
+  mgc_feature_matrix fm;
+  mgc_status st = mgc_model_features(model, y, n, &fm);
+  if (!st) st = mgc_model_classify_features(s, &fm, probs, windows);
+  mgc_feature_matrix_free(&fm);
+  return st;
+}

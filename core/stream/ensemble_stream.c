@@ -19,11 +19,18 @@ typedef struct rate_feed {
   float *tmp; /* CHUNK samples */
 } rate_feed;
 
+typedef struct member_ctx {
+  struct mgc_ensemble_stream *s;
+  int k;
+} member_ctx;
+
 struct mgc_ensemble_stream {
   const mgc_ensemble *e;
   int M, C, n_win;                 /* members, classes, window members */
   int slot[MGC_ENSEMBLE_MAX_MEMBERS];  /* member -> its pipeline (window members), else -1 */
   mgc_pipeline *pipe[MGC_ENSEMBLE_MAX_MEMBERS];
+  member_ctx mctx[MGC_ENSEMBLE_MAX_MEMBERS]; /* each pipeline's events: (s, k) */
+  int n_framers;                   /* window members of one front-end share one */
   mgc_combiner full, win_comb;     /* all members; a window's (the window members') */
   double *sub_weights;
   size_t hop_samples;
@@ -96,25 +103,18 @@ static void new_track(mgc_ensemble_stream *s, uint64_t track) {
   }
 }
 
-typedef struct member_ctx {
-  mgc_ensemble_stream *s;
-  int k;
-} member_ctx;
-
 static int on_member_window(void *user, const mgc_window_event *e) {
   member_ctx *mc = user;
   mgc_ensemble_stream *s = mc->s;
   const int C = s->C, k = mc->k;
-  if (k == 0) {
-    s->first = *e;
-    s->got = 0;
-  }
-  s->got++;
+  if (k == 0) s->first = *e;
   if (e->probs) memcpy(s->win_probs + (size_t)k * C, e->probs, sizeof(float) * (size_t)C);
   if (e->decision.genre >= 0 && e->decision.probs)
     memcpy(s->track_probs + (size_t)k * C, e->decision.probs, sizeof(float) * (size_t)C);
-  if (k != s->n_win - 1) return 0;
-  /* Every member has this window now (they are fed the same sub-chunk). */
+  /* Every member has this window once all have reported (they are fed the
+   * same sub-chunk, in the order of their framers, not of k). */
+  if (++s->got < s->n_win) return 0;
+  s->got = 0;
   mgc_window_event ev = s->first;
   if (ev.decision.track != s->track) new_track(s, ev.decision.track);
   if (ev.probs) {
@@ -148,8 +148,7 @@ static void feed_contexts(mgc_ensemble_stream *s, const float *x, size_t n) {
 }
 
 static int feed(mgc_ensemble_stream *s, const float *x, size_t n, int flush) {
-  member_ctx ctx[MGC_ENSEMBLE_MAX_MEMBERS];
-  for (int k = 0; k < s->n_win; k++) ctx[k] = (member_ctx){s, k};
+  member_ctx *ctx = s->mctx;
   if (flush) {
     for (int k = 0; k < s->n_win; k++) {
       int rc = mgc_pipeline_flush(s->pipe[k], on_member_window, &ctx[k]);
@@ -227,6 +226,7 @@ void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_c
 }
 
 int mgc_ensemble_stream_resamplers(const mgc_ensemble_stream *s) { return s->n_feeds; }
+int mgc_ensemble_stream_framers(const mgc_ensemble_stream *s) { return s->n_framers; }
 
 unsigned mgc_ensemble_stream_table_runs(const mgc_ensemble_stream *s) {
   return s->n_ctx ? mgc_context_runs(s->ctx[0]) : 0;
@@ -276,10 +276,16 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
                          mgc_pipeline_model(s->pipe[0])->frontend.hop_length);
       goto fail;
     }
-    if ((st = mgc_pipeline_new(mb->loaded, p, &s->pipe[s->n_win]))) {
+    int lead = 0; /* an earlier member of the same front-end frames for both */
+    while (lead < s->n_win && !mgc_pipeline_can_share(s->pipe[lead], mb->loaded)) lead++;
+    if (lead < s->n_win) st = mgc_pipeline_new_shared(mb->loaded, p, s->pipe[lead], &s->pipe[s->n_win]);
+    else if (!(st = mgc_pipeline_new(mb->loaded, p, &s->pipe[s->n_win]))) s->n_framers++;
+    if (st) {
       mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
       goto fail;
     }
+    s->mctx[s->n_win] = (member_ctx){s, s->n_win};
+    mgc_pipeline_set_sink(s->pipe[s->n_win], on_member_window, &s->mctx[s->n_win]);
     s->slot[m] = s->n_win++;
   }
   if (s->n_win == 0) {
@@ -363,7 +369,7 @@ void mgc_ensemble_stream_free(mgc_ensemble_stream *s) {
     mgc_resampler_free(s->feeds[f].rs);
     free(s->feeds[f].tmp);
   }
-  for (int k = 0; k < s->n_win; k++) mgc_pipeline_free(s->pipe[k]);
+  for (int k = s->n_win - 1; k >= 0; k--) mgc_pipeline_free(s->pipe[k]); /* followers first */
   free(s->sub_weights);
   free(s->dyn_weights);
   free(s->win_probs);

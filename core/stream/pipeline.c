@@ -14,7 +14,15 @@ struct mgc_pipeline {
   mgc_frontend_params fp;
   mgc_feature_kind kind;
   int len, hop, dim, n_mels, C;
-  mgc_framer *framer;
+  mgc_framer *framer;    /* a follower's is its leader's */
+  unsigned feats;        /* the features this pipeline reads from a frame */
+  /* Members of one front-end share a framer: the leader owns it and hands
+   * every frame to its followers (mgc_pipeline_new_shared). */
+  struct mgc_pipeline *leader;
+  struct mgc_pipeline *followers[MGC_PIPELINE_MAX_FOLLOWERS];
+  int n_followers;
+  mgc_window_event_fn sink_fn; /* a follower's events (mgc_pipeline_set_sink) */
+  void *sink_user;
   mgc_windower *windower;
   mgc_session *session;
   mgc_aggregator *agg;
@@ -117,8 +125,17 @@ static int on_window(void *user, const mgc_window *w) {
   return emit(p, w->data, w->first_frame, p->len, 0);
 }
 
+static int frame_in(mgc_pipeline *p, const mgc_frame *f);
+
+/* A frame of the framer: the leader's, then each follower's. */
 static int on_frame(void *user, const mgc_frame *f) {
   mgc_pipeline *p = user;
+  int rc = frame_in(p, f);
+  for (int i = 0; !rc && i < p->n_followers; i++) rc = frame_in(p->followers[i], f);
+  return rc;
+}
+
+static int frame_in(mgc_pipeline *p, const mgc_frame *f) {
   size_t slot = (size_t)(f->index % (uint64_t)p->len);
   const int nb = p->fp.n_fft / 2 + 1;
   /* Parseval on the one-sided power spectrum: the frame's Hann-weighted
@@ -163,8 +180,8 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   p->n_mels = p->fp.n_mels;
   p->C = m->n_classes;
   p->dim = (int)mgc_feature_dim(&p->fp, kind);
-  unsigned feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
-                   (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
+  p->feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
+             (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
   for (int i = 0; i < p->fp.n_fft; i++) {
     double w = 0.5 - 0.5 * cos(2.0 * M_PI * i / p->fp.n_fft);
     p->w2sum += w * w;
@@ -173,7 +190,7 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   ap.hop_s = (double)p->hop * p->fp.hop_length / p->fp.sample_rate;
   size_t d = mgc_shape_size(&m->arch->input);
   mgc_status st;
-  if ((st = mgc_framer_new(&p->fp, feats, &p->framer)) ||
+  if ((st = mgc_framer_new(&p->fp, p->feats, &p->framer)) ||
       (st = mgc_windower_new(p->dim, p->len, p->hop, &p->windower)) ||
       (st = mgc_session_new(m, 1, &p->session)) ||
       (st = mgc_aggregator_new(&ap, p->C, p->n_mels, &p->agg)))
@@ -215,6 +232,7 @@ fail:
 int mgc_pipeline_process(mgc_pipeline *p, const float *x, size_t n, mgc_window_event_fn fn, void *user) {
   p->fn = fn;
   p->user = user;
+  if (p->leader) return 0; /* its frames come through the leader */
   if (p->kind != MGC_KIND_WAVEFORM) return mgc_framer_process(p->framer, x, n, on_frame, p);
   /* Waveform: the samples go into the raw frames and then to the framer, at
    * most up to the end of one raw frame at a time, so the ring stays a few
@@ -243,16 +261,11 @@ static void raw_reset(mgc_pipeline *p) {
   p->raw_frames = 0;
 }
 
-int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
-  p->fn = fn;
-  p->user = user;
-  p->flush_n = (double)mgc_framer_samples(p->framer);
-  double seen = p->flush_n / p->fp.sample_rate;
-  int rc = mgc_framer_flush(p->framer, on_frame, p);
+/* After the framer's flush: a stream shorter than one window still gets a
+ * window, as mgc_predict_track gives it (its missing frames filled with
+ * the band means, 0 once standardised); then a new stream begins. */
+static int flush_tail(mgc_pipeline *p, int rc) {
   if (!rc && p->stream_windows == 0 && p->stream_frames > 0 && p->stream_frames < (uint64_t)p->len) {
-    /* As mgc_predict_track: a stream shorter than one window still gets a
-     * window, its missing frames filled with the band means (0 once
-     * standardised). */
     int have = (int)p->stream_frames;
     const float *fill = p->m->norm_dim == p->dim ? p->m->norm_mean : NULL;
     for (int i = 0; i < p->len; i++)
@@ -262,18 +275,90 @@ int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
   }
   mgc_windower_reset(p->windower);
   raw_reset(p);
+  p->offset_s += p->flush_n / p->fp.sample_rate;
   p->flush_n = 0;
-  p->offset_s += seen;
   p->stream_frames = p->stream_windows = 0;
   return rc;
 }
 
-void mgc_pipeline_restart(mgc_pipeline *p, double gap_s) {
-  p->offset_s += (double)mgc_framer_samples(p->framer) / p->fp.sample_rate + (gap_s > 0 ? gap_s : 0);
-  mgc_framer_reset(p->framer);
+int mgc_pipeline_flush(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
+  p->fn = fn;
+  p->user = user;
+  if (p->leader) return 0; /* flushed with its leader */
+  double n = (double)mgc_framer_samples(p->framer);
+  p->flush_n = n;
+  for (int i = 0; i < p->n_followers; i++) p->followers[i]->flush_n = n;
+  int rc = mgc_framer_flush(p->framer, on_frame, p);
+  rc = flush_tail(p, rc);
+  for (int i = 0; i < p->n_followers; i++) rc = flush_tail(p->followers[i], rc);
+  return rc;
+}
+
+static void restart_one(mgc_pipeline *p, double seen_s, double gap_s) {
+  p->offset_s += seen_s + (gap_s > 0 ? gap_s : 0);
   mgc_windower_reset(p->windower);
   raw_reset(p);
   p->stream_frames = p->stream_windows = 0;
+}
+
+void mgc_pipeline_restart(mgc_pipeline *p, double gap_s) {
+  if (p->leader) return; /* restarted with its leader */
+  double seen = (double)mgc_framer_samples(p->framer) / p->fp.sample_rate;
+  restart_one(p, seen, gap_s);
+  for (int i = 0; i < p->n_followers; i++) restart_one(p->followers[i], seen, gap_s);
+  mgc_framer_reset(p->framer);
+}
+
+void mgc_pipeline_set_sink(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
+  p->fn = fn;
+  p->user = user;
+}
+
+int mgc_pipeline_can_share(const mgc_pipeline *leader, const mgc_model *m) {
+  mgc_feature_kind kind;
+  if (leader->leader || leader->kind == MGC_KIND_WAVEFORM ||
+      leader->n_followers == MGC_PIPELINE_MAX_FOLLOWERS ||
+      mgc_feature_kind_parse(m->arch->feature, &kind) || kind == MGC_KIND_WAVEFORM)
+    return 0;
+  mgc_frontend_params fp = m->frontend;
+  if (isnan(fp.tuning)) fp.tuning = 0.0; /* as mgc_pipeline_new */
+  return mgc_frontend_params_same_frames(&fp, &leader->fp);
+}
+
+mgc_status mgc_pipeline_new_shared(const mgc_model *m, const mgc_pipeline_params *pp,
+                                   mgc_pipeline *leader, mgc_pipeline **out) {
+  *out = NULL;
+  if (leader->leader || leader->n_followers == MGC_PIPELINE_MAX_FOLLOWERS ||
+      mgc_framer_samples(leader->framer) > 0)
+    return mgc_error_set(MGC_EINVAL, "pipeline: a framer is shared by a leader with room for "
+                         "followers, before any audio");
+  mgc_pipeline *p;
+  mgc_status st = mgc_pipeline_new(m, pp, &p);
+  if (st) return st;
+  if (p->kind == MGC_KIND_WAVEFORM || leader->kind == MGC_KIND_WAVEFORM ||
+      !mgc_frontend_params_same_frames(&p->fp, &leader->fp)) {
+    mgc_pipeline_free(p);
+    return mgc_error_set(MGC_EINVAL, "pipeline: the framer is shared only by spectral models of "
+                         "the same front-end");
+  }
+  unsigned want = leader->feats | p->feats;
+  if (want != leader->feats) { /* the leader's framer computes what the follower reads too */
+    mgc_framer *f;
+    if ((st = mgc_framer_new(&leader->fp, want, &f))) {
+      mgc_pipeline_free(p);
+      return st;
+    }
+    mgc_framer_free(leader->framer);
+    leader->framer = f;
+    leader->feats = want;
+    for (int i = 0; i < leader->n_followers; i++) leader->followers[i]->framer = f;
+  }
+  mgc_framer_free(p->framer);
+  p->framer = leader->framer;
+  p->leader = leader;
+  leader->followers[leader->n_followers++] = p;
+  *out = p;
+  return MGC_OK;
 }
 
 void mgc_pipeline_reset_track(mgc_pipeline *p) { mgc_aggregator_reset(p->agg); }
@@ -294,7 +379,7 @@ const mgc_model *mgc_pipeline_model(const mgc_pipeline *p) { return p->m; }
 
 void mgc_pipeline_free(mgc_pipeline *p) {
   if (!p) return;
-  mgc_framer_free(p->framer);
+  if (!p->leader) mgc_framer_free(p->framer);
   mgc_windower_free(p->windower);
   mgc_session_free(p->session);
   mgc_aggregator_free(p->agg);

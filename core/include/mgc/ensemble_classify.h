@@ -26,8 +26,14 @@ typedef struct mgc_ensemble_classifier mgc_ensemble_classifier;
 /* e must outlive the classifier. Members may run at different sample rates
  * (the pretrained FCN at 16 kHz beside 22050 Hz members): the recording is
  * given at the first window member's rate (mgcd's stream rate; the first
- * member's when there is no window member) and resampled for the others. */
+ * member's when there is no window member) and resampled once per other
+ * rate. */
 mgc_status mgc_ensemble_classifier_new(const mgc_ensemble *e, mgc_ensemble_classifier **out);
+
+/* Distinct feature matrices a recording gets: members of one front-end
+ * and feature (the CRNN and the CNN: 128-band log-mel at 22050 Hz) share
+ * one; a table member computes its own. */
+int mgc_ensemble_classifier_feature_sets(const mgc_ensemble_classifier *c);
 
 /* The sample rate y must have. */
 int mgc_ensemble_classifier_rate(const mgc_ensemble_classifier *c);

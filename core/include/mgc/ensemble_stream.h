@@ -1,7 +1,8 @@
 /* An ensemble listening to a live stream: what mgcd runs.
  *
  * Every window member (mgc/ensemble.h, input: window) is an mgc_pipeline of
- * its own, fed the same audio: the same frame grid, windows and silence
+ * its own, fed the same audio (members of one front-end from one framer,
+ * mgc_pipeline_new_shared): the same frame grid, windows and silence
  * decisions, and its own rolling track-level probabilities (the mean of its
  * windows, exactly what its cross-validation measured). Each window event
  * carries the window members' window probabilities combined by the
@@ -78,8 +79,10 @@ typedef struct mgc_context_info {
 int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s);
 void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_context_info *out);
 /* Resamplers the stream runs: one per distinct context member rate that
- * is not the stream's. */
+ * is not the stream's; framers: one per distinct front-end of the window
+ * members (a waveform member keeps its own). */
 int mgc_ensemble_stream_resamplers(const mgc_ensemble_stream *s);
+int mgc_ensemble_stream_framers(const mgc_ensemble_stream *s);
 /* The same three for the first context member (0 without one). */
 unsigned mgc_ensemble_stream_table_runs(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_table_active(const mgc_ensemble_stream *s);

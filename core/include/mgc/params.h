@@ -19,6 +19,8 @@ typedef enum { MGC_MELNORM_SLANEY = 0, MGC_MELNORM_NONE = 1 } mgc_mel_norm;
  * the music, never a stretch of made-up frames. */
 typedef enum { MGC_SEGPAD_MEAN = 0, MGC_SEGPAD_REPEAT = 1 } mgc_segment_pad;
 
+/* A new field that changes the frames belongs in
+ * mgc_frontend_params_same_frames too. */
 typedef struct mgc_frontend_params {
   int sample_rate;     /* Hz; audio is resampled to this rate (22050) */
   int n_fft;           /* FFT size = window length, periodic Hann (2048) */
@@ -45,6 +47,11 @@ void mgc_frontend_params_default(mgc_frontend_params *p);
 
 /* Check every field and their combination; message names the bad field. */
 mgc_status mgc_frontend_params_validate(const mgc_frontend_params *p);
+
+/* Whether a and b give the same frames (every field but how windows are
+ * cut from them: segment_frames, segment_hop, segment_pad): members of an
+ * ensemble that may share one framer or one feature matrix. */
+int mgc_frontend_params_same_frames(const mgc_frontend_params *a, const mgc_frontend_params *b);
 
 /* fmax with the "<= 0 means Nyquist" rule applied. */
 double mgc_frontend_params_fmax(const mgc_frontend_params *p);

@@ -44,6 +44,21 @@ typedef struct mgc_pipeline mgc_pipeline;
  * model's, and span their own samples (times, mgc_pipeline_window_s). */
 mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *p, mgc_pipeline **out);
 
+/* A pipeline that shares `leader`'s framer (a spectral model of the same
+ * front-end: the same frames, computed once, for every member of an
+ * ensemble that reads them; its windows may differ). The group is driven
+ * through the leader: _process, _flush and _restart on the leader feed,
+ * flush and restart its followers too (on a follower they only set where
+ * its events go); a follower's events go to the sink given to
+ * mgc_pipeline_set_sink (or to its last _process call). Made before any
+ * audio; followers are freed before or with their leader. */
+#define MGC_PIPELINE_MAX_FOLLOWERS 15
+mgc_status mgc_pipeline_new_shared(const mgc_model *m, const mgc_pipeline_params *p,
+                                   mgc_pipeline *leader, mgc_pipeline **out);
+/* Whether a pipeline of m could share leader's framer. */
+int mgc_pipeline_can_share(const mgc_pipeline *leader, const mgc_model *m);
+void mgc_pipeline_set_sink(mgc_pipeline *p, mgc_window_event_fn fn, void *user);
+
 /* Feed n samples; fn is called for each completed window. A non-zero return
  * from fn (or a model failure, MGC_ESTATE) stops and is returned. */
 int mgc_pipeline_process(mgc_pipeline *p, const float *x, size_t n, mgc_window_event_fn fn, void *user);
