@@ -119,8 +119,9 @@ static void test_recipe_keys(void **st) {
   (void)st;
   mgc_recipe *r;
   const char *ok = "architecture: a.yaml\ninit: pre/x.safetensors\nlr_scale: {head: 100, layer1: 0.5}\n"
-                   "freeze: [spec_bn]\n";
+                   "freeze: [spec_bn]\nfrozen_batchnorm: adapt\n";
   assert_int_equal(mgc_recipe_parse(ok, "r.yaml", "conf", &r), MGC_OK);
+  assert_int_equal(r->train.frozen_bn_adapt, 1);
   assert_string_equal(r->init, "conf/pre/x.safetensors");
   assert_int_equal(r->train.n_lr_rules, 3);
   assert_string_equal(r->train.lr_rules[0].prefix, "head");
@@ -132,6 +133,7 @@ static void test_recipe_keys(void **st) {
       {"architecture: a.yaml\nlr_scale: {head: -1}\n", "r.yaml:2:18", "head"},
       {"architecture: a.yaml\nfreeze: spec_bn\n", "r.yaml:2:9", "list"},
       {"architecture: a.yaml\ninit: ''\n", "r.yaml:2:7", "path"},
+      {"architecture: a.yaml\nfrozen_batchnorm: yes\n", "r.yaml:2:19", "keep or adapt"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_not_equal(mgc_recipe_parse(bad[i].text, "r.yaml", "", &r), MGC_OK);
@@ -198,7 +200,7 @@ static void test_frozen_layers_run_as_inference(void **st) {
   memcpy(got, mgc_net_forward(net, x, B, 1), sizeof got);
   memcpy(want, mgc_net_forward(net, x, B, 0), sizeof want);
   assert_true(fabsf(got[0] - want[0]) > 1e-3f);
-  mgc_net_set_frozen(net, 2);
+  mgc_net_set_frozen(net, 2, 0);
   assert_int_equal(mgc_net_frozen(net), 2);
   assert_memory_equal(mgc_net_forward(net, x, B, 1), want, sizeof want);
   /* from the frozen layers' output, the same logits */
@@ -222,6 +224,15 @@ static void test_frozen_layers_run_as_inference(void **st) {
   assert_true(norm > 1e-3);
   float dx[B * D];
   assert_int_equal(mgc_net_backward(net, dz, dx), MGC_EINVAL);
+  /* AdaBN: frozen, but the batchnorm normalises with the batch's statistics
+   * (the unfrozen training forward's logits) and its running mean moves */
+  mgc_net_set_frozen(net, 2, 1);
+  mgc_param *rm = mgc_net_find_param(net, "body.bn.running_mean");
+  float rm0 = rm->value[0];
+  assert_memory_equal(mgc_net_forward(net, x, B, 1), got, sizeof got);
+  assert_true(rm->value[0] != rm0);
+  assert_int_equal(mgc_net_backward(net, dz, NULL), MGC_OK);
+  assert_true(isnan(w->grad[0]) && isnan(g->grad[0]));
   mgc_model_free(m);
 }
 

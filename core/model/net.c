@@ -10,6 +10,7 @@ struct mgc_net {
   mgc_layer **layers;
   int head;           /* layers [0, head) produce the logits */
   int frozen;         /* layers [0, frozen) run as at inference in training too */
+  int frozen_bn_adapt; /* ... but for their batchnorms' statistics (mgc_net_set_frozen) */
   int n_classes;
   mgc_shape input;
   /* plan */
@@ -297,7 +298,9 @@ static const float *run(mgc_net *net, const float *x, int batch, int training, i
       in = net->act[++i];
       continue;
     }
-    l->ops->forward(l, in, net->act[i], batch, training && i >= net->frozen, ws);
+    int train_i = training && (i >= net->frozen || (net->frozen_bn_adapt &&
+                                                     !strcmp(l->ops->type, "batchnorm")));
+    l->ops->forward(l, in, net->act[i], batch, train_i, ws);
     in = net->act[i];
   }
   net->last_x = x;
@@ -329,8 +332,9 @@ const float *mgc_net_forward_to(mgc_net *net, const float *x, int batch, int las
   return run(net, x, batch, 0, 0, last + 1);
 }
 
-void mgc_net_set_frozen(mgc_net *net, int n_layers) {
+void mgc_net_set_frozen(mgc_net *net, int n_layers, int adapt_batchnorm) {
   net->frozen = n_layers < 0 ? 0 : n_layers > net->head ? net->head : n_layers;
+  net->frozen_bn_adapt = adapt_batchnorm ? 1 : 0;
 }
 
 int mgc_net_frozen(const mgc_net *net) { return net->frozen; }

@@ -190,6 +190,13 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
     else return mgc_yaml_err_at(c->origin, v, "'class_weights' must be balanced or none");
     return MGC_OK;
   }
+  if (!strcmp(key, "frozen_batchnorm")) {
+    const char *s = mgc_yaml_scalar(v);
+    if (s && !strcmp(s, "adapt")) t->frozen_bn_adapt = 1;
+    else if (s && !strcmp(s, "keep")) t->frozen_bn_adapt = 0;
+    else return mgc_yaml_err_at(c->origin, v, "'frozen_batchnorm' must be keep or adapt");
+    return MGC_OK;
+  }
   if (!strcmp(key, "validation"))
     return mgc_yaml_get_num(c->origin, v, key, 0, 0.5, &c->r->validation);
   if (!strcmp(key, "window")) return mgc_yaml_get_int(c->origin, v, key, 1, 100000, &t->win_len);
@@ -201,7 +208,7 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
   if (!strcmp(key, "description")) return MGC_OK;
   return mgc_yaml_err_at(c->origin, k,
                          "unknown key '%s' (architecture, init, then, description, epochs, batch_size, "
-                         "seed, optimizer, lr_scale, freeze, schedule, early_stopping, "
+                         "seed, optimizer, lr_scale, freeze, frozen_batchnorm, schedule, early_stopping, "
                          "class_weights, label_smoothing, validation, window, window_hop, "
                          "augment, threads)",
                          key);

@@ -420,7 +420,8 @@ static int frozen_layers(const mgc_net *net, const mgc_optim *opt) {
 
 /* Nothing varies a window between epochs: the body's output can be kept. */
 static int windows_fixed(const mgc_train_config *c) {
-  return c->aug.offset_max == 0 && !aug_active(&c->aug) && c->aug.mixup_alpha <= 0;
+  return c->aug.offset_max == 0 && !aug_active(&c->aug) && c->aug.mixup_alpha <= 0 &&
+         !c->frozen_bn_adapt; /* adapting statistics change the body's output every step */
 }
 
 static mgc_status cache_body(trainer *t, const mgc_train_set *set, body_cache *bc) {
@@ -464,7 +465,7 @@ static void body_cache_free(body_cache *bc) {
 static mgc_status prepare_body(trainer *t, const mgc_optim *opt, const mgc_train_set *train,
                                const mgc_train_set *valid) {
   t->frozen = frozen_layers(t->net, opt);
-  mgc_net_set_frozen(t->net, t->frozen);
+  mgc_net_set_frozen(t->net, t->frozen, t->cfg->frozen_bn_adapt);
   t->frozen = mgc_net_frozen(t->net);
   if (!t->frozen) return MGC_OK;
   if (!windows_fixed(t->cfg)) {
@@ -657,7 +658,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   }
 done:
   if (csv) fclose(csv);
-  mgc_net_set_frozen(t.net, 0);
+  mgc_net_set_frozen(t.net, 0, 0);
   body_cache_free(&t.train_cache);
   body_cache_free(&t.valid_cache);
   free(t.xc);

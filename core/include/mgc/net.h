@@ -61,8 +61,12 @@ const float *mgc_net_predict(mgc_net *net, const float *x, int batch);
 /* Fine-tuning with a frozen body: the first n_layers layers run as at
  * inference also in a training forward (batchnorm on its running
  * statistics, no dropout), as a frozen network is used; backward stops
- * above them. Clamped to the layers before the output. */
-void mgc_net_set_frozen(mgc_net *net, int n_layers);
+ * above them. Clamped to the layers before the output. adapt_batchnorm:
+ * their batchnorms normalise with the batch's statistics instead and move
+ * their running statistics to the new data, weights still frozen (AdaBN:
+ * Li et al. 2016, "Revisiting Batch Normalization for Practical Domain
+ * Adaptation"). */
+void mgc_net_set_frozen(mgc_net *net, int n_layers, int adapt_batchnorm);
 int mgc_net_frozen(const mgc_net *net);
 
 /* mgc_net_forward from layer `first` (<= the frozen count; a training

@@ -50,6 +50,7 @@ typedef struct mgc_train_config {
   int resume;              /* continue from the checkpoint */
   int n_lr_rules;
   mgc_lr_rule lr_rules[MGC_TRAIN_MAX_LR_RULES];
+  int frozen_bn_adapt;     /* frozen batchnorms adapt their statistics (AdaBN) */
   size_t body_cache_bytes; /* a frozen body's output is kept when it fits
                               (every window fixed); 0: it runs every epoch */
   int threads;             /* each batch split across this many threads (0 = one per
@@ -65,10 +66,11 @@ typedef struct mgc_train_config {
  * Frozen layers (learning-rate scale 0 on every tensor of the first layers,
  * up to the last such layer before one that learns) run as at inference:
  * batchnorm on its running statistics, as a frozen pretrained network is
- * used, and nothing below them is back-propagated. When nothing varies a
- * window between epochs (no augmentation, offsets or mixup), their output
- * for every window is computed once and the epochs run only the layers
- * above: a head on a frozen pretrained body trains in seconds. */
+ * used (unless frozen_bn_adapt: mgc_net_set_frozen), and nothing below them
+ * is back-propagated. When nothing varies a window between epochs (no
+ * augmentation, offsets, mixup or adapting statistics), their output for
+ * every window is computed once and the epochs run only the layers above:
+ * a head on a frozen pretrained body trains in seconds. */
 void mgc_train_config_default(mgc_train_config *c);
 
 typedef struct mgc_train_result {
