@@ -1,6 +1,8 @@
 /* Ensembles: the combination rules against hand-computed values, the fits
  * (weighted mean, stacking) against their optimality conditions and a
- * reference solution, the YAML file, and mgc-eval --ensemble end to end. */
+ * reference solution, temperature scaling (by hand, its fit recovering a
+ * known temperature, the table's calibrated columns on real cv files), the
+ * YAML file, and mgc-eval --ensemble end to end. */
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -24,7 +26,7 @@ static void near_vec(const float *got, const double *want, int n) {
 
 /* Combine with a rule (no parameters) and check the output and decision. */
 static void expect(mgc_comb_rule rule, int M, const float *p, const double *want, int cls) {
-  mgc_combiner c = {rule, M, 3, NULL, NULL, NULL};
+  mgc_combiner c = {rule, M, 3, NULL, NULL, NULL, 0};
   assert_int_equal(mgc_combiner_check(&c), MGC_OK);
   float out[3];
   assert_int_equal(mgc_combine(&c, p, out), cls);
@@ -47,7 +49,7 @@ static void test_mean_weighted(void **st) {
   expect(MGC_COMB_MEAN, 3, p123, (const double[]){.8 / 3, 1. / 3, .4}, 2);
   /* weighted .75/.25: [.425 .35 .225]: the decision follows the heavier member */
   const double w[2] = {.75, .25};
-  mgc_combiner c = {MGC_COMB_WEIGHTED, 2, 3, w, NULL, NULL};
+  mgc_combiner c = {MGC_COMB_WEIGHTED, 2, 3, w, NULL, NULL, 0};
   assert_int_equal(mgc_combiner_check(&c), MGC_OK);
   float out[3];
   assert_int_equal(mgc_combine(&c, p12, out), 0);
@@ -128,7 +130,7 @@ static void test_stack_apply(void **st) {
    * b = [0 .5]: logits 1.5 and 1.0 -> softmax [1/(1+e^-.5), 1/(1+e^.5)]. */
   static const float x[] = {.8f, .2f, .3f, .7f};
   const double W[8] = {1, 0, 0, 1, 0, 1, 1, 0}, b[2] = {0, .5};
-  mgc_combiner c = {MGC_COMB_STACK, 2, 2, NULL, W, b};
+  mgc_combiner c = {MGC_COMB_STACK, 2, 2, NULL, W, b, 0};
   assert_int_equal(mgc_combiner_check(&c), MGC_OK);
   float out[2];
   assert_int_equal(mgc_combine(&c, x, out), 0);
@@ -282,7 +284,7 @@ static void test_fit_stack_accuracy(void **st) {
   mgc_comb_fit_info info;
   assert_int_equal(mgc_comb_fit_stack_cv(&d, group, 5, &l2, W, b, &info), MGC_OK);
   assert_true(info.converged);
-  mgc_combiner stack = {MGC_COMB_STACK, 2, C, NULL, W, b}, mean = {MGC_COMB_MEAN, 2, C, 0, 0, 0};
+  mgc_combiner stack = {MGC_COMB_STACK, 2, C, NULL, W, b, 0}, mean = {MGC_COMB_MEAN, 2, C, 0, 0, 0, 0};
   int right_stack = 0, right_mean = 0;
   float out[C];
   for (int i = NTR; i < N; i++) {
@@ -317,7 +319,7 @@ static void test_combine_no_alloc(void **st) {
   for (int j = 0; j < C * M * C; j++) W[j] = (double)(test_rand(&s) % 200) / 100 - 1;
   for (int k = 0; k < C; k++) b[k] = .1 * k;
   for (int r = 0; r < MGC_COMB_N_RULES; r++) {
-    mgc_combiner c = {(mgc_comb_rule)r, M, C, w, W, b};
+    mgc_combiner c = {(mgc_comb_rule)r, M, C, w, W, b, 0};
     assert_int_equal(mgc_combiner_check(&c), MGC_OK);
     long before = g_allocs;
     for (int rep = 0; rep < 100; rep++) mgc_combine(&c, p, out);
@@ -419,6 +421,8 @@ static void test_yaml(void **st) {
   /* Refusals, each at file:line:col. */
   refused("rule: mean\nmembers:\n  - {name: a, model: a.st}\nfoo: 1\n", "ens.yaml:4:1:",
           "unknown key 'foo'");
+  refused("rule: mean\ntemperature: 0\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:2:14:",
+          "temperature");
   refused("rule: median\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:1:7:",
           "'rule' must be mean, weighted, product, agree, vote or stack");
   refused("rule: mean\nmembers:\n  - name: a\n    input: audio\n    model: a.st\n",
@@ -698,7 +702,17 @@ static void test_eval_end_to_end(void **st) {
   assert_non_null(html);
   assert_non_null(strstr(html, "<tr class=\"main\"><td>rule mean</td><td>100.0 % &plusmn; 0.0</td>"));
   assert_non_null(strstr(html, "2 members, 2-fold cross-validation, 6 tracks, 3 classes"));
+  /* calibration: the columns, and the best member's and rule's reliability before and after */
+  assert_non_null(strstr(html, "<th>T</th><th>ECE before &rarr; after</th>"));
+  assert_non_null(strstr(html, "member A, as it is: ECE"));
+  assert_non_null(strstr(html, "rule mean, calibrated: ECE"));
+  assert_null(strstr(html, "<?xml"));
   free(html);
+  snprintf(path, sizeof path, "%s/ensrep/calibration-rule-after.svg", g_dir);
+  svg = (char *)read_file(path, &n);
+  assert_non_null(svg);
+  assert_non_null(strstr(svg, "rule mean, calibrated: ECE"));
+  free(svg);
 
   /* Usage errors. */
   snprintf(cmd, sizeof cmd, "%s --ensemble %s/pair.yaml --rule median --fit x.yaml", MGC_EVAL_BIN,
@@ -791,6 +805,103 @@ static void test_eval_real_cv(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* p^(1/T) renormalised, by hand; the combiner applies it after its rule;
+ * a negative temperature is refused. */
+static void test_temperature_apply(void **st) {
+  (void)st;
+  float p[2] = {.8f, .2f};
+  mgc_temperature_apply(p, 2, 2.0); /* sqrt(.8) : sqrt(.2) = 2 : 1 */
+  near_vec(p, (const double[]){2.0 / 3, 1.0 / 3}, 2);
+  float q[3] = {.5f, .3f, .2f};
+  mgc_temperature_apply(q, 3, 0.5); /* squares: .25 .09 .04 over .38 */
+  near_vec(q, (const double[]){.25 / .38, .09 / .38, .04 / .38}, 3);
+  mgc_combiner c = {MGC_COMB_MEAN, 2, 3, NULL, NULL, NULL, 0.5};
+  assert_int_equal(mgc_combiner_check(&c), MGC_OK);
+  float two[6] = {P1, P4}, out[3];
+  assert_int_equal(mgc_combine(&c, two, out), 0);
+  double m[3] = {.45, .325, .225}, s2 = m[0] * m[0] + m[1] * m[1] + m[2] * m[2];
+  near_vec(out, (const double[]){m[0] * m[0] / s2, m[1] * m[1] / s2, m[2] * m[2] / s2}, 3);
+  c.temperature = -1;
+  assert_int_not_equal(mgc_combiner_check(&c), MGC_OK);
+  assert_non_null(strstr(mgc_error_message(), "temperature"));
+}
+
+/* Labels drawn from softmax(z / 2) for distributions softmax(z): the fit
+ * finds T near 2, and the NLL is lowest there (1 % either side is worse). */
+static void test_temperature_fit(void **st) {
+  (void)st;
+  enum { N = 4000, C = 4 };
+  static float p[N * C];
+  static int y[N];
+  uint64_t seed = 11;
+  for (int i = 0; i < N; i++) {
+    double z[C], mx = -1e9, se = 0, st2 = 0;
+    for (int k = 0; k < C; k++) {
+      z[k] = 4.0 * ((double)(test_rand(&seed) % 10000) / 10000.0 - 0.5);
+      mx = fmax(mx, z[k]);
+    }
+    for (int k = 0; k < C; k++) se += exp(z[k] - mx), st2 += exp((z[k] - mx) / 2);
+    for (int k = 0; k < C; k++) p[i * C + k] = (float)(exp(z[k] - mx) / se);
+    double u = (double)(test_rand(&seed) % 1000000) / 1000000.0 * st2, acc = 0;
+    y[i] = C - 1;
+    for (int k = 0; k < C; k++)
+      if ((acc += exp((z[k] - mx) / 2)) > u) {
+        y[i] = k;
+        break;
+      }
+  }
+  double T;
+  assert_int_equal(mgc_temperature_fit(p, y, N, C, &T), MGC_OK);
+  if (fabs(T - 2) > 0.25) fail_msg("fitted T %g, drawn with 2", T);
+  double nll[3];
+  for (int j = 0; j < 3; j++) {
+    double t = T * (j == 0 ? 1.0 : j == 1 ? 1.01 : 1 / 1.01), sum = 0;
+    for (int i = 0; i < N; i++) {
+      float r[C];
+      memcpy(r, p + i * C, sizeof r);
+      mgc_temperature_apply(r, C, t);
+      sum -= log(r[y[i]]);
+    }
+    nll[j] = sum / N;
+  }
+  assert_true(nll[0] <= nll[1] && nll[0] <= nll[2]);
+  int bad = 7;
+  assert_int_not_equal(mgc_temperature_fit(p, &bad, 1, C, &T), MGC_OK);
+}
+
+/* The shipped CRNN's real out-of-fold predictions: the table's calibrated
+ * columns (a temperature per fold from the other folds) and
+ * mgc_ensemble_calibrate agree for a one-member ensemble, the fitted
+ * temperature is written to the file, and the ECE drops. */
+static void test_calibrate_real_cv(void **st) {
+  (void)st;
+  char cv[400], text[800], out[300];
+  snprintf(cv, sizeof cv, "%s/models/results/cv5.json", MGC_SOURCE_DIR);
+  if (access(cv, R_OK) != 0) skip();
+  snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: crnn, model: crnn.st, cv: %s}\n",
+           cv);
+  mgc_ensemble *e;
+  mgc_ens_table *t = NULL;
+  if (mgc_ensemble_parse(text, strlen(text), "one.yaml", NULL, 0, &e) ||
+      mgc_ensemble_evaluate(e, &t))
+    fail_msg("%s", mgc_error_message());
+  double before, after;
+  assert_int_equal(mgc_ensemble_calibrate(e, &before, &after), MGC_OK);
+  assert_float_equal(before, t->rows[0].ece, 1e-9);
+  assert_float_equal(after, t->rows[0].ece_cal, 1e-9);
+  assert_true(after < before - 0.02);
+  assert_true(e->temperature > 0.05 && e->temperature < 20 && e->temperature != 1);
+  for (int k = 0; k < t->n_folds; k++) assert_true(t->rows[0].temp[k] > 0.05);
+  snprintf(out, sizeof out, "%s/cal.yaml", g_dir);
+  assert_int_equal(mgc_ensemble_write(e, out, NULL), MGC_OK);
+  mgc_ensemble *back;
+  assert_int_equal(mgc_ensemble_load(out, 0, &back), MGC_OK);
+  assert_float_equal(back->temperature, e->temperature, 1e-8 * e->temperature);
+  mgc_ensemble_free(back);
+  mgc_ens_table_free(t);
+  mgc_ensemble_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mean_weighted),     cmocka_unit_test(test_product),
@@ -800,6 +911,8 @@ int main(void) {
       cmocka_unit_test(test_combine_no_alloc),  cmocka_unit_test(test_yaml),
       cmocka_unit_test(test_yaml_models),       cmocka_unit_test(test_eval_end_to_end),
       cmocka_unit_test(test_eval_mismatch),     cmocka_unit_test(test_eval_real_cv),
+      cmocka_unit_test(test_temperature_apply), cmocka_unit_test(test_temperature_fit),
+      cmocka_unit_test(test_calibrate_real_cv),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -126,7 +126,7 @@ static void test_window_members(void **st) {
   assert_true(r.n >= 15);
   assert_int_equal(r.n, ra.n);
   assert_int_equal(r.n, rb.n);
-  mgc_combiner prod = {MGC_COMB_PRODUCT, 2, C, NULL, NULL, NULL};
+  mgc_combiner prod = {MGC_COMB_PRODUCT, 2, C, NULL, NULL, NULL, 0};
   int differs = 0;
   for (int w = 0; w < r.n; w++) {
     float p[2 * C], out[C];
@@ -323,7 +323,7 @@ static void test_offline_classifier(void **st) {
   memcpy(want + 3 * C, want, sizeof(float) * C);
   for (int i = 0; i < 4 * C; i++)
     if (fabsf(mp[i] - want[i]) > 1e-5f) fail_msg("member %d class %d: %.6f, expected %.6f", i / C, i % C, mp[i], want[i]);
-  mgc_combiner prod = {MGC_COMB_PRODUCT, 4, C, NULL, NULL, NULL};
+  mgc_combiner prod = {MGC_COMB_PRODUCT, 4, C, NULL, NULL, NULL, 0};
   mgc_combine(&prod, want, out);
   for (int k = 0; k < C; k++) assert_true(fabsf(probs[k] - out[k]) < 1e-5f);
   mgc_session_free(ts);

@@ -6,6 +6,7 @@
  * model's classes. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +44,14 @@ static void usage(FILE *f) {
           "  --batch N         windows per forward pass (default 16)\n"
           "\n"
           "       mgc-eval --ensemble FILE [--json] [--report DIR] [--fit OUT.yaml [--rule R]]\n"
+          "                [--calibrate]\n"
           "  --ensemble FILE   every member alone and every combination rule side by side, from\n"
           "                    the members' cross-validation files (see mgc/ensemble.h)\n"
           "  --fit OUT.yaml    fit the weights and the stacking on all out-of-fold predictions\n"
           "                    and write the ensemble with rule R (default: the table's best)\n"
+          "                    and its temperature\n"
+          "  --calibrate       the temperature for the file's own rule and parameters, fitted\n"
+          "                    on all out-of-fold predictions (for its 'temperature:' key)\n"
           "  --rule R          mean, weighted, product, agree, vote or stack\n"
           "  --report DIR      with --ensemble: DIR/ensemble.svg (a bar per member and rule,\n"
           "                    the spread over folds) and DIR/index.html\n");
@@ -54,7 +59,7 @@ static void usage(FILE *f) {
 
 /* --ensemble: the side-by-side table, and with --fit the fitted file. */
 static int ensemble_main(const char *file, const char *fit_out, const char *rule_name, int json,
-                         const char *report) {
+                         const char *report, int calibrate) {
   int rule = rule_name ? mgc_comb_rule_parse(rule_name) : -1;
   if (rule_name && rule < 0) {
     fprintf(stderr, "mgc-eval: --rule must be mean, weighted, product, agree, vote or stack\n");
@@ -97,6 +102,20 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
       rc = 1;
     } else {
       fprintf(json ? stderr : stdout, "\nwrote %s (rule %s)\n", fit_out, row->name);
+    }
+  }
+  if (calibrate) {
+    double before, after;
+    mgc_comb_rule own = e->rule;
+    if (mgc_ensemble_calibrate(e, &before, &after)) {
+      fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
+      rc = 1;
+    } else {
+      fprintf(json ? stderr : stdout,
+              "\ncalibration of %s as the file has it (rule %s, its own parameters):\n"
+              "  temperature: %.4g (fitted on all %d out-of-fold predictions)\n"
+              "  ECE %.3f -> %.3f out of fold (each fold calibrated by the other folds' fit)\n",
+              file, mgc_comb_rule_name(own), e->temperature, t->n_tracks, before, after);
     }
   }
   mgc_ens_table_free(t);
@@ -236,6 +255,26 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
     if (mgc_metrics_compute(&in, &mt[r])) die(r < M ? e->members[r].name : "ensemble");
     mgc_metrics_over_present(mt[r]);
   }
+  /* Calibration on this data: the combination without its temperature. */
+  double ece_uncal = NAN;
+  if (e->temperature != 1) {
+    mgc_combiner cb;
+    float *u = malloc((size_t)n * C * sizeof *u), *row = malloc((size_t)M * C * sizeof *row);
+    if (!u || !row || mgc_ensemble_combiner(e, &cb)) die("calibration");
+    cb.temperature = 0;
+    for (int t = 0; t < n; t++) {
+      for (int m = 0; m < M; m++)
+        memcpy(row + (size_t)m * C, probs + ((size_t)m * N + (size_t)t) * C, (size_t)C * sizeof *row);
+      mgc_combine(&cb, row, u + (size_t)t * C);
+    }
+    mgc_eval_input in = {C, (const char *const *)e->classes, n, label, names, off, u};
+    mgc_metrics *mu;
+    if (mgc_metrics_compute(&in, &mu)) die("calibration");
+    ece_uncal = mu->ece;
+    mgc_metrics_free(mu);
+    free(u);
+    free(row);
+  }
   const char *rule = mgc_comb_rule_name(e->rule);
   char comb_name[64];
   snprintf(comb_name, sizeof comb_name, "ensemble (%s)", rule);
@@ -253,7 +292,10 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
       printf("%s", k ? ", " : "");
       json_str(e->classes[k]);
     }
-    printf("], \"evaluated_classes\": [");
+    printf("], \"temperature\": %.6g, \"ece_without_temperature\": ", e->temperature);
+    if (isfinite(ece_uncal)) printf("%.6f", ece_uncal);
+    else printf("null");
+    printf(", \"evaluated_classes\": [");
     for (int k = 0, i = 0; k < C; k++)
       if (E->per_class[k].support) {
         printf("%s", i++ ? ", " : "");
@@ -331,6 +373,9 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
       }
       printf("\n");
     }
+    if (e->temperature != 1)
+      printf("\ncalibration: temperature %.4g; expected calibration error (15 bins, tracks) "
+             "%.4f without it, %.4f with it\n", e->temperature, ece_uncal, E->ece);
     printf("\n%s in detail:\n", comb_name);
     mgc_metrics_print_tracks(E, stdout);
   }
@@ -374,14 +419,14 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
 int main(int argc, char **argv) {
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
              *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL;
-  int json = 0, robust = 0, no_cache = 0, batch = 16;
+  int json = 0, robust = 0, no_cache = 0, batch = 16, calibrate = 0;
   static const struct option lo[] = {
       {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},       {"list", 1, 0, 'l'},
       {"json", 0, 0, 'j'},   {"report", 1, 0, 'r'},     {"robustness", 0, 0, 'R'},
       {"cache", 1, 0, 'c'},  {"no-cache", 0, 0, 'C'},   {"batch", 1, 0, 'b'},
       {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {"table", 1, 0, 'T'},
       {"ensemble", 1, 0, 'E'}, {"fit", 1, 0, 'F'},     {"rule", 1, 0, 'U'},
-      {0, 0, 0, 0}};
+      {"calibrate", 0, 0, 'K'}, {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
@@ -399,14 +444,15 @@ int main(int argc, char **argv) {
     case 'E': ensemble = optarg; break;
     case 'F': fit = optarg; break;
     case 'U': rule = optarg; break;
+    case 'K': calibrate = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   if (ensemble && optind == argc && !model_path && !data && !table && !list && !robust &&
       (fit || !rule))
-    return ensemble_main(ensemble, fit, rule, json, report);
-  if (optind != argc || ensemble || fit || rule || !model_path || !data == !table ||
+    return ensemble_main(ensemble, fit, rule, json, report, calibrate);
+  if (optind != argc || ensemble || fit || rule || calibrate || !model_path || !data == !table ||
       (table && robust) || batch < 1) {
     usage(stderr);
     return 2;

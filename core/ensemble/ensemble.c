@@ -217,11 +217,14 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
     x->rule = v;
     return MGC_OK;
   }
+  if (!strcmp(key, "temperature"))
+    return mgc_yaml_get_num(x->origin, v, key, 0.05, 20, &x->e->temperature);
   if (!strcmp(key, "members")) return x->members = v, MGC_OK;
   if (!strcmp(key, "classes")) return x->classes = v, MGC_OK;
   if (!strcmp(key, "stack")) return x->stack = v, MGC_OK;
   return mgc_yaml_err_at(x->origin, k,
-                         "unknown key '%s' (name, description, rule, classes, members, stack)",
+                         "unknown key '%s' (name, description, rule, temperature, classes, "
+                         "members, stack)",
                          key);
 }
 
@@ -278,6 +281,7 @@ mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
     mgc_ensemble_free(e);
     return mgc_error_set(MGC_ENOMEM, "out of memory");
   }
+  e->temperature = 1;
   yaml_document_t doc;
   mgc_status st = mgc_yaml_load(text, len, origin, &doc);
   if (st) {
@@ -361,8 +365,13 @@ void mgc_ensemble_free(mgc_ensemble *e) {
 }
 
 mgc_status mgc_ensemble_combiner(const mgc_ensemble *e, mgc_combiner *c) {
-  *c = (mgc_combiner){e->rule, e->n_members, e->n_classes, e->weights,
-                      e->has_stack ? e->coef : NULL, e->has_stack ? e->intercept : NULL};
+  *c = (mgc_combiner){e->rule,
+                      e->n_members,
+                      e->n_classes,
+                      e->weights,
+                      e->has_stack ? e->coef : NULL,
+                      e->has_stack ? e->intercept : NULL,
+                      e->temperature};
   mgc_status st = mgc_combiner_check(c);
   return st ? mgc_error_prefix(st, "%s: ", e->origin) : MGC_OK;
 }
@@ -481,6 +490,7 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
     put_scalar(f, e->description);
   }
   fprintf(f, "\nrule: %s\n", mgc_comb_rule_name(e->rule));
+  if (e->temperature != 1) fprintf(f, "temperature: %.9g\n", e->temperature);
   if (e->classes) {
     fputs("classes: [", f);
     for (int c = 0; c < e->n_classes; c++) {

@@ -297,7 +297,12 @@ void mgc_ens_table_free(mgc_ens_table *t) {
     free(t->rows[r].acc);
     free(t->rows[r].f1);
     free(t->rows[r].nll);
+    free(t->rows[r].temp);
+    free(t->rows[r].nll_cal);
+    free(t->rows[r].oof);
+    free(t->rows[r].oof_cal);
   }
+  free(t->labels);
   for (int c = 0; t->classes && c < t->n_classes; c++) free(t->classes[c]);
   free(t->classes);
   free(t->rows);
@@ -311,7 +316,7 @@ void mgc_ens_table_free(mgc_ens_table *t) {
 /* Accuracy and macro-F1 (metrics.h's definitions) and mean NLL of nt
  * track distributions. */
 static mgc_status score(const aligned *a, const float *probs, const int *labels, int nt,
-                        int *off, double *acc, double *f1, double *nll) {
+                        int *off, double *acc, double *f1, double *nll, double *ece) {
   for (int i = 0; i <= nt; i++) off[i] = i;
   mgc_eval_input in = {a->C, (const char *const *)a->sets[0]->classes, nt, labels, NULL, off,
                        probs};
@@ -320,6 +325,7 @@ static mgc_status score(const aligned *a, const float *probs, const int *labels,
   if (st) return st;
   *acc = mt->track_acc;
   *f1 = mt->macro_f1;
+  if (ece) *ece = mt->ece;
   mgc_metrics_free(mt);
   double s = 0;
   for (int i = 0; i < nt; i++)
@@ -337,6 +343,31 @@ static int better(const mgc_ens_row *a, const mgc_ens_row *b) {
   return a->f1_mean > b->f1_mean + 1e-12;
 }
 
+/* A row's fold k: its distributions on the fold's tracks (out, tracks te)
+ * kept as they are and calibrated by the temperature fitted on its
+ * distributions on the other folds' tracks (rout, labels rl). */
+static mgc_status calibrate(const aligned *a, mgc_ens_row *row, int k, const float *out,
+                            const int *te, const int *tl, int nt, const float *rout,
+                            const int *rl, int nr) {
+  const int C = a->C;
+  double T = 1;
+  mgc_status st = mgc_temperature_fit(rout, rl, nr, C, &T);
+  if (st) return st;
+  row->temp[k] = T;
+  for (int i = 0; i < nt; i++) {
+    float *o = row->oof + (size_t)te[i] * C, *q = row->oof_cal + (size_t)te[i] * C;
+    memcpy(o, out + (size_t)i * C, (size_t)C * sizeof *o);
+    memcpy(q, o, (size_t)C * sizeof *q);
+    mgc_temperature_apply(q, C, T);
+  }
+  /* the fold's calibrated NLL, from its rows gathered in fold order */
+  double s = 0;
+  for (int i = 0; i < nt; i++)
+    s -= log(fmax((double)row->oof_cal[(size_t)te[i] * C + tl[i]], MGC_COMB_FLOOR));
+  row->nll_cal[k] = s / nt;
+  return MGC_OK;
+}
+
 static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
   const int n = a->n, M = a->M, C = a->C, K = a->K;
   const size_t MC = (size_t)M * C;
@@ -344,9 +375,10 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
   int *rl = malloc((size_t)n * sizeof *rl), *rg = malloc((size_t)n * sizeof *rg);
   int *off = malloc(((size_t)n + 1) * sizeof *off);
   float *rp = malloc((size_t)n * MC * sizeof *rp), *out = malloc((size_t)n * C * sizeof *out);
+  float *rout = malloc((size_t)n * C * sizeof *rout);
   double *coef = malloc((size_t)C * MC * sizeof *coef), *icpt = malloc((size_t)C * sizeof *icpt);
   mgc_status st = MGC_OK;
-  if (!te || !tl || !rl || !rg || !off || !rp || !out || !coef || !icpt)
+  if (!te || !tl || !rl || !rg || !off || !rp || !out || !rout || !coef || !icpt)
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
   for (int k = 0; !st && k < K; k++) {
     int nt = 0, nr = 0;
@@ -371,7 +403,11 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
       for (int i = 0; i < nt; i++)
         memcpy(out + (size_t)i * C, a->probs + (size_t)te[i] * MC + (size_t)m * C,
                (size_t)C * sizeof *out);
-      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k]);
+      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k],
+                 NULL);
+      for (int i = 0; !st && i < nr; i++)
+        memcpy(rout + (size_t)i * C, rp + (size_t)i * MC + (size_t)m * C, (size_t)C * sizeof *rout);
+      if (!st) st = calibrate(a, &t->rows[r], k, out, te, tl, nt, rout, rl, nr);
     }
     /* The parameters of weighted and stack, from the other folds only. */
     double *w = t->fold_weights + (size_t)k * M;
@@ -379,11 +415,14 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
     if (!st) st = mgc_comb_fit_weights(&rd, w, NULL);
     if (!st) st = mgc_comb_fit_stack_cv(&rd, rg, K, &t->fold_l2[k], coef, icpt, NULL);
     for (int rule = 0; !st && rule < MGC_COMB_N_RULES; rule++, r++) {
-      mgc_combiner c = {(mgc_comb_rule)rule, M, C, w, coef, icpt};
+      mgc_combiner c = {(mgc_comb_rule)rule, M, C, w, coef, icpt, 0};
       if ((st = mgc_combiner_check(&c))) break;
       for (int i = 0; i < nt; i++)
         mgc_combine(&c, a->probs + (size_t)te[i] * MC, out + (size_t)i * C);
-      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k]);
+      st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k],
+                 NULL);
+      for (int i = 0; !st && i < nr; i++) mgc_combine(&c, rp + (size_t)i * MC, rout + (size_t)i * C);
+      if (!st) st = calibrate(a, &t->rows[r], k, out, te, tl, nt, rout, rl, nr);
     }
     if (st) break;
     /* Oracle: any member right. */
@@ -404,8 +443,29 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
   free(off);
   free(rp);
   free(out);
+  free(rout);
   free(coef);
   free(icpt);
+  return st;
+}
+
+/* ECE over every out-of-fold track, before and after the temperature. */
+static mgc_status pooled_ece(const aligned *a, mgc_ens_table *t) {
+  int *off = malloc(((size_t)a->n + 1) * sizeof *off);
+  if (!off) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  mgc_status st = MGC_OK;
+  for (int r = 0; !st && r < t->n_rows; r++) {
+    mgc_ens_row *row = &t->rows[r];
+    double acc, f1, nll;
+    if (row->kind == MGC_ENS_ROW_ORACLE) {
+      row->ece = row->ece_cal = row->temp_mean = NAN;
+      for (int k = 0; k < t->n_folds; k++) row->temp[k] = row->nll_cal[k] = NAN;
+      continue;
+    }
+    st = score(a, row->oof, t->labels, a->n, off, &acc, &f1, &nll, &row->ece);
+    if (!st) st = score(a, row->oof_cal, t->labels, a->n, off, &acc, &f1, &nll, &row->ece_cal);
+  }
+  free(off);
   return st;
 }
 
@@ -430,7 +490,10 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
   t->fold_tracks = calloc((size_t)K, sizeof *t->fold_tracks);
   t->fold_weights = calloc((size_t)K * M, sizeof *t->fold_weights);
   t->fold_l2 = calloc((size_t)K, sizeof *t->fold_l2);
-  int ok = t->origin && t->classes && t->rows && t->fold_tracks && t->fold_weights && t->fold_l2;
+  t->labels = malloc((size_t)a.n * sizeof *t->labels);
+  int ok = t->origin && t->classes && t->rows && t->fold_tracks && t->fold_weights && t->fold_l2 &&
+           t->labels;
+  if (ok) memcpy(t->labels, a.labels, (size_t)a.n * sizeof *t->labels);
   if (ok) t->n_classes = a.C;
   for (int c = 0; ok && c < a.C; c++) ok = (t->classes[c] = strdup(a.sets[0]->classes[c])) != NULL;
   for (int r = 0; ok && r < t->n_rows; r++) {
@@ -438,7 +501,11 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
     row->acc = calloc((size_t)K, sizeof *row->acc);
     row->f1 = calloc((size_t)K, sizeof *row->f1);
     row->nll = calloc((size_t)K, sizeof *row->nll);
-    ok = row->acc && row->f1 && row->nll;
+    row->temp = calloc((size_t)K, sizeof *row->temp);
+    row->nll_cal = calloc((size_t)K, sizeof *row->nll_cal);
+    row->oof = calloc((size_t)a.n * a.C, sizeof *row->oof);
+    row->oof_cal = calloc((size_t)a.n * a.C, sizeof *row->oof_cal);
+    ok = row->acc && row->f1 && row->nll && row->temp && row->nll_cal && row->oof && row->oof_cal;
     if (r < M) {
       row->kind = MGC_ENS_ROW_MEMBER;
       row->index = r;
@@ -454,6 +521,7 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
     }
   }
   st = ok ? evaluate_folds(&a, t) : mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!st) st = pooled_ece(&a, t);
   aligned_free(&a);
   if (st) {
     mgc_ens_table_free(t);
@@ -464,6 +532,9 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
     mgc_metrics_mean_std(row->acc, K, &row->acc_mean, &row->acc_std);
     mgc_metrics_mean_std(row->f1, K, &row->f1_mean, &row->f1_std);
     mgc_metrics_mean_std(row->nll, K, &row->nll_mean, &row->nll_std);
+    mgc_metrics_mean_std(row->nll_cal, K, &row->nll_cal_mean, &row->nll_cal_std);
+    double sd;
+    mgc_metrics_mean_std(row->temp, K, &row->temp_mean, &sd);
   }
   t->best_member = 0;
   for (int m = 1; m < M; m++)
@@ -483,9 +554,11 @@ void mgc_ens_table_print(const mgc_ens_table *t, FILE *f) {
           "protocol: track level, out of fold (each track decided by the fold models that never "
           "saw it;\n  a member's track probabilities are the mean of its window probabilities); "
           "weighted and\n  stack fitted on the other folds' tracks only; mean +- sample std over "
-          "the %d folds\n\n",
+          "the %d folds;\n  calibrated: each row's temperature fitted on the other folds' "
+          "tracks (T: mean over\n  folds), ECE (15 bins) over all out-of-fold tracks\n\n",
           K);
-  fprintf(f, "%-30s %17s %9s %8s\n", "", "track accuracy", "macro F1", "NLL");
+  fprintf(f, "%-30s %17s %9s %8s   %s\n", "", "track accuracy", "macro F1", "NLL",
+          "calibrated: T     NLL    ECE before -> after");
   for (int r = 0; r < t->n_rows; r++) {
     const mgc_ens_row *row = &t->rows[r];
     char label[120];
@@ -495,7 +568,9 @@ void mgc_ens_table_print(const mgc_ens_table *t, FILE *f) {
     if (row->kind == MGC_ENS_ROW_ORACLE || r == M) fputc('\n', f);
     fprintf(f, "%-30s %7.1f %% +- %4.1f", label, 100 * row->acc_mean, 100 * row->acc_std);
     if (row->kind == MGC_ENS_ROW_ORACLE) fprintf(f, " %9s %8s\n", "-", "-");
-    else fprintf(f, " %9.3f %8.3f\n", row->f1_mean, row->nll_mean);
+    else
+      fprintf(f, " %9.3f %8.3f   %13.2f %7.3f %9.3f -> %.3f\n", row->f1_mean, row->nll_mean,
+              row->temp_mean, row->nll_cal_mean, row->ece, row->ece_cal);
   }
   const mgc_ens_row *br = &t->rows[M + t->best_rule], *bm = &t->rows[t->best_member];
   fprintf(f, "\nbest rule: %s (%.1f %%); best member alone: %s (%.1f %%)\n", br->name,
@@ -548,6 +623,13 @@ char *mgc_ens_table_to_json(const mgc_ens_table *t) {
                         jnum(row->f1_mean), "macro_f1_std", jnum(row->f1_std), "nll",
                         jarr(row->nll, K), "nll_mean", jnum(row->nll_mean), "nll_std",
                         jnum(row->nll_std)));
+    json_t *jr = json_array_get(rows, json_array_size(rows) - 1);
+    if (jr && row->kind != MGC_ENS_ROW_ORACLE) {
+      json_object_set_new(jr, "temperature", jarr(row->temp, K));
+      json_object_set_new(jr, "nll_calibrated", jarr(row->nll_cal, K));
+      json_object_set_new(jr, "ece", jnum(row->ece));
+      json_object_set_new(jr, "ece_calibrated", jnum(row->ece_cal));
+    }
   }
   json_object_set_new(o, "ensemble", json_string(t->origin));
   json_object_set_new(o, "folds", json_integer(K));
@@ -582,6 +664,17 @@ mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule) {
   mgc_comb_data d = {a.n, M, C, a.probs, a.labels};
   if (!st) st = mgc_comb_fit_weights(&d, w, NULL);
   if (!st) st = mgc_comb_fit_stack_cv(&d, a.fold, a.K, &l2, coef, icpt, NULL);
+  double T = 1;
+  float *out = st ? NULL : malloc((size_t)a.n * C * sizeof *out);
+  if (!st && !out) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!st) { /* the rule's distributions on every out-of-fold track, uncalibrated */
+    mgc_combiner c = {rule, M, C, w, coef, icpt, 0};
+    st = mgc_combiner_check(&c);
+    for (int i = 0; !st && i < a.n; i++)
+      mgc_combine(&c, a.probs + (size_t)i * M * C, out + (size_t)i * C);
+    if (!st) st = mgc_temperature_fit(out, a.labels, a.n, C, &T);
+  }
+  free(out);
   if (!st) {
     for (int m = 0; m < M; m++) e->members[m].weight = w[m];
     free(e->weights);
@@ -597,6 +690,7 @@ mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule) {
     e->has_stack = 1;
     e->stack_l2 = l2;
     e->rule = rule;
+    e->temperature = T;
     w = coef = icpt = NULL;
     cls = NULL;
   }
@@ -605,6 +699,56 @@ mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule) {
   free(icpt);
   for (int c = 0; cls && c < C; c++) free(cls[c]);
   free(cls);
+  aligned_free(&a);
+  return st;
+}
+
+mgc_status mgc_ensemble_calibrate(mgc_ensemble *e, double *ece_before, double *ece_after) {
+  aligned a;
+  mgc_status st = gather(e, &a);
+  if (st) return st;
+  const int M = a.M, C = a.C, n = a.n;
+  mgc_combiner c;
+  float *out = malloc((size_t)n * C * sizeof *out), *cal = malloc((size_t)n * C * sizeof *cal);
+  float *rest = malloc((size_t)n * C * sizeof *rest);
+  int *off = malloc(((size_t)n + 1) * sizeof *off), *rl = malloc((size_t)n * sizeof *rl);
+  double T = 1, acc, f1, nll;
+  if (!out || !cal || !rest || !off || !rl) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!st) { /* the file's rule as it is, uncalibrated, on the cv files' classes */
+    c = (mgc_combiner){e->rule, M, C, e->weights, e->has_stack ? e->coef : NULL,
+                       e->has_stack ? e->intercept : NULL, 0};
+    if (e->has_stack && e->n_classes != C)
+      st = mgc_error_set(MGC_EINVAL, "%s: the stack has %d classes, the cv files %d", e->origin,
+                         e->n_classes, C);
+    if (!st) st = mgc_combiner_check(&c);
+    for (int i = 0; !st && i < n; i++)
+      mgc_combine(&c, a.probs + (size_t)i * M * C, out + (size_t)i * C);
+  }
+  /* out of fold: each fold's tracks calibrated by the temperature of the others */
+  for (int k = 0; !st && k < a.K; k++) {
+    int nr = 0;
+    for (int i = 0; i < n; i++)
+      if (a.fold[i] != k) {
+        memcpy(rest + (size_t)nr * C, out + (size_t)i * C, (size_t)C * sizeof *rest);
+        rl[nr++] = a.labels[i];
+      }
+    double Tk = 1;
+    if (nr && (st = mgc_temperature_fit(rest, rl, nr, C, &Tk))) break;
+    for (int i = 0; i < n; i++)
+      if (a.fold[i] == k) {
+        memcpy(cal + (size_t)i * C, out + (size_t)i * C, (size_t)C * sizeof *cal);
+        mgc_temperature_apply(cal + (size_t)i * C, C, Tk);
+      }
+  }
+  if (!st) st = mgc_temperature_fit(out, a.labels, n, C, &T);
+  if (!st) st = score(&a, out, a.labels, n, off, &acc, &f1, &nll, ece_before);
+  if (!st) st = score(&a, cal, a.labels, n, off, &acc, &f1, &nll, ece_after);
+  if (!st) e->temperature = T;
+  free(out);
+  free(cal);
+  free(rest);
+  free(off);
+  free(rl);
   aligned_free(&a);
   return st;
 }

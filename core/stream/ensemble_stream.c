@@ -312,6 +312,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
   /* A window's probabilities: the window members alone, by the same rule
    * (weights renormalised; stacking's mean). */
   s->win_comb = s->full;
+  s->win_comb.temperature = 0; /* the temperature calibrates track decisions, fitted on them */
   if (s->n_ctx > 0) {
     double wsum = 0;
     for (int m = 0; m < s->M; m++)

@@ -369,12 +369,13 @@ static void svg_per_class(sbuf *b, const mgc_metrics *m, int standalone) {
 
 /* ---- reliability diagram ---- */
 
-static void svg_reliability(sbuf *b, const mgc_metrics *m, int standalone) {
+/* what: the title's subject (NULL: "Reliability (tracks)"). */
+static void svg_reliability(sbuf *b, const mgc_metrics *m, int standalone, const char *what) {
   const double PL = 52, PT = 62, S = 240;
   const double W = PL + S + 150, H = PT + S + 46;
-  char buf[96];
+  char buf[160];
   svg_open(b, standalone, W, H, "Reliability diagram");
-  snprintf(buf, sizeof buf, "Reliability (tracks): ECE %.3f", m->ece);
+  snprintf(buf, sizeof buf, "%s: ECE %.3f", what ? what : "Reliability (tracks)", m->ece);
   svg_title(b, 10, 22, buf);
   y_axis(b, PL, PT, S, S, 0, 1, 0.2, 0);
   for (int k = 0; k <= 5; k++) {
@@ -910,7 +911,7 @@ static void html_page(sbuf *b, const char *title, const char *info, const mgc_me
   sb_puts(b, "<h2>Confusion and calibration</h2>\n<div class=\"charts\">\n<figure>\n");
   svg_confusion(b, m, 0);
   sb_puts(b, "</figure>\n<figure>\n");
-  svg_reliability(b, m, 0);
+  svg_reliability(b, m, 0, NULL);
   sb_puts(b, "</figure>\n</div>\n<h2>Per class</h2>\n<figure>\n");
   svg_per_class(b, m, 0);
   sb_puts(b, "</figure>\n");
@@ -1000,7 +1001,7 @@ mgc_status mgc_report_write(const char *dir, const char *title, const char *mode
   memset(out, 0, sizeof out);
   svg_confusion(&out[0], m, 1);
   svg_per_class(&out[1], m, 1);
-  svg_reliability(&out[2], m, 1);
+  svg_reliability(&out[2], m, 1, NULL);
   if (cv.n) svg_curves(&out[3], &cv, 1);
   html_page(&out[4], title, model_info, m, &cv, extras, n_extras);
   curves_free(&cv);
@@ -1086,7 +1087,7 @@ static void svg_ensemble(sbuf *b, const mgc_ens_table *t, int standalone) {
   sb_puts(b, "</svg>\n");
 }
 
-static void html_ensemble(sbuf *b, const mgc_ens_table *t) {
+static void html_ensemble(sbuf *b, const mgc_ens_table *t, const sbuf *rel) {
   sb_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
   sb_esc(b, t->origin);
@@ -1101,7 +1102,7 @@ static void html_ensemble(sbuf *b, const mgc_ens_table *t) {
             t->n_members, t->n_folds, t->n_tracks, t->n_classes);
   svg_ensemble(b, t, 0);
   sb_puts(b, "</figure>\n<h2>Figures</h2>\n<table>\n<thead><tr><th></th><th>track accuracy</th>"
-             "<th>macro F1</th><th>NLL</th>");
+             "<th>macro F1</th><th>NLL</th><th>T</th><th>ECE before &rarr; after</th>");
   for (int k = 0; k < t->n_folds; k++) sb_printf(b, "<th>fold %d</th>", k + 1);
   sb_puts(b, "</tr></thead>\n<tbody>\n");
   for (int r = 0; r < t->n_rows; r++) {
@@ -1112,25 +1113,73 @@ static void html_ensemble(sbuf *b, const mgc_ens_table *t) {
               row->kind == MGC_ENS_ROW_MEMBER ? "member " : row->kind == MGC_ENS_ROW_RULE ? "rule " : "");
     sb_esc(b, row->name);
     sb_printf(b, "</td><td>%.1f %% &plusmn; %.1f</td>", 100 * row->acc_mean, 100 * row->acc_std);
-    if (isfinite(row->f1_mean)) sb_printf(b, "<td>%.3f</td><td>%.3f</td>", row->f1_mean, row->nll_mean);
-    else sb_puts(b, "<td class=\"d\">-</td><td class=\"d\">-</td>");
+    if (isfinite(row->f1_mean))
+      sb_printf(b, "<td>%.3f</td><td>%.3f</td><td>%.2f</td><td>%.3f &rarr; %.3f</td>",
+                row->f1_mean, row->nll_mean, row->temp_mean, row->ece, row->ece_cal);
+    else
+      sb_puts(b, "<td class=\"d\">-</td><td class=\"d\">-</td><td class=\"d\">-</td>"
+                 "<td class=\"d\">-</td>");
     for (int k = 0; k < t->n_folds; k++) sb_printf(b, "<td class=\"d\">%.0f %%</td>", 100 * row->acc[k]);
     sb_puts(b, "</tr>\n");
   }
-  sb_puts(b, "</tbody>\n</table>\n<footer>Written by mgc-eval --ensemble --report. The chart is "
-             "also in this folder as ensemble.svg.</footer>\n</body>\n</html>\n");
+  sb_puts(b, "</tbody>\n</table>\n");
+  sb_puts(b, "<h2>Calibration</h2>\n<p class=\"sub\">Temperature scaling (T, mean over folds): "
+             "each fold's tracks calibrated by the temperature fitted on the other folds'; ECE "
+             "over all out-of-fold tracks. The best member and the best rule, before and after:"
+             "</p>\n");
+  for (int i = 0; i < 4; i++) {
+    const char *svg = rel[i].p ? strstr(rel[i].p, "<svg") : NULL; /* inline: no XML prolog */
+    if (!svg) continue;
+    sb_puts(b, "<figure>");
+    sb_puts(b, svg);
+    sb_puts(b, "</figure>\n");
+  }
+  sb_puts(b, "<footer>Written by mgc-eval --ensemble --report. The charts are also in this folder "
+             "(ensemble.svg, calibration-*.svg).</footer>\n</body>\n</html>\n");
+}
+
+/* Reliability diagrams of a row's out-of-fold tracks, before and after its
+ * temperature, into rel[0] and rel[1]. */
+static mgc_status row_reliability(const mgc_ens_table *t, const mgc_ens_row *row, sbuf *rel) {
+  int *off = malloc(((size_t)t->n_tracks + 1) * sizeof *off);
+  if (!off) return mgc_error_set(MGC_ENOMEM, "report: out of memory");
+  for (int i = 0; i <= t->n_tracks; i++) off[i] = i;
+  mgc_status st = MGC_OK;
+  for (int j = 0; !st && j < 2; j++) {
+    mgc_eval_input in = {t->n_classes, (const char *const *)t->classes, t->n_tracks, t->labels,
+                         NULL, off, j ? row->oof_cal : row->oof};
+    mgc_metrics *m;
+    if ((st = mgc_metrics_compute(&in, &m))) break;
+    char what[140];
+    snprintf(what, sizeof what, "%s %s, %s", row->kind == MGC_ENS_ROW_MEMBER ? "member" : "rule",
+             row->name, j ? "calibrated" : "as it is");
+    svg_reliability(&rel[j], m, 1, what);
+    mgc_metrics_free(m);
+  }
+  free(off);
+  return st;
 }
 
 mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_table *t) {
   if (!dir || !*dir || !t) return mgc_error_set(MGC_EINVAL, "report: no directory or no table");
-  sbuf svg = {0}, html = {0};
+  sbuf svg = {0}, html = {0}, rel[4] = {{0}};
+  static const char *const rel_names[4] = {"calibration-member-before.svg",
+                                           "calibration-member-after.svg",
+                                           "calibration-rule-before.svg",
+                                           "calibration-rule-after.svg"};
   svg_ensemble(&svg, t, 1);
-  html_ensemble(&html, t);
-  mgc_status st = svg.oom || html.oom ? mgc_error_set(MGC_ENOMEM, "report: out of memory") : MGC_OK;
+  mgc_status st = row_reliability(t, &t->rows[t->best_member], rel);
+  if (!st) st = row_reliability(t, &t->rows[t->n_members + t->best_rule], rel + 2);
+  if (!st) html_ensemble(&html, t, rel);
+  int oom = svg.oom || html.oom;
+  for (int i = 0; i < 4; i++) oom |= rel[i].oom;
+  if (!st && oom) st = mgc_error_set(MGC_ENOMEM, "report: out of memory");
   if (!st) st = mkdir_p(dir);
   if (!st) st = write_file(dir, "ensemble.svg", &svg);
+  for (int i = 0; !st && i < 4; i++) st = write_file(dir, rel_names[i], &rel[i]);
   if (!st) st = write_file(dir, "index.html", &html);
   free(svg.p);
   free(html.p);
+  for (int i = 0; i < 4; i++) free(rel[i].p);
   return st;
 }

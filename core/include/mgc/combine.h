@@ -71,14 +71,31 @@ typedef struct mgc_combiner {
   const double *weights;   /* weighted: [n_members], >= 0, summing to 1 */
   const double *coef;      /* stack: [n_classes][n_members * n_classes], row-major */
   const double *intercept; /* stack: [n_classes] */
+  double temperature;      /* calibration of the result (mgc_temperature_apply);
+                              0 or 1: none */
 } mgc_combiner;
+
+/* Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural
+ * Networks"): p_k becomes p_k^(1/T), renormalised, i.e. the softmax of the
+ * log-probabilities divided by T (floored at MGC_COMB_FLOOR). T > 1 softens
+ * an over-confident distribution, T < 1 sharpens an under-confident one;
+ * the argmax never changes. In place; never allocates. */
+void mgc_temperature_apply(float *p, int n_classes, double temperature);
+
+/* The T in [0.05, 20] that minimises the mean NLL of the n distributions
+ * p [n][n_classes] (after mgc_temperature_apply) against labels: the NLL is
+ * convex in 1/T, so a golden-section search on 1/T finds it (to 1e-6). */
+mgc_status mgc_temperature_fit(const float *p, const int *labels, int n, int n_classes,
+                               double *temperature);
 
 /* MGC_EINVAL (with the reason) for a rule out of range, n_members < 1,
  * n_classes < 2, missing parameters, weights that are negative, not finite
- * or do not sum to 1 within 1e-6, or stacking coefficients not finite. */
+ * or do not sum to 1 within 1e-6, stacking coefficients not finite, or a
+ * temperature that is negative or not finite. */
 mgc_status mgc_combiner_check(const mgc_combiner *c);
 
 /* p: [n_members][n_classes] (each row a distribution); out: [n_classes].
+ * With a temperature, out is calibrated by it (mgc_temperature_apply).
  * Returns the decided class (argmax of out). Assumes mgc_combiner_check
  * passed. Never allocates; out must not alias p. */
 int mgc_combine(const mgc_combiner *c, const float *p, float *out);

@@ -5,6 +5,8 @@
  *   # models/ensemble.yaml
  *   name: crnn+table
  *   rule: weighted              # mean | weighted | product | agree | vote | stack
+ *   temperature: 1.3            # calibration of the decision (mgc_temperature_apply;
+ *                               # written by mgc-eval --fit; default 1: none)
  *   classes: [blues, classical, country, disco, hiphop, jazz, metal, pop, reggae, rock]
  *   members:
  *     - name: crnn
@@ -71,6 +73,7 @@ typedef struct mgc_ensemble {
   char *dir;             /* its folder ("" for the current one) */
   char *name, *description;
   mgc_comb_rule rule;
+  double temperature;    /* of the combined track decision; 1 when not calibrated */
   int n_members;
   mgc_ensemble_member *members;
   int n_classes;         /* 0 when neither 'classes' nor loaded models say */
@@ -94,7 +97,8 @@ mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
 mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **out);
 void mgc_ensemble_free(mgc_ensemble *e);
 
-/* The combiner the file describes (borrowing e's parameters). */
+/* The combiner the file describes (borrowing e's parameters), with its
+ * temperature: the calibrated track decision. */
 mgc_status mgc_ensemble_combiner(const mgc_ensemble *e, mgc_combiner *c);
 
 /* Write e as YAML to path (atomically), the member paths rewritten relative
@@ -114,7 +118,9 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
  * counts as right when any member's argmax is right: an upper bound for
  * rules that pick one member's answer). Figures per fold: track accuracy,
  * macro-F1 (mgc/metrics.h), mean NLL (probabilities floored at
- * MGC_COMB_FLOOR); then mean and sample std over the folds. */
+ * MGC_COMB_FLOOR); then mean and sample std over the folds. Each member
+ * and rule is also calibrated by temperature, fitted on the other folds
+ * (mgc_ens_row). */
 
 typedef enum mgc_ens_row_kind {
   MGC_ENS_ROW_MEMBER,
@@ -128,6 +134,14 @@ typedef struct mgc_ens_row {
   int index;             /* member index, or the rule */
   double *acc, *f1, *nll; /* [n_folds]; f1 and nll are NAN for the oracle */
   double acc_mean, acc_std, f1_mean, f1_std, nll_mean, nll_std;
+  /* Calibration (not for the oracle): a temperature fitted per fold on the
+   * other folds' tracks only (mgc_temperature_fit), applied to the fold's;
+   * ECE (15 bins, mgc/metrics.h) over all out-of-fold tracks, before and
+   * after; the out-of-fold distributions themselves [n_tracks][n_classes]
+   * in the table's track order, for reliability diagrams. */
+  double *temp, *nll_cal; /* [n_folds] */
+  double temp_mean, nll_cal_mean, nll_cal_std, ece, ece_cal;
+  float *oof, *oof_cal;
 } mgc_ens_row;
 
 typedef struct mgc_ens_table {
@@ -135,6 +149,7 @@ typedef struct mgc_ens_table {
   int n_folds, n_tracks, n_members, n_classes;
   char **classes;
   int *fold_tracks;      /* [n_folds] */
+  int *labels;           /* [n_tracks], the order of the rows' oof */
   int n_rows;            /* n_members + MGC_COMB_N_RULES + 1 (the oracle, last) */
   mgc_ens_row *rows;
   double *fold_weights;  /* [n_folds][n_members] weighted's weights per fold */
@@ -169,8 +184,15 @@ char *mgc_ens_table_to_json(const mgc_ens_table *t);
 
 /* Fit weighted's weights and stack's coefficients (l2 by cross-validation
  * over the folds) on every out-of-fold prediction of the members' cv files,
- * store them in e, with e's classes taken from the cv files, and set
- * e->rule = rule. */
+ * store them in e, with e's classes taken from the cv files, set
+ * e->rule = rule, and fit e->temperature on the rule's distributions of
+ * every out-of-fold prediction. */
 mgc_status mgc_ensemble_fit(mgc_ensemble *e, mgc_comb_rule rule);
+
+/* Fit e->temperature alone, for e's own rule and parameters (not refitted),
+ * on every out-of-fold prediction of the members' cv files. The ECE of
+ * those predictions before, and after a temperature fitted per fold on the
+ * other folds only (out of fold, as the table's calibrated columns). */
+mgc_status mgc_ensemble_calibrate(mgc_ensemble *e, double *ece_before, double *ece_after);
 
 #endif
