@@ -301,6 +301,50 @@ static void test_ensemble(void **st) {
     fail_msg("%.4000s", log);
 }
 
+/* mgc-classify --min-confidence: a decision below it is "not sure" with its
+ * candidates (JSON: genre null, uncertain true), one above it is said as
+ * before; mgc-eval reports the accuracy/coverage curve that sets it. */
+static void test_min_confidence(void **st) {
+  (void)st;
+  static char out[1 << 16], copy[1 << 16];
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s --model %s --json %s", MGC_CLASSIFY_BIN, ENSEMBLE, g_data);
+  int rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-classify failed (%d):\n%s", rc, out);
+  memcpy(copy, out, sizeof copy);
+  json_t *c = classify_line(copy, k_clips[0][1]);
+  double conf = json_number_value(json_object_get(c, "confidence"));
+  const char *genre = json_string_value(json_object_get(c, "genre"));
+  assert_non_null(genre);
+  assert_true(json_is_false(json_object_get(c, "uncertain")));
+  char top[64];
+  snprintf(top, sizeof top, "%s", genre);
+  json_decref(c);
+  for (int above = 0; above < 2; above++) {
+    snprintf(cmd, sizeof cmd, "%s --model %s --json --min-confidence %.4f %s", MGC_CLASSIFY_BIN,
+             ENSEMBLE, above ? conf - 0.001 : conf + 0.001, g_data);
+    if ((rc = run(cmd, out, sizeof out))) fail_msg("mgc-classify failed (%d):\n%s", rc, out);
+    c = classify_line(out, k_clips[0][1]);
+    assert_true(json_is_boolean(json_object_get(c, "uncertain")));
+    assert_int_equal(json_is_true(json_object_get(c, "uncertain")), !above);
+    if (above) assert_string_equal(json_string_value(json_object_get(c, "genre")), top);
+    else assert_true(json_is_null(json_object_get(c, "genre")));
+    /* the candidates are there either way */
+    assert_string_equal(json_string_value(json_array_get(json_array_get(json_object_get(c, "top"), 0), 0)), top);
+    json_decref(c);
+  }
+  snprintf(cmd, sizeof cmd, "%s --model %s --min-confidence 0.99 %s", MGC_CLASSIFY_BIN, ENSEMBLE,
+           g_data);
+  if ((rc = run(cmd, out, sizeof out))) fail_msg("mgc-classify failed (%d):\n%s", rc, out);
+  assert_non_null(strstr(out, ": not sure: "));
+  snprintf(cmd, sizeof cmd, "%s --min-confidence 1.5 x.wav", MGC_CLASSIFY_BIN);
+  assert_int_equal(run(cmd, out, sizeof out), 2);
+  snprintf(cmd, sizeof cmd, "%s --model %s --data %s", MGC_EVAL_BIN, ENSEMBLE, g_data);
+  if ((rc = run(cmd, out, sizeof out))) fail_msg("mgc-eval failed (%d):\n%.3000s", rc, out);
+  assert_non_null(strstr(out, "accuracy / coverage"));
+  assert_non_null(strstr(out, " 0.0: "));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_map_classes),
@@ -308,6 +352,7 @@ int main(void) {
       cmocka_unit_test(test_subset_folder),
       cmocka_unit_test(test_unknown_classes),
       cmocka_unit_test(test_ensemble),
+      cmocka_unit_test(test_min_confidence),
   };
   return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -110,6 +110,16 @@ static void test_example(void **st) {
   assert_int_equal(m->ece_bins[6].count, 1);
   NEAR(m->ece_bins[8].accuracy, 1);
   NEAR(m->ece_bins[8].confidence, 1.7 / 3);
+  /* Accuracy/coverage: right are .65, .567, .567; wrong .45 and .5. */
+  NEAR(m->coverage[4].threshold, 0.4);
+  NEAR(m->coverage[4].coverage, 1.0);
+  NEAR(m->coverage[4].accuracy, 0.6);
+  NEAR(m->coverage[5].coverage, 0.8);
+  NEAR(m->coverage[5].accuracy, 0.75);
+  NEAR(m->coverage[6].coverage, 0.2);
+  NEAR(m->coverage[6].accuracy, 1.0);
+  NEAR(m->coverage[7].coverage, 0.0);
+  assert_true(isnan(m->coverage[7].accuracy));
 
   /* The text report carries the headline figures and every class name. */
   char path[300], text[8192];

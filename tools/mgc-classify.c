@@ -25,12 +25,14 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: mgc-classify [--model M] [--json] [--top K] FILE|DIR...\n"
+          "usage: mgc-classify [--model M] [--json] [--top K] [--min-confidence P] FILE|DIR...\n"
           "  --model M   a model file, or an ensemble (.yaml; default " MGC_DEFAULT_MODEL ",\n"
           "              else " MGC_INSTALLED_MODEL ")\n"
           "  --json      one JSON object per file (genre, confidence, top-K, all probabilities;\n"
           "              with an ensemble, each member's genre and probabilities too)\n"
           "  --top K     how many classes to list (default 3)\n"
+          "  --min-confidence P   below P (0-1) the answer is 'not sure' with the top K\n"
+          "              candidates, not a genre (JSON: genre null, uncertain true)\n"
           "Directories are searched recursively for audio files.\n");
 }
 
@@ -114,8 +116,10 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
 int main(int argc, char **argv) {
   const char *model_path = NULL;
   int json = 0, top = 3;
+  double min_conf = 0;
   static const struct option lo[] = {{"model", 1, 0, 'm'}, {"json", 0, 0, 'j'},
                                      {"top", 1, 0, 't'},   {"help", 0, 0, 'h'},
+                                     {"min-confidence", 1, 0, 'c'},
                                      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -123,6 +127,15 @@ int main(int argc, char **argv) {
     case 'm': model_path = optarg; break;
     case 'j': json = 1; break;
     case 't': top = (int)int_opt("--top", optarg, 1, 100000); break;
+    case 'c': {
+      char *end;
+      min_conf = strtod(optarg, &end);
+      if (end == optarg || *end || !(min_conf >= 0 && min_conf <= 1)) {
+        fprintf(stderr, "mgc-classify: --min-confidence: '%s' is not a number in [0, 1]\n", optarg);
+        return 2;
+      }
+      break;
+    }
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -173,11 +186,16 @@ int main(int argc, char **argv) {
           order[b] = t;
         }
     if (bar) fprintf(stderr, "\r%*s\r", 45, "");
+    /* Below --min-confidence the answer is "not sure" and its candidates,
+     * never a genre said with confidence. */
+    int unsure = mean[order[0]] < min_conf;
     if (json) {
       printf("{\"file\": ");
       json_string(stdout, files.v[i]);
       printf(", \"genre\": ");
-      json_string(stdout, cl.classes[order[0]]);
+      if (unsure) printf("null");
+      else json_string(stdout, cl.classes[order[0]]);
+      printf(", \"uncertain\": %s", unsure ? "true" : "false");
       printf(", \"confidence\": %.4f, \"windows\": %d, \"top\": [", mean[order[0]], nw);
       for (int k = 0; k < top; k++) {
         printf("%s[", k ? ", " : "");
@@ -209,9 +227,15 @@ int main(int argc, char **argv) {
       }
       printf("}\n");
     } else {
-      printf("%s: %s (%.0f%%)", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
-      for (int k = 1; k < top; k++) printf("%s %s %.0f%%", k == 1 ? "  then" : ",",
-                                           cl.classes[order[k]], 100 * mean[order[k]]);
+      if (unsure) {
+        printf("%s: not sure: %s %.0f%%", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
+        for (int k = 1; k < top; k++)
+          printf(", %s %.0f%%", cl.classes[order[k]], 100 * mean[order[k]]);
+      } else {
+        printf("%s: %s (%.0f%%)", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
+        for (int k = 1; k < top; k++) printf("%s %s %.0f%%", k == 1 ? "  then" : ",",
+                                             cl.classes[order[k]], 100 * mean[order[k]]);
+      }
       if (cl.table) printf("  [the whole file's 57 features]");
       else printf("  [%d windows]", nw);
       for (int m = 0; m < M; m++) {

@@ -231,6 +231,18 @@ mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out) {
   }
   m->ece = ece;
   m->mean_confidence = conf_sum / nt;
+  for (int i = 0; i < MGC_COVERAGE_POINTS; i++) {
+    mgc_coverage_point *c = &m->coverage[i];
+    int kept = 0, right = 0;
+    c->threshold = (double)i / MGC_COVERAGE_POINTS;
+    for (int t = 0; t < nt; t++)
+      if (m->tracks[t].confidence >= c->threshold) {
+        kept++;
+        right += m->tracks[t].pred == m->tracks[t].label;
+      }
+    c->coverage = (double)kept / nt;
+    c->accuracy = kept ? (double)right / kept : NAN;
+  }
   *out = m;
   return MGC_OK;
 }
@@ -354,6 +366,13 @@ static void print_figures(const mgc_metrics *m, FILE *f, int windows) {
   LINE("expected calibration error (15 bins, tracks)", "%.4f (mean confidence %.4f)", m->ece,
        m->mean_confidence);
 #undef LINE
+  fprintf(f, "accuracy / coverage (decided: confidence >= threshold; the rest 'not sure'):\n ");
+  for (int i = 0; i < MGC_COVERAGE_POINTS; i++) {
+    const mgc_coverage_point *c = &m->coverage[i];
+    if (isnan(c->accuracy)) fprintf(f, " %.1f: -/0%%", c->threshold);
+    else fprintf(f, " %.1f: %.0f%%/%.0f%%", c->threshold, 100 * c->accuracy, 100 * c->coverage);
+  }
+  fputc('\n', f);
   int nw = name_width(m, 12);
   fprintf(f, "\n%-*s  precision  recall      f1  support  predicted\n", nw, "class");
   for (int c = 0; c < nc; c++) {
@@ -490,6 +509,16 @@ static char *to_json(const mgc_metrics *m, int windows) {
          &ok);
   }
   put(o, "ece_bins", bins, &ok);
+
+  json_t *cov = json_array();
+  for (int i = 0; cov && i < MGC_COVERAGE_POINTS; i++) {
+    const mgc_coverage_point *c = &m->coverage[i];
+    push(cov,
+         json_pack("{s:f, s:f, s:o}", "threshold", c->threshold, "coverage", c->coverage,
+                   "accuracy", isnan(c->accuracy) ? json_null() : json_real(c->accuracy)),
+         &ok);
+  }
+  put(o, "accuracy_coverage", cov, &ok);
 
   json_t *tr = json_array();
   for (int t = 0; tr && t < m->n_tracks; t++) {

@@ -63,6 +63,14 @@ typedef struct mgc_ece_bin {
   double confidence, accuracy;  /* their mean confidence and accuracy (0 if empty) */
 } mgc_ece_bin;
 
+/* Abstention (a decision below a confidence threshold reported as "not
+ * sure"): of the tracks whose confidence is >= threshold, the fraction
+ * (coverage) and their accuracy (NAN when none). Thresholds 0, 0.1 ... 0.9. */
+#define MGC_COVERAGE_POINTS 10
+typedef struct mgc_coverage_point {
+  double threshold, coverage, accuracy;
+} mgc_coverage_point;
+
 /* Owned by the caller after mgc_metrics_compute; free with mgc_metrics_free. */
 typedef struct mgc_metrics {
   int n_classes;
@@ -84,6 +92,7 @@ typedef struct mgc_metrics {
   mgc_track_result *tracks;     /* [n_tracks] */
   float *track_probs;           /* [n_tracks][n_classes] mean window probabilities */
   mgc_ece_bin ece_bins[MGC_ECE_BINS];
+  mgc_coverage_point coverage[MGC_COVERAGE_POINTS]; /* the accuracy/coverage curve */
 
   /* Set by mgc_metrics_over_present: the test set holds only n_present of
    * the classes (those with support), and the per-class figures, confusion
