@@ -276,9 +276,11 @@ static mgc_status aggregate_pair(mgc_yaml *y, const char *key, yaml_node_t *k, y
   if (!strcmp(key, "change_db")) return mgc_yaml_get_num(x->origin, v, key, 0, 200, &p->change_db);
   if (!strcmp(key, "change_windows"))
     return mgc_yaml_get_int(x->origin, v, key, 1, 1000, &p->change_windows);
+  if (!strcmp(key, "min_confidence"))
+    return mgc_yaml_get_num(x->origin, v, key, 0, 1, &x->c->min_confidence);
   return mgc_yaml_err_at(x->origin, k,
                          "unknown key '%s' in 'aggregate' (mode, horizon, halflife, silence_db, "
-                         "gap, change_db, change_windows)",
+                         "gap, change_db, change_windows, min_confidence)",
                          key);
 }
 

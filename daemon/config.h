@@ -37,6 +37,7 @@ typedef struct mgc_config {
   char model[4096];          /* model: model file */
   int window_frames, window_hop; /* window.frames / window.hop; 0 = the model's */
   mgc_aggregator_params agg; /* aggregate: mode, horizon, halflife, silence_db, gap, change_db, change_windows */
+  double min_confidence;     /* aggregate.min_confidence: a decision below it is "not sure" (0 = off) */
   /* socket: */
   char socket_path[108];     /* socket.path (sun_path limit) */
   unsigned socket_mode;      /* socket.mode, octal text "0660" */

@@ -46,6 +46,7 @@
 typedef struct overrides {
   const char *config, *input, *socket, *model, *raw, *log_level;
   int fast, foreground, wait_clients;
+  double min_confidence; /* --min-confidence; NAN when not given */
 } overrides;
 
 /* What listens: an ensemble (a one-member one for a plain model file) and
@@ -116,9 +117,25 @@ static void put_probs(mgcd *d, const char *key, const float *p) {
   put(d, "}");
 }
 
+/* Below min_confidence a decision is "not sure": no genre, the three most
+ * probable candidates instead, so a client never shows a guess as an answer. */
 static void put_decision(mgcd *d, const mgc_decision *dec) {
-  put(d, ",\"decision\":{\"genre\":%s,\"confidence\":%.4f", dec->genre >= 0 ? d->g.jclass[dec->genre] : "null",
-      dec->genre >= 0 ? dec->confidence : 0.0);
+  int unsure = dec->genre >= 0 && dec->confidence < d->cfg.min_confidence;
+  put(d, ",\"decision\":{\"genre\":%s,\"confidence\":%.4f,\"uncertain\":%s",
+      dec->genre >= 0 && !unsure ? d->g.jclass[dec->genre] : "null",
+      dec->genre >= 0 ? dec->confidence : 0.0, unsure ? "true" : "false");
+  if (unsure && dec->probs) {
+    int top[3] = {-1, -1, -1};
+    for (int r = 0; r < 3 && r < d->g.C; r++)
+      for (int k = 0; k < d->g.C; k++) {
+        if (k == top[0] || k == top[1]) continue; /* taken by an earlier rank */
+        if (top[r] < 0 || dec->probs[k] > dec->probs[top[r]]) top[r] = k;
+      }
+    put(d, ",\"candidates\":[");
+    for (int r = 0; r < 3 && r < d->g.C; r++)
+      put(d, "%s[%s,%.4f]", r ? "," : "", d->g.jclass[top[r]], dec->probs[top[r]]);
+    put(d, "]");
+  }
   if (dec->genre >= 0 && dec->probs) put_probs(d, "probs", dec->probs);
   put(d, ",\"windows\":%d,\"track\":%llu}", dec->windows, (unsigned long long)dec->track);
 }
@@ -297,6 +314,7 @@ static int build_config(const overrides *ov, mgc_config *c) {
     c->raw_channels = (int)ch;
     c->raw_format = fmt[0] == 'f' ? MGC_SAMPLE_F32 : MGC_SAMPLE_S16;
   }
+  if (!isnan(ov->min_confidence)) c->min_confidence = ov->min_confidence;
   if (ov->log_level) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     int ok = 0;
@@ -528,6 +546,7 @@ static void usage(FILE *f) {
           "                    " MGC_INSTALLED_MODEL ")\n"
           "  --wait-clients N  start reading the input once N clients are connected (scripts)\n"
           "  --log-level L     error, warn, info or debug\n"
+          "  --min-confidence P  decisions below P (0-1) are 'not sure' (aggregate.min_confidence)\n"
           "  --foreground      stay in the foreground, log to stderr (systemd runs it so)\n"
           "  --check-config    load the configuration and the model, report, and exit\n"
           "  --version\n"
@@ -606,7 +625,8 @@ int main(int argc, char **argv) {
       {"model", 1, 0, 'm'},       {"fast", 0, 0, 'f'},      {"foreground", 0, 0, 'F'},
       {"raw", 1, 0, 'r'},         {"log-level", 1, 0, 'l'}, {"wait-clients", 1, 0, 'w'},
       {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},  {"help", 0, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"min-confidence", 1, 0, 'n'}, {0, 0, 0, 0}};
+  d.ov.min_confidence = NAN;
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
@@ -625,6 +645,16 @@ int main(int argc, char **argv) {
         return 2;
       }
       d.ov.wait_clients = (int)v;
+      break;
+    }
+    case 'n': {
+      char *end;
+      double v = strtod(optarg, &end);
+      if (end == optarg || *end || !(v >= 0 && v <= 1)) {
+        fprintf(stderr, "mgcd: --min-confidence: '%s' is not a number in [0, 1]\n", optarg);
+        return 2;
+      }
+      d.ov.min_confidence = v;
       break;
     }
     case 'C': check = 1; break;

@@ -106,6 +106,7 @@ static void test_shipped(void **st) {
   assert_true(c.agg.silence_db == -50.0);
   assert_true(c.agg.gap_s == 2.0);
   assert_int_equal(c.agg.change_windows, 2);
+  assert_true(c.min_confidence == 0.0); /* off: every decision is said */
   assert_string_equal(c.socket_path, MGC_SOCKET_DEFAULT_PATH);
   assert_int_equal(c.socket_mode, 0660);
   /* The one shipped value that is not the built-in default: the service
@@ -144,6 +145,7 @@ static void test_every_key(void **st) {
            "  gap: 3.5\n"
            "  change_db: 4.5\n"
            "  change_windows: 3\n"
+           "  min_confidence: 0.55\n"
            "socket:\n"
            "  path: /tmp/mgc.sock\n"
            "  mode: \"0640\"\n"
@@ -174,6 +176,7 @@ static void test_every_key(void **st) {
   assert_true(c.agg.gap_s == 3.5);
   assert_true(c.agg.change_db == 4.5);
   assert_int_equal(c.agg.change_windows, 3);
+  assert_true(c.min_confidence == 0.55);
   assert_string_equal(c.socket_path, "/tmp/mgc.sock");
   assert_int_equal(c.socket_mode, 0640);
   assert_string_equal(c.socket_group, "audio");
@@ -300,6 +303,7 @@ static void test_errors(void **st) {
       {"input:\n  latency: -1\n", "t.yaml:2:12: ", "'latency' must be in [0, 10]"},
       {"aggregate: {silence_db: 3}\n", "t.yaml:1:25: ", "'silence_db' must be in [-200, 0]"},
       {"aggregate: {change_windows: 0}\n", "t.yaml:1:29: ", "'change_windows'"},
+      {"aggregate: {min_confidence: 1.5}\n", "t.yaml:1:29: ", "'min_confidence' must be in [0, 1]"},
       {"input: {retry: {min: 60}}\n", "t.yaml:1:22: ", "min (60 s) must not exceed max (30 s)"},
       {"input: {retry: {min: 10, max: 5}}\n", "t.yaml:1:31: ", "must not exceed max"},
       /* the aggregator's own check: the horizon holds at least one window hop */

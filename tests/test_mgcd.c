@@ -327,6 +327,53 @@ static void test_file_fast(void **st) {
   assert_int_equal(finish(&d, 10, &took), 0);
 }
 
+/* --min-confidence 1: no decision is ever sure, so none names a genre; each
+ * says "uncertain" with its three most probable candidates, in order. */
+static void test_min_confidence(void **st) {
+  (void)st;
+  daemon_proc d;
+  start(&d, "unsure", 0, 1, "--model", MODEL, "--input", CLIP, "--fast", "--wait-clients", "1",
+        "--min-confidence", "1", NULL);
+  client *c = client_new(d.sock);
+  int decisions = 0;
+  json_t *o;
+  while ((o = next_line(c, 30))) {
+    int end = is(o, "event", "end");
+    json_t *dec = json_object_get(o, "decision");
+    json_t *probs = json_object_get(dec, "probs");
+    if (dec && probs) {
+      assert_true(json_is_null(json_object_get(dec, "genre")));
+      assert_true(json_is_true(json_object_get(dec, "uncertain")));
+      json_t *cand = json_object_get(dec, "candidates");
+      assert_int_equal(json_array_size(cand), 3);
+      double prev = 2;
+      for (size_t r = 0; r < 3; r++) {
+        json_t *e = json_array_get(cand, r);
+        double p = json_real_value(json_array_get(e, 1));
+        assert_true(p <= prev);
+        prev = p;
+        double want = json_real_value(json_object_get(probs, json_string_value(json_array_get(e, 0))));
+        assert_true(fabs(p - want) < 1e-4);
+      }
+      /* the first candidate is the most probable class of all */
+      const char *k;
+      json_t *v;
+      double first = json_real_value(json_array_get(json_array_get(cand, 0), 1));
+      json_object_foreach(probs, k, v) assert_true(json_real_value(v) <= first + 1e-9);
+      decisions++;
+    }
+    json_decref(o);
+    if (end) break;
+  }
+  assert_true(decisions > 10);
+  client_free(c);
+  assert_int_equal(finish(&d, 10, NULL), 0);
+  /* out of range: a usage error */
+  start(&d, "unsure2", 0, 0, "--model", MODEL, "--input", CLIP, "--min-confidence", "2", NULL);
+  double took;
+  assert_int_equal(finish(&d, 10, &took), 2);
+}
+
 /* A missing file is an error at start, naming it. */
 static void test_bad_file(void **st) {
   (void)st;
@@ -855,6 +902,7 @@ int main(void) {
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
       cmocka_unit_test(test_ensemble),           cmocka_unit_test(test_default_ensemble_end),
+      cmocka_unit_test(test_min_confidence),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
