@@ -324,12 +324,25 @@ static prob *sorted_probs(const json_t *probs, size_t *n) {
   return v;
 }
 
-/* "rock 61% (12 windows, track 3)", or "no decision yet (track 3)". */
+/* "rock 61% (12 windows, track 3)", "not sure: rock 41%, metal 30%, blues
+ * 12% (...)" below the daemon's min_confidence, or "no decision yet (track 3)". */
 static void decision_text(const json_t *d, char *buf, size_t cap) {
   long track = jint(d, "track", -1);
   const char *genre = jstr(d, "genre");
   char tr[32] = "";
   if (track >= 0) snprintf(tr, sizeof tr, "track %ld", track);
+  json_t *cand = json_object_get(d, "candidates");
+  if (!genre && json_is_true(json_object_get(d, "uncertain")) && json_array_size(cand) > 0) {
+    size_t o = (size_t)snprintf(buf, cap, "not sure:");
+    for (size_t i = 0; i < json_array_size(cand) && o < cap; i++) {
+      json_t *c = json_array_get(cand, i);
+      const char *name = json_string_value(json_array_get(c, 0));
+      o += (size_t)snprintf(buf + o, cap - o, "%s %s %.0f%%", i ? "," : "", name ? name : "?",
+                            100.0 * json_number_value(json_array_get(c, 1)));
+    }
+    if (o < cap && *tr) snprintf(buf + o, cap - o, " (%s)", tr);
+    return;
+  }
   if (!genre) {
     snprintf(buf, cap, "no decision yet%s%s%s", *tr ? " (" : "", tr, *tr ? ")" : "");
     return;
