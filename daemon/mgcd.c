@@ -359,6 +359,8 @@ static int engine_load(const mgc_config *c, engine *g) {
     q[k] = 0;
     snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: model, model: \"%s\", input: window}\n", q);
     st = mgc_ensemble_parse(text, strlen(text), c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
+    /* a model deciding alone carries its own calibration */
+    if (!st) g->ens->temperature = g->ens->members[0].loaded->temperature;
   }
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);

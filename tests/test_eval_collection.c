@@ -13,6 +13,8 @@
 
 #include "mgc/dataset.h"
 #include "mgc/metrics.h"
+#include "mgc/model.h"
+#include "mgc/temperature.h"
 
 #ifndef MGC_EVAL_BIN
 #error "MGC_EVAL_BIN, MGC_CLASSIFY_BIN and MGC_SOURCE_DIR must be defined"
@@ -345,6 +347,50 @@ static void test_min_confidence(void **st) {
   assert_non_null(strstr(out, " 0.0: "));
 }
 
+/* mgc-model calibrate: the temperature fitted on the model's cv file is
+ * stored in the model (and survives loading); mgc-classify with that model
+ * says the uncalibrated model's probabilities scaled by it. */
+static void test_model_temperature(void **st) {
+  (void)st;
+  static char out[1 << 16], copy[1 << 16];
+  char cmd[4096], plain[600], cal[600];
+  snprintf(plain, sizeof plain, "%s/plain.safetensors", g_dir);
+  snprintf(cal, sizeof cal, "%s/cal.safetensors", g_dir);
+  mgc_model *m;
+  assert_int_equal(mgc_model_load(CRNN, &m), MGC_OK);
+  m->temperature = 1; /* the shipped CRNN is calibrated: start from it without */
+  assert_int_equal(mgc_model_save(m, plain), MGC_OK);
+  mgc_model_free(m);
+  snprintf(cmd, sizeof cmd, "%s calibrate %s %s/models/results/cv5.json --out %s", MGC_MODEL_BIN,
+           plain, MGC_SOURCE_DIR, cal);
+  int rc = run(cmd, out, sizeof out);
+  if (rc) fail_msg("mgc-model calibrate failed (%d):\n%s", rc, out);
+  assert_non_null(strstr(out, "out-of-fold ECE"));
+  assert_int_equal(mgc_model_load(cal, &m), MGC_OK);
+  double T = m->temperature;
+  mgc_model_free(m);
+  assert_true(T > 0.05 && T < 20 && fabs(T - 1) > 1e-3);
+  const char *clip = k_clips[0][1];
+  double p0[16], p1[16];
+  for (int which = 0; which < 2; which++) {
+    snprintf(cmd, sizeof cmd, "%s --model %s --json %s", MGC_CLASSIFY_BIN, which ? cal : plain,
+             g_data);
+    if ((rc = run(cmd, out, sizeof out))) fail_msg("mgc-classify failed (%d):\n%s", rc, out);
+    memcpy(copy, out, sizeof copy);
+    json_t *c = classify_line(copy, clip), *pr = json_object_get(c, "probabilities");
+    const char *k;
+    json_t *v;
+    int i = 0;
+    json_object_foreach(pr, k, v) (which ? p1 : p0)[i++] = json_number_value(v);
+    json_decref(c);
+  }
+  float scaled[16];
+  for (int i = 0; i < 10; i++) scaled[i] = (float)p0[i];
+  mgc_temperature_apply(scaled, 10, T);
+  for (int i = 0; i < 10; i++)
+    if (fabs(scaled[i] - p1[i]) > 1e-3) fail_msg("class %d: %.4f calibrated, %.4f expected", i, p1[i], scaled[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_map_classes),
@@ -353,6 +399,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_classes),
       cmocka_unit_test(test_ensemble),
       cmocka_unit_test(test_min_confidence),
+      cmocka_unit_test(test_model_temperature),
   };
   return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

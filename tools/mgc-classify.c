@@ -15,6 +15,7 @@
 #include "mgc/argmax.h"
 #include "mgc/parse.h"
 #include "mgc/session.h"
+#include "mgc/temperature.h"
 
 #include "audio_files.h"
 
@@ -107,6 +108,8 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
   if (st) return st;
   st = c->ec ? mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw)
              : mgc_model_classify(c->s, a.samples, a.n, p, nw);
+  /* a model deciding alone carries its own calibration (an ensemble's is in its rule) */
+  if (!st && !c->ec && c->m->temperature != 1) mgc_temperature_apply(p, c->C, c->m->temperature);
   free(a.samples);
   if (st) return mgc_error_set(st, "%s: %s", path, mgc_error_message());
   for (int k = 0; k < c->C; k++) mean[k] = p[k];

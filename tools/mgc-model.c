@@ -9,6 +9,8 @@
 
 #include "mgc/audio.h"
 #include "mgc/embed.h"
+#include "mgc/ensemble.h"
+#include "mgc/json_quote.h"
 #include "mgc/model.h"
 #include "mgc/npy.h"
 #include "mgc/session.h"
@@ -20,6 +22,7 @@ static void usage(FILE *f, int full) {
           "usage: mgc-model info FILE [--json]\n"
           "       mgc-model run FILE INPUT.npy [--out P.npy] [--batch N] [--quiet]\n"
           "       mgc-model embed FILE AUDIO|DIR... [--layer NAME] [--out E.csv]\n"
+          "       mgc-model calibrate FILE CV.json [--out OUT]\n"
           "       mgc-model import ARCH.yaml STATE.safetensors OUT [--classes a,b,c | "
           "--classes-file F]\n"
           "                        [--frontend JSON-FILE]\n"
@@ -40,6 +43,9 @@ static void usage(FILE *f, int full) {
           "          from 'info'; default the head's input, e.g. the FCN's 64 values),\n"
           "          averaged over the recording's windows, as CSV (file, folder, e0, ...;\n"
           "          folder: the file's directory name, its label in a folder per class)\n"
+          "  calibrate  the temperature of the model's decision, fitted on its\n"
+          "          mgc-train --cv-json file's out-of-fold predictions, written into FILE\n"
+          "          (or --out)\n"
           "  import  a PyTorch state dict (safetensors.torch.save_file(model.state_dict()))\n"
           "          whose tensor names and shapes follow ARCH.yaml\n"
           "  init    a freshly initialised model (seed 0 unless --seed)\n"
@@ -205,6 +211,7 @@ static int info_json(const char *path, const mgc_model *m) {
   /* metrics are JSON when mgc-train wrote them: nest them as such */
   json_t *mj = m->metrics ? json_loads(m->metrics, JSON_DECODE_ANY, NULL) : NULL;
   json_object_set_new(o, "metrics", mj ? mj : m->metrics ? json_string(m->metrics) : json_null());
+  json_object_set_new(o, "temperature", json_real(m->temperature));
   char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
   json_decref(o);
   if (!s) {
@@ -248,6 +255,7 @@ static int cmd_info(const char *path, int as_json) {
   printf("input: %s\n", mgc_shape_str(&m->arch->input, buf, sizeof buf));
   printf("classes (%d):", m->n_classes);
   for (int i = 0; i < m->n_classes; i++) printf("%s %s", i ? "," : "", m->classes[i]);
+  if (m->temperature != 1) printf("\ntemperature: %.4g (its decision alone is calibrated)", m->temperature);
   printf("\nlayers:\n  %3s  %-12s %-14s %-18s %12s\n", "#", "name", "type", "output", "params");
   size_t buffers_total = 0;
   for (int i = 0; i < mgc_net_n_layers(net); i++) {
@@ -373,6 +381,37 @@ done:
   return rc;
 }
 
+/* The model's temperature, fitted on its cross-validation file's
+ * out-of-fold track decisions (as a one-member ensemble: the same fit and
+ * figures as mgc-eval --ensemble --calibrate), written into the model. */
+static int cmd_calibrate(const char *path, const char *cv, const char *out_path) {
+  mgc_model *m = NULL;
+  mgc_ensemble *e = NULL;
+  char text[9000], qm[4200], qc[4200];
+  if (mgc_model_load(path, &m)) return fail();
+  mgc_json_quote(qm, sizeof qm, path);
+  mgc_json_quote(qc, sizeof qc, cv);
+  snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: model, model: %s, cv: %s}\n", qm,
+           qc);
+  double before, after;
+  int rc = 1;
+  if (!mgc_ensemble_parse(text, strlen(text), cv, NULL, 0, &e) &&
+      !mgc_ensemble_calibrate(e, &before, &after)) {
+    m->temperature = e->temperature;
+    const char *dst = out_path ? out_path : path;
+    if (!mgc_model_save(m, dst)) {
+      printf("%s: temperature %.4g, fitted on %s; out-of-fold ECE %.3f -> %.3f (each fold "
+             "calibrated by the others' fit); wrote %s\n",
+             path, m->temperature, cv, before, after, dst);
+      rc = 0;
+    }
+  }
+  if (rc) fail();
+  mgc_ensemble_free(e);
+  mgc_model_free(m);
+  return rc;
+}
+
 static int cmd_run(const char *path, const char *input, const char *out_path, int max_batch,
                    int quiet) {
   mgc_model *m;
@@ -475,9 +514,10 @@ int main(int argc, char **argv) {
   }
   int is_info = !strcmp(cmd, "info"), is_run = !strcmp(cmd, "run"),
       is_import = !strcmp(cmd, "import"), is_init = !strcmp(cmd, "init"),
-      is_embed = !strcmp(cmd, "embed");
-  if (!is_info && !is_run && !is_import && !is_init && !is_embed) {
-    fprintf(stderr, "mgc-model: unknown command '%s' (info, run, embed, import, init)\n", cmd);
+      is_embed = !strcmp(cmd, "embed"), is_cal = !strcmp(cmd, "calibrate");
+  if (!is_info && !is_run && !is_import && !is_init && !is_embed && !is_cal) {
+    fprintf(stderr, "mgc-model: unknown command '%s' (info, run, embed, calibrate, import, init)\n",
+            cmd);
     usage(stderr, 0);
     return 2;
   }
@@ -531,13 +571,13 @@ int main(int argc, char **argv) {
   }
   int npos = sub_argc - optind;
   char **pos = sub_argv + optind;
-  int want = is_info ? 1 : is_run ? 2 : is_import ? 3 : 2;
+  int want = is_info ? 1 : is_run ? 2 : is_import ? 3 : 2; /* calibrate: 2 */
   /* Options that do not apply to the command are usage errors, not ignored. */
   const char *stray = (as_json && !is_info)                          ? "--json"
-                      : (out_path && !is_run && !is_embed)           ? "--out"
+                      : (out_path && !is_run && !is_embed && !is_cal) ? "--out"
                       : (layer && !is_embed)                         ? "--layer"
-                      : ((classes_arg || classes_file) && (is_info || is_run || is_embed)) ? "--classes"
-                      : (frontend && (is_info || is_run || is_embed)) ? "--frontend"
+                      : ((classes_arg || classes_file) && (is_info || is_run || is_embed || is_cal)) ? "--classes"
+                      : (frontend && (is_info || is_run || is_embed || is_cal)) ? "--frontend"
                       : (has_seed && !is_init)                       ? "--seed"
                       : NULL;
   if (is_embed && npos >= 2 && !stray)
@@ -555,6 +595,7 @@ int main(int argc, char **argv) {
   }
   if (is_info) return cmd_info(pos[0], as_json);
   if (is_run) return cmd_run(pos[0], pos[1], out_path, max_batch, quiet);
+  if (is_cal) return cmd_calibrate(pos[0], pos[1], out_path);
 
   str_list classes = {0, NULL};
   if (classes_arg && split_classes(classes_arg, &classes)) {

@@ -236,6 +236,7 @@ static mgc_status assemble(mgc_arch *arch, int n_classes, const char *const *cla
     return mgc_error_set(MGC_ENOMEM, "out of memory");
   }
   m->arch = arch;
+  m->temperature = 1;
   mgc_frontend_params_default(&m->frontend);
   mgc_status st;
   if (classes && n_classes <= 0) {
@@ -381,7 +382,7 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path) {
     goto done;
   }
   char checksum[32];
-  mgc_st_meta_entry meta[11] = {
+  mgc_st_meta_entry meta[12] = {
       {"format", MGC_MODEL_FORMAT}, {"mgc_version", MGC_MODEL_VERSION},
       {"architecture", m->arch->text}, {"frontend", frontend}, {"classes", classes},
       {"norm_mean", mean}, {"norm_std", std}};
@@ -389,6 +390,11 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path) {
   if (m->recipe) meta[n_meta++] = (mgc_st_meta_entry){"recipe", m->recipe};
   if (m->metrics) meta[n_meta++] = (mgc_st_meta_entry){"metrics", m->metrics};
   if (m->curves) meta[n_meta++] = (mgc_st_meta_entry){"curves", m->curves};
+  char temp[32];
+  if (m->temperature != 1) { /* absent when uncalibrated: such files keep every byte */
+    snprintf(temp, sizeof temp, "%.9g", m->temperature);
+    meta[n_meta++] = (mgc_st_meta_entry){"temperature", temp};
+  }
   for (int i = 0; i < np; i++) {
     const mgc_param *p = mgc_net_param(m->net, i);
     t[i].name = p->name;
@@ -398,7 +404,7 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path) {
     t[i].data = p->value;
   }
   {
-    kv sorted[10];
+    kv sorted[11];
     for (int i = 0; i < n_meta; i++) sorted[i] = (kv){meta[i].key, meta[i].value};
     snprintf(checksum, sizeof checksum, "crc32:%08x", seal(sorted, n_meta, m->net, NULL));
     meta[n_meta++] = (mgc_st_meta_entry){"checksum", checksum};
@@ -614,6 +620,16 @@ static mgc_status load_file(const char *path, mgc_st_file *f, mgc_model **out) {
   }
   if ((st = read_norm(m, f)) || (st = fill_net(m->net, f, 0))) goto fail;
   if ((st = check_seal(path, f, m->net))) goto fail;
+  const char *tv = mgc_st_meta(f, "temperature");
+  if (tv) {
+    char *end;
+    m->temperature = strtod(tv, &end);
+    if (end == tv || *end || !(m->temperature >= 0.05 && m->temperature <= 20)) {
+      st = mgc_error_set(MGC_EFORMAT, "%s: metadata 'temperature' is '%s', not a number in "
+                         "[0.05, 20]", path, tv);
+      goto fail;
+    }
+  }
   if ((st = mgc_model_set_recipe(m, mgc_st_meta(f, "recipe"))) ||
       (st = mgc_model_set_metrics(m, mgc_st_meta(f, "metrics"))) ||
       (st = mgc_model_set_curves(m, mgc_st_meta(f, "curves"))))

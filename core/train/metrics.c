@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/temperature.h"
+
 /* A softmax row sums to 1 within a few float ulps; 1e-3 still catches rows
  * that are logits, percentages or a wrong n_classes stride. */
 #define SUM_TOL 1e-3
@@ -118,6 +120,50 @@ static mgc_metrics *alloc_metrics(const mgc_eval_input *in) {
   return m;
 }
 
+/* The figures that rest on the tracks' confidences: ECE and its bins, the
+ * mean confidence, the accuracy/coverage curve. */
+static void confidence_figures(mgc_metrics *m) {
+  const int nt = m->n_tracks;
+  double conf_sum = 0, ece = 0;
+  memset(m->ece_bins, 0, sizeof m->ece_bins);
+  for (int b = 0; b < MGC_ECE_BINS; b++) {
+    m->ece_bins[b].lo = (double)b / MGC_ECE_BINS;
+    m->ece_bins[b].hi = (double)(b + 1) / MGC_ECE_BINS;
+  }
+  for (int t = 0; t < nt; t++) {
+    double cf = m->tracks[t].confidence;
+    /* (lo, hi] bins as in Guo et al.; confidence is >= 1/n_classes > 0. */
+    int b = (int)ceil(cf * MGC_ECE_BINS) - 1;
+    if (b < 0) b = 0;
+    if (b >= MGC_ECE_BINS) b = MGC_ECE_BINS - 1;
+    m->ece_bins[b].count++;
+    m->ece_bins[b].confidence += cf;
+    m->ece_bins[b].accuracy += m->tracks[t].pred == m->tracks[t].label;
+    conf_sum += cf;
+  }
+  for (int b = 0; b < MGC_ECE_BINS; b++) {
+    mgc_ece_bin *e = &m->ece_bins[b];
+    if (!e->count) continue;
+    e->confidence /= e->count;
+    e->accuracy /= e->count;
+    ece += fabs(e->accuracy - e->confidence) * e->count / nt;
+  }
+  m->ece = ece;
+  m->mean_confidence = conf_sum / nt;
+  for (int i = 0; i < MGC_COVERAGE_POINTS; i++) {
+    mgc_coverage_point *c = &m->coverage[i];
+    int kept = 0, right = 0;
+    c->threshold = (double)i / MGC_COVERAGE_POINTS;
+    for (int t = 0; t < nt; t++)
+      if (m->tracks[t].confidence >= c->threshold) {
+        kept++;
+        right += m->tracks[t].pred == m->tracks[t].label;
+      }
+    c->coverage = (double)kept / nt;
+    c->accuracy = kept ? (double)right / kept : NAN;
+  }
+}
+
 mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out) {
   if (!in || !out) return mgc_error_set(MGC_EINVAL, "metrics: no input");
   *out = NULL;
@@ -206,45 +252,20 @@ mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out) {
   m->macro_recall = sr / m->n_macro_classes;
   m->macro_f1 = sf / m->n_macro_classes;
 
-  double conf_sum = 0, ece = 0;
-  for (int b = 0; b < MGC_ECE_BINS; b++) {
-    m->ece_bins[b].lo = (double)b / MGC_ECE_BINS;
-    m->ece_bins[b].hi = (double)(b + 1) / MGC_ECE_BINS;
-  }
-  for (int t = 0; t < nt; t++) {
-    double cf = m->tracks[t].confidence;
-    /* (lo, hi] bins as in Guo et al.; confidence is >= 1/n_classes > 0. */
-    int b = (int)ceil(cf * MGC_ECE_BINS) - 1;
-    if (b < 0) b = 0;
-    if (b >= MGC_ECE_BINS) b = MGC_ECE_BINS - 1;
-    m->ece_bins[b].count++;
-    m->ece_bins[b].confidence += cf;
-    m->ece_bins[b].accuracy += m->tracks[t].pred == m->tracks[t].label;
-    conf_sum += cf;
-  }
-  for (int b = 0; b < MGC_ECE_BINS; b++) {
-    mgc_ece_bin *e = &m->ece_bins[b];
-    if (!e->count) continue;
-    e->confidence /= e->count;
-    e->accuracy /= e->count;
-    ece += fabs(e->accuracy - e->confidence) * e->count / nt;
-  }
-  m->ece = ece;
-  m->mean_confidence = conf_sum / nt;
-  for (int i = 0; i < MGC_COVERAGE_POINTS; i++) {
-    mgc_coverage_point *c = &m->coverage[i];
-    int kept = 0, right = 0;
-    c->threshold = (double)i / MGC_COVERAGE_POINTS;
-    for (int t = 0; t < nt; t++)
-      if (m->tracks[t].confidence >= c->threshold) {
-        kept++;
-        right += m->tracks[t].pred == m->tracks[t].label;
-      }
-    c->coverage = (double)kept / nt;
-    c->accuracy = kept ? (double)right / kept : NAN;
-  }
+  confidence_figures(m);
   *out = m;
   return MGC_OK;
+}
+
+void mgc_metrics_set_temperature(mgc_metrics *m, double T) {
+  if (!m || T == 1 || !(T > 0)) return;
+  const int C = m->n_classes;
+  for (int t = 0; t < m->n_tracks; t++) {
+    float *p = m->track_probs + (size_t)t * C;
+    mgc_temperature_apply(p, C, T);
+    m->tracks[t].confidence = p[m->tracks[t].pred];
+  }
+  confidence_figures(m);
 }
 
 int mgc_metrics_over_present(mgc_metrics *m) {

@@ -45,6 +45,7 @@
 #define MGC_COMBINE_H
 
 #include "mgc/error.h"
+#include "mgc/temperature.h"
 
 /* Probabilities are floored here in the product rule and in every NLL. */
 #define MGC_COMB_FLOOR 1e-12
@@ -74,19 +75,6 @@ typedef struct mgc_combiner {
   double temperature;      /* calibration of the result (mgc_temperature_apply);
                               0 or 1: none */
 } mgc_combiner;
-
-/* Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural
- * Networks"): p_k becomes p_k^(1/T), renormalised, i.e. the softmax of the
- * log-probabilities divided by T (floored at MGC_COMB_FLOOR). T > 1 softens
- * an over-confident distribution, T < 1 sharpens an under-confident one;
- * the argmax never changes. In place; never allocates. */
-void mgc_temperature_apply(float *p, int n_classes, double temperature);
-
-/* The T in [0.05, 20] that minimises the mean NLL of the n distributions
- * p [n][n_classes] (after mgc_temperature_apply) against labels: the NLL is
- * convex in 1/T, so a golden-section search on 1/T finds it (to 1e-6). */
-mgc_status mgc_temperature_fit(const float *p, const int *labels, int n, int n_classes,
-                               double *temperature);
 
 /* MGC_EINVAL (with the reason) for a rule out of range, n_members < 1,
  * n_classes < 2, missing parameters, weights that are negative, not finite

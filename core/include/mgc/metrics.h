@@ -106,6 +106,12 @@ typedef struct mgc_metrics {
  * finite, has a negative entry or does not sum to 1 within 1e-3. */
 mgc_status mgc_metrics_compute(const mgc_eval_input *in, mgc_metrics **out);
 
+/* Calibrate the track decisions by a temperature (mgc/temperature.h), as
+ * a model that carries one decides: the track probabilities and
+ * confidences, ECE, mean confidence and the accuracy/coverage curve change;
+ * predictions, accuracies and top-k do not (the order is kept). */
+void mgc_metrics_set_temperature(mgc_metrics *m, double temperature);
+
 /* For a test set with some of the model's classes only (a folder of 3
  * genres before a 10-class model): the macro averages run over the classes
  * with support, so an answer of a class absent from the data counts as the

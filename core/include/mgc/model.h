@@ -47,6 +47,9 @@ typedef struct mgc_model {
   char *recipe;                   /* NULL when unset */
   char *metrics;                  /* NULL when unset */
   char *curves;                   /* learning curves (CSV text) of its training, or NULL */
+  double temperature;             /* calibration of its track decision when it decides
+                                     alone (mgc/temperature.h; an ensemble has its own);
+                                     1: none; saved as metadata 'temperature' */
 } mgc_model;
 
 /* A freshly initialised model (weights from `seed`, as PyTorch initialises
