@@ -21,8 +21,6 @@ struct mgc_pipeline {
   struct mgc_pipeline *leader;
   struct mgc_pipeline *followers[MGC_PIPELINE_MAX_FOLLOWERS];
   int n_followers;
-  mgc_window_event_fn sink_fn; /* a follower's events (mgc_pipeline_set_sink) */
-  void *sink_user;
   mgc_windower *windower;
   mgc_session *session;
   mgc_aggregator *agg;
