@@ -343,29 +343,40 @@ static int better(const mgc_ens_row *a, const mgc_ens_row *b) {
   return a->f1_mean > b->f1_mean + 1e-12;
 }
 
-/* A row's fold k: its distributions on the fold's tracks (out, tracks te)
- * kept as they are and calibrated by the temperature fitted on its
- * distributions on the other folds' tracks (rout, labels rl). */
-static mgc_status calibrate(const aligned *a, mgc_ens_row *row, int k, const float *out,
-                            const int *te, const int *tl, int nt, const float *rout,
-                            const int *rl, int nr) {
-  const int C = a->C;
-  double T = 1;
-  mgc_status st = mgc_temperature_fit(rout, rl, nr, C, &T);
-  if (st) return st;
-  row->temp[k] = T;
-  for (int i = 0; i < nt; i++) {
-    float *o = row->oof + (size_t)te[i] * C, *q = row->oof_cal + (size_t)te[i] * C;
-    memcpy(o, out + (size_t)i * C, (size_t)C * sizeof *o);
-    memcpy(q, o, (size_t)C * sizeof *q);
-    mgc_temperature_apply(q, C, T);
-  }
-  /* the fold's calibrated NLL, from its rows gathered in fold order */
-  double s = 0;
+/* A row's distributions on fold k's tracks (out, tracks te), into its
+ * out-of-fold rows. */
+static void keep_oof(mgc_ens_row *row, const float *out, const int *te, int nt, int C) {
   for (int i = 0; i < nt; i++)
-    s -= log(fmax((double)row->oof_cal[(size_t)te[i] * C + tl[i]], MGC_COMB_FLOOR));
-  row->nll_cal[k] = s / nt;
-  return MGC_OK;
+    memcpy(row->oof + (size_t)te[i] * C, out + (size_t)i * C, (size_t)C * sizeof *row->oof);
+}
+
+/* Out-of-fold calibration: each fold's distributions p [n][C] scaled by the
+ * temperature fitted on the other folds' (temps[k], NULL if unwanted) into
+ * cal. */
+static mgc_status oof_temperature(const float *p, const int *labels, const int *fold, int n,
+                                  int K, int C, float *cal, double *temps) {
+  float *rest = malloc((size_t)n * C * sizeof *rest);
+  int *rl = malloc((size_t)n * sizeof *rl);
+  mgc_status st = rest && rl ? MGC_OK : mgc_error_set(MGC_ENOMEM, "out of memory");
+  for (int k = 0; !st && k < K; k++) {
+    int nr = 0;
+    for (int i = 0; i < n; i++)
+      if (fold[i] != k) {
+        memcpy(rest + (size_t)nr * C, p + (size_t)i * C, (size_t)C * sizeof *rest);
+        rl[nr++] = labels[i];
+      }
+    double T = 1;
+    if (nr && (st = mgc_temperature_fit(rest, rl, nr, C, &T))) break;
+    if (temps) temps[k] = T;
+    for (int i = 0; i < n; i++)
+      if (fold[i] == k) {
+        memcpy(cal + (size_t)i * C, p + (size_t)i * C, (size_t)C * sizeof *cal);
+        mgc_temperature_apply(cal + (size_t)i * C, C, T);
+      }
+  }
+  free(rest);
+  free(rl);
+  return st;
 }
 
 static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
@@ -375,10 +386,9 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
   int *rl = malloc((size_t)n * sizeof *rl), *rg = malloc((size_t)n * sizeof *rg);
   int *off = malloc(((size_t)n + 1) * sizeof *off);
   float *rp = malloc((size_t)n * MC * sizeof *rp), *out = malloc((size_t)n * C * sizeof *out);
-  float *rout = malloc((size_t)n * C * sizeof *rout);
   double *coef = malloc((size_t)C * MC * sizeof *coef), *icpt = malloc((size_t)C * sizeof *icpt);
   mgc_status st = MGC_OK;
-  if (!te || !tl || !rl || !rg || !off || !rp || !out || !rout || !coef || !icpt)
+  if (!te || !tl || !rl || !rg || !off || !rp || !out || !coef || !icpt)
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
   for (int k = 0; !st && k < K; k++) {
     int nt = 0, nr = 0;
@@ -405,9 +415,7 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
                (size_t)C * sizeof *out);
       st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k],
                  NULL);
-      for (int i = 0; !st && i < nr; i++)
-        memcpy(rout + (size_t)i * C, rp + (size_t)i * MC + (size_t)m * C, (size_t)C * sizeof *rout);
-      if (!st) st = calibrate(a, &t->rows[r], k, out, te, tl, nt, rout, rl, nr);
+      keep_oof(&t->rows[r], out, te, nt, C);
     }
     /* The parameters of weighted and stack, from the other folds only. */
     double *w = t->fold_weights + (size_t)k * M;
@@ -421,8 +429,7 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
         mgc_combine(&c, a->probs + (size_t)te[i] * MC, out + (size_t)i * C);
       st = score(a, out, tl, nt, off, &t->rows[r].acc[k], &t->rows[r].f1[k], &t->rows[r].nll[k],
                  NULL);
-      for (int i = 0; !st && i < nr; i++) mgc_combine(&c, rp + (size_t)i * MC, rout + (size_t)i * C);
-      if (!st) st = calibrate(a, &t->rows[r], k, out, te, tl, nt, rout, rl, nr);
+      keep_oof(&t->rows[r], out, te, nt, C);
     }
     if (st) break;
     /* Oracle: any member right. */
@@ -443,15 +450,17 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
   free(off);
   free(rp);
   free(out);
-  free(rout);
   free(coef);
   free(icpt);
   return st;
 }
 
-/* ECE over every out-of-fold track, before and after the temperature. */
-static mgc_status pooled_ece(const aligned *a, mgc_ens_table *t) {
-  int *off = malloc(((size_t)a->n + 1) * sizeof *off);
+/* Every row's out-of-fold distributions calibrated (each fold by the
+ * temperature fitted on the other folds' tracks), the folds' calibrated NLL,
+ * and ECE over every out-of-fold track before and after. */
+static mgc_status calibrate_rows(const aligned *a, mgc_ens_table *t) {
+  const int n = a->n, C = a->C, K = t->n_folds;
+  int *off = malloc(((size_t)n + 1) * sizeof *off);
   if (!off) return mgc_error_set(MGC_ENOMEM, "out of memory");
   mgc_status st = MGC_OK;
   for (int r = 0; !st && r < t->n_rows; r++) {
@@ -459,11 +468,22 @@ static mgc_status pooled_ece(const aligned *a, mgc_ens_table *t) {
     double acc, f1, nll;
     if (row->kind == MGC_ENS_ROW_ORACLE) {
       row->ece = row->ece_cal = row->temp_mean = NAN;
-      for (int k = 0; k < t->n_folds; k++) row->temp[k] = row->nll_cal[k] = NAN;
+      for (int k = 0; k < K; k++) row->temp[k] = row->nll_cal[k] = NAN;
       continue;
     }
-    st = score(a, row->oof, t->labels, a->n, off, &acc, &f1, &nll, &row->ece);
-    if (!st) st = score(a, row->oof_cal, t->labels, a->n, off, &acc, &f1, &nll, &row->ece_cal);
+    st = oof_temperature(row->oof, t->labels, a->fold, n, K, C, row->oof_cal, row->temp);
+    for (int k = 0; !st && k < K; k++) {
+      double sum = 0;
+      int nk = 0;
+      for (int i = 0; i < n; i++)
+        if (a->fold[i] == k) {
+          sum -= log(fmax((double)row->oof_cal[(size_t)i * C + t->labels[i]], MGC_COMB_FLOOR));
+          nk++;
+        }
+      row->nll_cal[k] = nk ? sum / nk : NAN;
+    }
+    if (!st) st = score(a, row->oof, t->labels, n, off, &acc, &f1, &nll, &row->ece);
+    if (!st) st = score(a, row->oof_cal, t->labels, n, off, &acc, &f1, &nll, &row->ece_cal);
   }
   free(off);
   return st;
@@ -521,7 +541,7 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
     }
   }
   st = ok ? evaluate_folds(&a, t) : mgc_error_set(MGC_ENOMEM, "out of memory");
-  if (!st) st = pooled_ece(&a, t);
+  if (!st) st = calibrate_rows(&a, t);
   aligned_free(&a);
   if (st) {
     mgc_ens_table_free(t);
@@ -710,10 +730,9 @@ mgc_status mgc_ensemble_calibrate(mgc_ensemble *e, double *ece_before, double *e
   const int M = a.M, C = a.C, n = a.n;
   mgc_combiner c;
   float *out = malloc((size_t)n * C * sizeof *out), *cal = malloc((size_t)n * C * sizeof *cal);
-  float *rest = malloc((size_t)n * C * sizeof *rest);
-  int *off = malloc(((size_t)n + 1) * sizeof *off), *rl = malloc((size_t)n * sizeof *rl);
+  int *off = malloc(((size_t)n + 1) * sizeof *off);
   double T = 1, acc, f1, nll;
-  if (!out || !cal || !rest || !off || !rl) st = mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (!out || !cal || !off) st = mgc_error_set(MGC_ENOMEM, "out of memory");
   if (!st) { /* the file's rule as it is, uncalibrated, on the cv files' classes */
     c = (mgc_combiner){e->rule, M, C, e->weights, e->has_stack ? e->coef : NULL,
                        e->has_stack ? e->intercept : NULL, 0};
@@ -724,31 +743,14 @@ mgc_status mgc_ensemble_calibrate(mgc_ensemble *e, double *ece_before, double *e
     for (int i = 0; !st && i < n; i++)
       mgc_combine(&c, a.probs + (size_t)i * M * C, out + (size_t)i * C);
   }
-  /* out of fold: each fold's tracks calibrated by the temperature of the others */
-  for (int k = 0; !st && k < a.K; k++) {
-    int nr = 0;
-    for (int i = 0; i < n; i++)
-      if (a.fold[i] != k) {
-        memcpy(rest + (size_t)nr * C, out + (size_t)i * C, (size_t)C * sizeof *rest);
-        rl[nr++] = a.labels[i];
-      }
-    double Tk = 1;
-    if (nr && (st = mgc_temperature_fit(rest, rl, nr, C, &Tk))) break;
-    for (int i = 0; i < n; i++)
-      if (a.fold[i] == k) {
-        memcpy(cal + (size_t)i * C, out + (size_t)i * C, (size_t)C * sizeof *cal);
-        mgc_temperature_apply(cal + (size_t)i * C, C, Tk);
-      }
-  }
+  if (!st) st = oof_temperature(out, a.labels, a.fold, n, a.K, C, cal, NULL);
   if (!st) st = mgc_temperature_fit(out, a.labels, n, C, &T);
   if (!st) st = score(&a, out, a.labels, n, off, &acc, &f1, &nll, ece_before);
   if (!st) st = score(&a, cal, a.labels, n, off, &acc, &f1, &nll, ece_after);
   if (!st) e->temperature = T;
   free(out);
   free(cal);
-  free(rest);
   free(off);
-  free(rl);
   aligned_free(&a);
   return st;
 }
