@@ -350,17 +350,7 @@ static int engine_load(const mgc_config *c, engine *g) {
   if (is_yaml(c->model)) {
     st = mgc_ensemble_load(c->model, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
   } else {
-    char text[4500], q[4300];
-    size_t k = 0;
-    for (const char *p = c->model; *p && k + 3 < sizeof q; p++) {
-      if (*p == '"' || *p == '\\') q[k++] = '\\';
-      q[k++] = *p;
-    }
-    q[k] = 0;
-    snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: model, model: \"%s\", input: window}\n", q);
-    st = mgc_ensemble_parse(text, strlen(text), c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
-    /* a model deciding alone carries its own calibration */
-    if (!st) g->ens->temperature = g->ens->members[0].loaded->temperature;
+    st = mgc_ensemble_single(c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
   }
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);

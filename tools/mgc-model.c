@@ -387,16 +387,10 @@ done:
 static int cmd_calibrate(const char *path, const char *cv, const char *out_path) {
   mgc_model *m = NULL;
   mgc_ensemble *e = NULL;
-  char text[9000], qm[4200], qc[4200];
   if (mgc_model_load(path, &m)) return fail();
-  mgc_json_quote(qm, sizeof qm, path);
-  mgc_json_quote(qc, sizeof qc, cv);
-  snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: model, model: %s, cv: %s}\n", qm,
-           qc);
   double before, after;
   int rc = 1;
-  if (!mgc_ensemble_parse(text, strlen(text), cv, NULL, 0, &e) &&
-      !mgc_ensemble_calibrate(e, &before, &after)) {
+  if (!mgc_ensemble_single(path, cv, 0, &e) && !mgc_ensemble_calibrate(e, &before, &after)) {
     m->temperature = e->temperature;
     const char *dst = out_path ? out_path : path;
     if (!mgc_model_save(m, dst)) {

@@ -340,6 +340,46 @@ mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **ou
   return st;
 }
 
+mgc_status mgc_ensemble_single(const char *model_path, const char *cv_path, unsigned flags,
+                               mgc_ensemble **out) {
+  *out = NULL;
+  mgc_ensemble *e = calloc(1, sizeof *e);
+  mgc_ensemble_member *m = e ? calloc(1, sizeof *m) : NULL;
+  if (e) e->members = m;
+  if (!e || !m || !(e->origin = xstrdup(model_path)) || !(e->dir = xstrdup("")) ||
+      !(e->weights = calloc(1, sizeof *e->weights)) || !(m->name = xstrdup("model")) ||
+      !(m->model = xstrdup(model_path)) || !(m->model_path = xstrdup(model_path)) ||
+      (cv_path && (!(m->cv = xstrdup(cv_path)) || !(m->cv_path = xstrdup(cv_path))))) {
+    mgc_ensemble_free(e);
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  }
+  e->n_members = 1;
+  e->rule = MGC_COMB_MEAN;
+  e->temperature = 1;
+  e->weights[0] = m->weight = 1;
+  m->input = MGC_ENS_INPUT_WINDOW;
+  if (flags & MGC_ENSEMBLE_LOAD_MODELS) {
+    mgc_status st = mgc_model_load(model_path, &m->loaded);
+    if (st) {
+      mgc_ensemble_free(e);
+      return st;
+    }
+    e->temperature = m->loaded->temperature; /* deciding alone: its own calibration */
+    const mgc_model *ml = m->loaded;
+    if (!(e->classes = calloc((size_t)ml->n_classes, sizeof *e->classes))) {
+      mgc_ensemble_free(e);
+      return mgc_error_set(MGC_ENOMEM, "out of memory");
+    }
+    for (int c = 0; c < ml->n_classes; c++)
+      if (!(e->classes[e->n_classes++] = xstrdup(ml->classes[c]))) {
+        mgc_ensemble_free(e);
+        return mgc_error_set(MGC_ENOMEM, "out of memory");
+      }
+  }
+  *out = e;
+  return MGC_OK;
+}
+
 void mgc_ensemble_free(mgc_ensemble *e) {
   if (!e) return;
   for (int i = 0; e->members && i < e->n_members; i++) {

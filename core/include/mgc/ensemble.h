@@ -97,6 +97,14 @@ mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
 mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **out);
 void mgc_ensemble_free(mgc_ensemble *e);
 
+/* One model as an ensemble of one member named "model" (input window,
+ * rule mean), with its cv file when cv_path is
+ * not NULL; with MGC_ENSEMBLE_LOAD_MODELS the model is loaded and its own
+ * temperature is the ensemble's (it decides alone). What mgcd runs for a
+ * plain model file. */
+mgc_status mgc_ensemble_single(const char *model_path, const char *cv_path, unsigned flags,
+                               mgc_ensemble **out);
+
 /* The combiner the file describes (borrowing e's parameters), with its
  * temperature: the calibrated track decision. */
 mgc_status mgc_ensemble_combiner(const mgc_ensemble *e, mgc_combiner *c);
