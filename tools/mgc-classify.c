@@ -2,8 +2,12 @@
  * one model, the mean of the window probabilities over the whole file; with
  * an ensemble (a .yaml file, mgcd's default models/ensemble.yaml), every
  * member's track probabilities combined by the ensemble's rule, the table
- * member on the whole file (mgc_ensemble_classifier). */
+ * member on the whole file (mgc_ensemble_classifier). With a music detector
+ * (the ensemble's, or --detector) only the file's music is classified, the
+ * windows mgcd would let vote (mgc/music_scan.h); a file without any is
+ * "no music". */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 #include "mgc/audio.h"
 #include "mgc/ensemble_classify.h"
 #include "mgc/json_quote.h"
+#include "mgc/music_scan.h"
 #include "mgc/argmax.h"
 #include "mgc/parse.h"
 #include "mgc/session.h"
@@ -26,9 +31,14 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: mgc-classify [--model M] [--json] [--top K] [--min-confidence P] FILE|DIR...\n"
+          "usage: mgc-classify [--model M] [--detector D|off] [--json] [--timeline] [--top K]\n"
+          "                    [--min-confidence P] FILE|DIR...\n"
           "  --model M   a model file, or an ensemble (.yaml; default " MGC_DEFAULT_MODEL ",\n"
           "              else " MGC_INSTALLED_MODEL ")\n"
+          "  --detector D  the music detector (default: the ensemble's 'detector', if any); only\n"
+          "              the music in a file is classified, a file without any is 'no music';\n"
+          "              off: every window counts\n"
+          "  --timeline  with --json: every window's time, P(music) and state\n"
           "  --json      one JSON object per file (genre, confidence, top-K, all probabilities;\n"
           "              with an ensemble, each member's genre and probabilities too)\n"
           "  --top K     how many classes to list (default 3)\n"
@@ -68,15 +78,31 @@ typedef struct classifier {
   int C, rate, table;           /* table: one model on the file's 57 table features */
   const char *const *classes;
   float *member_probs;          /* [members][C] */
+  const mgc_model *det;         /* the music detector, or NULL */
+  mgc_model *det_own;           /* when it came from --detector */
 } classifier;
 
-static mgc_status classifier_new(const char *path, classifier *c) {
+/* What the detector made of a file. */
+typedef struct music {
+  mgc_music_window *w;
+  size_t n, votes;
+} music;
+
+/* detector: a model file, "off", or NULL for the ensemble's own. */
+static mgc_status classifier_new(const char *path, const char *detector, classifier *c) {
   memset(c, 0, sizeof *c);
   mgc_status st;
+  if (detector && strcmp(detector, "off")) {
+    int k;
+    if ((st = mgc_model_load(detector, &c->det_own)) || (st = mgc_music_class(c->det_own, &k)))
+      return mgc_error_prefix(st, "%s: ", detector);
+    c->det = c->det_own;
+  }
   if (is_yaml(path)) {
     if ((st = mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &c->e)) ||
         (st = mgc_ensemble_classifier_new(c->e, &c->ec)))
       return st;
+    if (!detector) c->det = c->e->detector_loaded;
     c->C = c->e->n_classes;
     c->classes = (const char *const *)c->e->classes;
     c->rate = mgc_ensemble_classifier_rate(c->ec);
@@ -96,16 +122,40 @@ static void classifier_free(classifier *c) {
   mgc_model_free(c->m);
   mgc_ensemble_classifier_free(c->ec);
   mgc_ensemble_free(c->e);
+  mgc_model_free(c->det_own);
   free(c->member_probs);
 }
 
-/* The file's class probabilities (and windows); with an ensemble also each
- * member's, in c->member_probs. */
-static mgc_status classify(classifier *c, const char *path, double *mean, int *nw) {
+/* The file's music only (mgc_music_extract), in place of the whole file. */
+static mgc_status keep_music(classifier *c, mgc_audio *a, music *mu) {
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  float *x;
+  size_t n;
+  mgc_status st = mgc_music_extract(c->det, &pp, a->samples, a->n, a->rate, &mu->w, &mu->n, &x, &n);
+  if (st) return st;
+  mu->votes = mgc_music_votes(mu->w, mu->n);
+  free(a->samples);
+  a->samples = x;
+  a->n = n;
+  return MGC_OK;
+}
+
+static mgc_status classify(classifier *c, const char *path, double *mean, int *nw, music *mu) {
   mgc_audio a = {0};
   float p[c->C];
   mgc_status st = mgc_audio_load(path, c->rate, &a);
   if (st) return st;
+  if (c->det && (st = keep_music(c, &a, mu))) {
+    free(a.samples);
+    return mgc_error_set(st, "%s: %s", path, mgc_error_message());
+  }
+  if (c->det && !mu->votes) { /* no music: nothing to classify */
+    free(a.samples);
+    *nw = 0;
+    for (int k = 0; k < c->C; k++) mean[k] = 0;
+    return MGC_OK;
+  }
   st = c->ec ? mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw)
              : mgc_model_classify(c->s, a.samples, a.n, p, nw);
   /* a model deciding alone carries its own calibration (an ensemble's is in its rule) */
@@ -117,18 +167,21 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
 }
 
 int main(int argc, char **argv) {
-  const char *model_path = NULL;
-  int json = 0, top = 3;
+  const char *model_path = NULL, *detector = NULL;
+  int json = 0, top = 3, timeline = 0;
   double min_conf = 0;
   static const struct option lo[] = {{"model", 1, 0, 'm'}, {"json", 0, 0, 'j'},
                                      {"top", 1, 0, 't'},   {"help", 0, 0, 'h'},
-                                     {"min-confidence", 1, 0, 'c'},
+                                     {"min-confidence", 1, 0, 'c'}, {"detector", 1, 0, 'd'},
+                                     {"timeline", 0, 0, 'l'},
                                      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
     case 'm': model_path = optarg; break;
     case 'j': json = 1; break;
+    case 'd': detector = optarg; break;
+    case 'l': timeline = 1; break;
     case 't': top = (int)int_opt("--top", optarg, 1, 100000); break;
     case 'c': {
       char *end;
@@ -150,7 +203,7 @@ int main(int argc, char **argv) {
   if (!model_path) model_path = access(MGC_DEFAULT_MODEL, R_OK) == 0 ? MGC_DEFAULT_MODEL
                                                                      : MGC_INSTALLED_MODEL;
   classifier cl;
-  if (classifier_new(model_path, &cl)) {
+  if (classifier_new(model_path, detector, &cl)) {
     fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
     classifier_free(&cl);
     return 1;
@@ -173,12 +226,15 @@ int main(int argc, char **argv) {
     }
     double mean[C];
     int nw = 0;
-    if (classify(&cl, files.v[i], mean, &nw)) {
+    music mu = {0};
+    if (classify(&cl, files.v[i], mean, &nw, &mu)) {
       if (bar) fprintf(stderr, "\r%*s\r", 45, "");
       fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
+      free(mu.w);
       failures++;
       continue;
     }
+    int no_music = cl.det && !mu.votes;
     int order[C];
     for (int k = 0; k < C; k++) order[k] = k;
     for (int a = 0; a < C; a++)
@@ -191,10 +247,31 @@ int main(int argc, char **argv) {
     if (bar) fprintf(stderr, "\r%*s\r", 45, "");
     /* Below --min-confidence the answer is "not sure" and its candidates,
      * never a genre said with confidence. */
-    int unsure = mean[order[0]] < min_conf;
+    int unsure = !no_music && mean[order[0]] < min_conf;
     if (json) {
       printf("{\"file\": ");
       json_string(stdout, files.v[i]);
+      if (cl.det)
+        printf(", \"no_music\": %s, \"music_windows\": %zu, \"detector_windows\": %zu",
+               no_music ? "true" : "false", mu.votes, mu.n);
+      if (cl.det && timeline) {
+        printf(", \"timeline\": [");
+        for (size_t w = 0; w < mu.n; w++) {
+          const mgc_music_window *mw = &mu.w[w];
+          printf("%s{\"t\": %.3f, \"t_end\": %.3f, \"music\": ", w ? ", " : "", mw->t, mw->t_end);
+          if (!isnan(mw->music)) printf("%.4f", mw->music);
+          else printf("null");
+          printf(", \"window\": \"%s\", \"state\": \"%s\", \"votes\": %s}", mgc_sound_name(mw->v.window),
+                 mgc_sound_name(mw->v.state), mw->v.votes ? "true" : "false");
+        }
+        printf("]");
+      }
+      if (no_music) {
+        printf(", \"genre\": null, \"uncertain\": false, \"windows\": 0}\n");
+        free(mu.w);
+        fflush(stdout);
+        continue;
+      }
       printf(", \"genre\": ");
       if (unsure) printf("null");
       else json_string(stdout, cl.classes[order[0]]);
@@ -229,6 +306,8 @@ int main(int argc, char **argv) {
         printf("]");
       }
       printf("}\n");
+    } else if (no_music) {
+      printf("%s: no music  [none of %zu windows]\n", files.v[i], mu.n);
     } else {
       if (unsure) {
         printf("%s: not sure: %s %.0f%%", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
@@ -241,6 +320,7 @@ int main(int argc, char **argv) {
       }
       if (cl.table) printf("  [the whole file's 57 features]");
       else printf("  [%d windows]", nw);
+      if (cl.det && mu.votes < mu.n) printf("  [music in %zu of %zu windows]", mu.votes, mu.n);
       for (int m = 0; m < M; m++) {
         const float *p = cl.member_probs + (size_t)m * (size_t)C;
         int g = mgc_argmax(p, C);
@@ -249,6 +329,7 @@ int main(int argc, char **argv) {
       }
       printf("\n");
     }
+    free(mu.w);
     fflush(stdout);
   }
   if (bar) fprintf(stderr, "\r%*s\r", 45, "");

@@ -18,7 +18,7 @@ typedef struct ctx {
   const char *origin, *dir;
   mgc_ensemble *e;
   mgc_ensemble_member *m; /* the member being read */
-  yaml_node_t *rule, *members, *stack, *classes;
+  yaml_node_t *rule, *members, *stack, *classes, *detector;
   yaml_node_t *intercept, *coef;
   int seen_features;
 } ctx;
@@ -219,12 +219,19 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
   }
   if (!strcmp(key, "temperature"))
     return mgc_yaml_get_num(x->origin, v, key, 0.05, 20, &x->e->temperature);
+  if (!strcmp(key, "detector")) {
+    mgc_status st = get_text(x, v, key, &x->e->detector);
+    if (st) return st;
+    x->detector = v;
+    free(x->e->detector_path);
+    return (x->e->detector_path = join_path(x->dir, x->e->detector)) ? MGC_OK : MGC_ENOMEM;
+  }
   if (!strcmp(key, "members")) return x->members = v, MGC_OK;
   if (!strcmp(key, "classes")) return x->classes = v, MGC_OK;
   if (!strcmp(key, "stack")) return x->stack = v, MGC_OK;
   return mgc_yaml_err_at(x->origin, k,
                          "unknown key '%s' (name, description, rule, temperature, classes, "
-                         "members, stack)",
+                         "members, detector, stack)",
                          key);
 }
 
@@ -264,6 +271,14 @@ static mgc_status load_models(ctx *x) {
     e->n_classes = ref->n_classes;
     for (int c = 0; c < ref->n_classes; c++)
       if (!(e->classes[c] = xstrdup(ref->classes[c]))) return MGC_ENOMEM;
+  }
+  if (e->detector_path) {
+    mgc_status st = mgc_model_load(e->detector_path, &e->detector_loaded);
+    if (st) return mgc_error_prefix(st, "%s:%d:%d: detector: ", x->origin, (int)x->detector->start_mark.line + 1,
+                                    (int)x->detector->start_mark.column + 1);
+    if (mgc_model_class(e->detector_loaded, "music") < 0)
+      return mgc_yaml_err_at(x->origin, x->detector, "the detector %s has no class named 'music'",
+                             e->detector_path);
   }
   if (e->rule == MGC_COMB_STACK && !e->has_stack)
     return mgc_yaml_err_at(x->origin, x->rule,
@@ -401,7 +416,35 @@ void mgc_ensemble_free(mgc_ensemble *e) {
   free(e->dir);
   free(e->name);
   free(e->description);
+  free(e->detector);
+  free(e->detector_path);
+  mgc_model_free(e->detector_loaded);
   free(e);
+}
+
+mgc_status mgc_ensemble_set_detector(mgc_ensemble *e, const char *path) {
+  mgc_model *m = NULL;
+  char *a = NULL, *b = NULL;
+  if (path) {
+    mgc_status st = mgc_model_load(path, &m);
+    if (st) return mgc_error_prefix(st, "detector: ");
+    if (mgc_model_class(m, "music") < 0) {
+      mgc_model_free(m);
+      return mgc_error_set(MGC_EINVAL, "detector %s: it has no class named 'music'", path);
+    }
+    if (!(a = xstrdup(path)) || !(b = xstrdup(path))) {
+      free(a);
+      mgc_model_free(m);
+      return mgc_error_set(MGC_ENOMEM, "out of memory");
+    }
+  }
+  free(e->detector);
+  free(e->detector_path);
+  mgc_model_free(e->detector_loaded);
+  e->detector = a;
+  e->detector_path = b;
+  e->detector_loaded = m;
+  return MGC_OK;
 }
 
 mgc_status mgc_ensemble_combiner(const mgc_ensemble *e, mgc_combiner *c) {
@@ -538,6 +581,16 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
       put_scalar(f, e->classes[c]);
     }
     fputs("]\n", f);
+  }
+  if (e->detector) {
+    char *dp = e->detector[0] == '/' ? xstrdup(e->detector) : relative_to(e->detector_path, dir);
+    if (!dp) st = MGC_ENOMEM;
+    else {
+      fputs("detector: ", f);
+      put_scalar(f, dp);
+      fputc('\n', f);
+    }
+    free(dp);
   }
   fputs("members:\n", f);
   for (int i = 0; !st && i < e->n_members; i++) {

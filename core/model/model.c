@@ -63,6 +63,12 @@ static mgc_status copy_classes(int n, const char *const *src, char ***out) {
   return MGC_OK;
 }
 
+int mgc_model_class(const mgc_model *m, const char *name) {
+  for (int k = 0; k < m->n_classes; k++)
+    if (!strcmp(m->classes[k], name)) return k;
+  return -1;
+}
+
 mgc_status mgc_model_set_classes(mgc_model *m, int n, const char *const *classes) {
   if (n != mgc_net_n_classes(m->net))
     return mgc_error_set(MGC_EINVAL, "%d class names for a net with %d outputs", n,

@@ -217,6 +217,19 @@ static void fill_decision(mgc_aggregator *a, mgc_decision *d) {
   d->confidence = a->probs[best];
 }
 
+/* Like silence, a window that is not music neither breaks nor extends a
+ * change streak. */
+void mgc_aggregator_skip(mgc_aggregator *a, int end, mgc_decision *out) {
+  mgc_decision d = {0};
+  d.reason = MGC_TRACK_NONE;
+  if (a->reset_pending) start_track(a, MGC_TRACK_RESET, &d);
+  a->silence_run = 0;
+  if (end && a->votes > 0) start_track(a, MGC_TRACK_NO_MUSIC, &d);
+  fill_decision(a, &d);
+  a->last = d;
+  *out = d;
+}
+
 void mgc_aggregator_process(mgc_aggregator *a, const float *probs, double rms_db, const float *profile,
                             mgc_decision *out) {
   mgc_decision d = {0};

@@ -17,6 +17,7 @@ struct mgc_context {
   float *roll;                     /* the track's last roll_cap samples, circular */
   size_t roll_cap, roll_n, roll_pos;
   double track_s, due_s;
+  int hold;
   uint64_t track;
   float *probs;                    /* [C] the answer in use */
   int valid;
@@ -127,9 +128,19 @@ static void keep(mgc_context *c, const float *x, size_t n) {
   c->track_s += (double)n / c->rate;
 }
 
+void mgc_context_hold(mgc_context *c, int hold) { c->hold = hold; }
+
+void mgc_context_keep_last(mgc_context *c, double seconds) {
+  double k = seconds > 0 ? floor(seconds * c->rate + 0.5) : 0;
+  if (k < (double)c->roll_n) c->roll_n = (size_t)k;
+  c->track_s = (double)c->roll_n / c->rate;
+  c->valid = 0;
+  c->due_s = c->p.first_s;
+}
+
 void mgc_context_feed(mgc_context *c, const float *x, size_t n) {
   keep(c, x, n);
-  if (c->track_s < c->due_s || c->roll_n == 0 || pthread_mutex_trylock(&c->mu) != 0) return;
+  if (c->hold || c->track_s < c->due_s || c->roll_n == 0 || pthread_mutex_trylock(&c->mu) != 0) return;
   if (!c->busy && !c->job_ready) {
     submit(c);
     c->due_s = next_due(c, c->track_s);

@@ -55,6 +55,17 @@ struct mgc_ensemble_stream {
   int n_feeds;
   rate_feed feeds[MGC_ENSEMBLE_MAX_MEMBERS];
   double *dyn_weights;             /* [M] weights renormalised over the members present */
+  /* The music detector (the ensemble's), a pipeline of its own that runs
+   * each window before any member's (it leads the framer it shares, and is
+   * fed first), and the state its windows drive. */
+  mgc_pipeline *det;
+  int det_music;                   /* index of its class "music" */
+  mgc_music_state ms;
+  mgc_music_verdict verdict;       /* of window verdict_index */
+  uint64_t verdict_index;
+  int verdict_seen, gate_missed;
+  float det_p;                     /* its P(music) for that window (NAN when silent) */
+  double fed_s;                    /* audio time the context members have been fed up to */
 };
 
 /* The members with an answer: every window member, and the context members
@@ -103,6 +114,29 @@ static void new_track(mgc_ensemble_stream *s, uint64_t track) {
   }
 }
 
+static int on_detector_window(void *user, const mgc_window_event *e) {
+  mgc_ensemble_stream *s = user;
+  s->det_p = e->probs ? e->probs[s->det_music] : NAN;
+  mgc_music_state_process(&s->ms, e->probs == NULL, e->probs ? e->probs[s->det_music] : 0, &s->verdict);
+  s->verdict_index = e->index;
+  s->verdict_seen = 1;
+  return 0;
+}
+
+/* A member's sound window, before its model runs: music that votes, or not
+ * (ending the track when the state has just left music). */
+static mgc_gate music_gate(void *user, uint64_t index) {
+  mgc_ensemble_stream *s = user;
+  if (!s->verdict_seen || s->verdict_index != index) { /* cannot happen: the detector runs first */
+    s->gate_missed = 1;
+    return MGC_GATE_SKIP;
+  }
+  if (s->verdict.votes) return MGC_GATE_VOTE;
+  return s->verdict.changed && s->verdict.previous == MGC_SOUND_MUSIC ? MGC_GATE_END : MGC_GATE_SKIP;
+}
+
+static void hold_contexts(mgc_ensemble_stream *s, const mgc_window_event *ev);
+
 static int on_member_window(void *user, const mgc_window_event *e) {
   member_ctx *mc = user;
   mgc_ensemble_stream *s = mc->s;
@@ -115,7 +149,16 @@ static int on_member_window(void *user, const mgc_window_event *e) {
    * same sub-chunk, in the order of their framers, not of k). */
   if (++s->got < s->n_win) return 0;
   s->got = 0;
+  if (s->gate_missed)
+    return (int)mgc_error_set(MGC_ESTATE, "ensemble stream: a member's window came before the detector's");
   mgc_window_event ev = s->first;
+  /* Without a detector every sound window is music: the state still says
+   * music or silence, with the same hysteresis. */
+  if (!s->det) mgc_music_state_process(&s->ms, ev.probs == NULL, 1.0, &s->verdict);
+  ev.music = s->det ? s->det_p : NAN;
+  ev.sound = s->verdict.state;
+  ev.sound_changed = s->verdict.changed;
+  if (s->det && ev.sound_changed) hold_contexts(s, &ev);
   if (ev.decision.track != s->track) new_track(s, ev.decision.track);
   if (ev.probs) {
     mgc_combine(&s->win_comb, s->win_probs, s->wcomb);
@@ -124,6 +167,19 @@ static int on_member_window(void *user, const mgc_window_event *e) {
   decide(s, &ev.decision);
   s->last = ev.decision;
   return s->fn ? s->fn(s->user, &ev) : 0;
+}
+
+/* With a detector the context members answer about music only: held
+ * while the state is not music, and when it becomes music they keep the
+ * audio from the start of the window that made it so (as mgc-classify
+ * keeps a file's music, mgc_music_audio). They are fed a step behind the
+ * windows, up to fed_s. */
+static void hold_contexts(mgc_ensemble_stream *s, const mgc_window_event *ev) {
+  int music = ev->sound == MGC_SOUND_MUSIC;
+  for (int i = 0; i < s->n_ctx; i++) {
+    if (music) mgc_context_keep_last(s->ctx[i], s->fed_s - ev->t);
+    mgc_context_hold(s->ctx[i], !music);
+  }
 }
 
 /* The context members: those at the stream's rate as it is, the others
@@ -150,6 +206,10 @@ static void feed_contexts(mgc_ensemble_stream *s, const float *x, size_t n) {
 static int feed(mgc_ensemble_stream *s, const float *x, size_t n, int flush) {
   member_ctx *ctx = s->mctx;
   if (flush) {
+    if (s->det) {
+      int rc = mgc_pipeline_flush(s->det, on_detector_window, s);
+      if (rc) return rc;
+    }
     for (int k = 0; k < s->n_win; k++) {
       int rc = mgc_pipeline_flush(s->pipe[k], on_member_window, &ctx[k]);
       if (rc) return rc;
@@ -161,6 +221,11 @@ static int feed(mgc_ensemble_stream *s, const float *x, size_t n, int flush) {
   while (n > 0) {
     size_t c = n < s->hop_samples ? n : s->hop_samples;
     ctx_collect(s);
+    s->fed_s = mgc_pipeline_audio_s(s->det ? s->det : s->pipe[0]);
+    if (s->det) {
+      int rc = mgc_pipeline_process(s->det, x, c, on_detector_window, s);
+      if (rc) return rc;
+    }
     for (int k = 0; k < s->n_win; k++) {
       int rc = mgc_pipeline_process(s->pipe[k], x, c, on_member_window, &ctx[k]);
       if (rc) return rc;
@@ -186,6 +251,7 @@ int mgc_ensemble_stream_flush(mgc_ensemble_stream *s, mgc_window_event_fn fn, vo
 }
 
 void mgc_ensemble_stream_restart(mgc_ensemble_stream *s, double gap_s) {
+  if (s->det) mgc_pipeline_restart(s->det, gap_s);
   for (int k = 0; k < s->n_win; k++) mgc_pipeline_restart(s->pipe[k], gap_s);
 }
 
@@ -215,6 +281,11 @@ double mgc_ensemble_stream_window_s(const mgc_ensemble_stream *s) { return mgc_p
 double mgc_ensemble_stream_hop_s(const mgc_ensemble_stream *s) { return mgc_pipeline_hop_s(s->pipe[0]); }
 int mgc_ensemble_stream_rate(const mgc_ensemble_stream *s) { return s->rate; }
 int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s) { return s->n_ctx; }
+mgc_sound mgc_ensemble_stream_sound(const mgc_ensemble_stream *s, float *music) {
+  if (music) *music = s->det ? s->det_p : NAN;
+  return s->verdict.state;
+}
+int mgc_ensemble_stream_has_detector(const mgc_ensemble_stream *s) { return s->det != NULL; }
 
 void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_context_info *out) {
   const mgc_context *c = s->ctx[i];
@@ -241,6 +312,23 @@ int mgc_ensemble_stream_classes(const mgc_ensemble_stream *s, const char *const 
   return s->C;
 }
 
+/* The detector must have window i before any member does: it frames the
+ * same audio at the same rate and hop, and a frame of its completes no
+ * later than the member's (n_fft no larger, both centred or neither). */
+static mgc_status check_detector(const mgc_ensemble_stream *s, const mgc_ensemble_member *mb) {
+  if (!s->det) return MGC_OK;
+  const mgc_frontend_params *d = &mgc_pipeline_model(s->det)->frontend, *a = &mb->loaded->frontend;
+  if (a->sample_rate == d->sample_rate && a->hop_length == d->hop_length && a->center == d->center &&
+      a->n_fft >= d->n_fft)
+    return MGC_OK;
+  return mgc_error_set(MGC_EINVAL,
+                       "%s: member '%s' frames audio at %d Hz / hop %d / n_fft %d, the detector %s at "
+                       "%d Hz / hop %d / n_fft %d: a window member needs the detector's rate and hop, "
+                       "and an n_fft at least its",
+                       s->e->origin, mb->name, a->sample_rate, a->hop_length, a->n_fft, s->e->detector_path,
+                       d->sample_rate, d->hop_length, d->n_fft);
+}
+
 mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_params *p,
                                    mgc_ensemble_stream **out) {
   *out = NULL;
@@ -248,7 +336,22 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
   if (!s) return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
   s->e = e;
   s->M = e->n_members;
-  mgc_status st = MGC_OK;
+  mgc_status st = mgc_music_params_validate(&p->music);
+  if (st) goto fail;
+  mgc_music_state_init(&s->ms, &p->music);
+  if (e->detector_loaded) {
+    const mgc_model *d = e->detector_loaded;
+    if ((s->det_music = mgc_model_class(d, "music")) < 0) {
+      st = mgc_error_set(MGC_EINVAL, "%s: the detector %s has no class 'music'", e->origin, e->detector_path);
+      goto fail;
+    }
+    if ((st = mgc_pipeline_new(d, p, &s->det))) {
+      mgc_error_prefix(st, "%s: detector %s: ", e->origin, e->detector_path);
+      goto fail;
+    }
+    mgc_pipeline_set_sink(s->det, on_detector_window, s);
+    s->n_framers++;
+  }
   const mgc_model *ref = NULL;
   for (int m = 0; m < s->M; m++) {
     const mgc_ensemble_member *mb = &e->members[m];
@@ -276,9 +379,14 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
                          mgc_pipeline_model(s->pipe[0])->frontend.hop_length);
       goto fail;
     }
-    int lead = 0; /* an earlier member of the same front-end frames for both */
+    if ((st = check_detector(s, mb))) goto fail;
+    /* The detector, or an earlier member, of the same front-end frames for
+     * both. */
+    int lead = 0;
     while (lead < s->n_win && !mgc_pipeline_can_share(s->pipe[lead], mb->loaded)) lead++;
-    if (lead < s->n_win) st = mgc_pipeline_new_shared(mb->loaded, p, s->pipe[lead], &s->pipe[s->n_win]);
+    if (s->det && mgc_pipeline_can_share(s->det, mb->loaded))
+      st = mgc_pipeline_new_shared(mb->loaded, p, s->det, &s->pipe[s->n_win]);
+    else if (lead < s->n_win) st = mgc_pipeline_new_shared(mb->loaded, p, s->pipe[lead], &s->pipe[s->n_win]);
     else if (!(st = mgc_pipeline_new(mb->loaded, p, &s->pipe[s->n_win]))) s->n_framers++;
     if (st) {
       mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
@@ -286,6 +394,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     }
     s->mctx[s->n_win] = (member_ctx){s, s->n_win};
     mgc_pipeline_set_sink(s->pipe[s->n_win], on_member_window, &s->mctx[s->n_win]);
+    if (s->det) mgc_pipeline_set_gate(s->pipe[s->n_win], music_gate, s);
     s->slot[m] = s->n_win++;
   }
   if (s->n_win == 0) {
@@ -300,6 +409,13 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
       st = mgc_error_set(MGC_EINVAL, "%s: the window members' windows do not hop together", e->origin);
       goto fail;
     }
+  if (s->det && (fabs(mgc_pipeline_hop_s(s->det) - mgc_pipeline_hop_s(s->pipe[0])) > 1e-9 ||
+                 fabs(mgc_pipeline_window_s(s->det) - mgc_pipeline_window_s(s->pipe[0])) > 1e-9)) {
+    st = mgc_error_set(MGC_EINVAL, "%s: the detector's windows (%.3f s every %.3f s) are not the members' "
+                       "(%.3f s every %.3f s)", e->origin, mgc_pipeline_window_s(s->det), mgc_pipeline_hop_s(s->det),
+                       mgc_pipeline_window_s(s->pipe[0]), mgc_pipeline_hop_s(s->pipe[0]));
+    goto fail;
+  }
   if ((st = mgc_ensemble_combiner(e, &s->full))) goto fail;
   s->win_probs = calloc((size_t)s->n_win * s->C, sizeof(float));
   s->track_probs = calloc((size_t)s->n_win * s->C, sizeof(float));
@@ -354,6 +470,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     s->ctx_feed[i] = f;
   }
   new_track(s, 1);
+  for (int i = 0; s->det && i < s->n_ctx; i++) mgc_context_hold(s->ctx[i], 1); /* until there is music */
   *out = s;
   return MGC_OK;
 oom:
@@ -371,6 +488,7 @@ void mgc_ensemble_stream_free(mgc_ensemble_stream *s) {
     free(s->feeds[f].tmp);
   }
   for (int k = s->n_win - 1; k >= 0; k--) mgc_pipeline_free(s->pipe[k]); /* followers first */
+  mgc_pipeline_free(s->det);
   free(s->sub_weights);
   free(s->dyn_weights);
   free(s->win_probs);

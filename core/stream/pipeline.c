@@ -47,11 +47,14 @@ struct mgc_pipeline {
   mgc_status model_error;
   mgc_window_event_fn fn;
   void *user;
+  mgc_window_gate_fn gate;
+  void *gate_user;
 };
 
 void mgc_pipeline_params_default(mgc_pipeline_params *p) {
   memset(p, 0, sizeof *p);
   mgc_aggregator_params_default(&p->agg);
+  mgc_music_params_default(&p->music);
 }
 
 static const float *frame_feature(const mgc_pipeline *p, const mgc_frame *f) {
@@ -101,7 +104,9 @@ static int emit(mgc_pipeline *p, const float *win, uint64_t first, int have, int
   ms /= have;
   e.rms_db = ms > 1e-20 ? 10.0 * log10(ms) : -200.0;
   p->last_rms_db = e.rms_db;
-  if (!mgc_aggregator_is_silent(p->agg, e.rms_db)) {
+  int silent = mgc_aggregator_is_silent(p->agg, e.rms_db);
+  mgc_gate g = !silent && p->gate ? p->gate(p->gate_user, p->windows) : MGC_GATE_VOTE;
+  if (!silent && g == MGC_GATE_VOTE) {
     mgc_status st = mgc_model_window_layout(p->m, win, p->len, p->dim, p->x);
     if (!st) st = mgc_session_run(p->session, p->x, 1, p->probs);
     if (st) {
@@ -110,7 +115,10 @@ static int emit(mgc_pipeline *p, const float *win, uint64_t first, int have, int
     }
     e.probs = p->probs;
   }
-  mgc_aggregator_process(p->agg, e.probs, e.rms_db, p->profile, &e.decision);
+  if (g == MGC_GATE_VOTE) mgc_aggregator_process(p->agg, e.probs, e.rms_db, p->profile, &e.decision);
+  else mgc_aggregator_skip(p->agg, g == MGC_GATE_END, &e.decision);
+  e.music = NAN;
+  e.sound = silent ? MGC_SOUND_SILENCE : MGC_SOUND_MUSIC;
   e.index = p->windows++;
   e.padded = padded;
   window_times(p, first, &e.t, &e.t_end);
@@ -310,6 +318,11 @@ void mgc_pipeline_restart(mgc_pipeline *p, double gap_s) {
 void mgc_pipeline_set_sink(mgc_pipeline *p, mgc_window_event_fn fn, void *user) {
   p->fn = fn;
   p->user = user;
+}
+
+void mgc_pipeline_set_gate(mgc_pipeline *p, mgc_window_gate_fn fn, void *user) {
+  p->gate = fn;
+  p->gate_user = user;
 }
 
 int mgc_pipeline_can_share(const mgc_pipeline *leader, const mgc_model *m) {

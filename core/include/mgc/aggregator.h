@@ -30,7 +30,13 @@
 
 typedef enum { MGC_AGG_MEAN = 0, MGC_AGG_EMA = 1 } mgc_agg_mode;
 
-typedef enum { MGC_TRACK_NONE = 0, MGC_TRACK_GAP = 1, MGC_TRACK_CHANGE = 2, MGC_TRACK_RESET = 3 } mgc_track_reason;
+typedef enum {
+  MGC_TRACK_NONE = 0,
+  MGC_TRACK_GAP = 1,
+  MGC_TRACK_CHANGE = 2,
+  MGC_TRACK_RESET = 3,
+  MGC_TRACK_NO_MUSIC = 4
+} mgc_track_reason;
 
 typedef struct mgc_aggregator_params {
   mgc_agg_mode mode;
@@ -76,6 +82,13 @@ typedef struct mgc_decision {
  * this window). Fills *out. Never allocates. */
 void mgc_aggregator_process(mgc_aggregator *a, const float *probs, double rms_db,
                             const float *profile, mgc_decision *out);
+
+/* A sound window that is not music (mgc/music_state.h): it does not vote,
+ * does not move the change detector, does not count as heard and breaks a
+ * silence run. With end (the music has stopped), a track that has votes
+ * ends on this window (new_track, MGC_TRACK_NO_MUSIC), so that the music
+ * that follows starts a track of its own. Never allocates. */
+void mgc_aggregator_skip(mgc_aggregator *a, int end, mgc_decision *out);
 
 /* Start a new track now (client 'reset'); the next decision has
  * new_track = 1, reason MGC_TRACK_RESET. */

@@ -46,6 +46,13 @@ void mgc_context_new_track(mgc_context *c, uint64_t track);
  * (mgc_model_classify_rate); hands the worker a job when
  * one is due and it is idle. */
 void mgc_context_feed(mgc_context *c, const float *x, size_t n);
+/* While held, audio is kept but no run starts (a live ensemble holds its
+ * context members while what it hears is not music). */
+void mgc_context_hold(mgc_context *c, int hold);
+/* Forget all but the track's last `seconds` of audio, and the answer: the
+ * track is now that audio (the music that began that long ago), its first
+ * run due once it reaches first_s. */
+void mgc_context_keep_last(mgc_context *c, double seconds);
 /* Take the worker's latest answer, if any; returns 1 when an answer about
  * the current track is in use (probs: its class probabilities). */
 int mgc_context_collect(mgc_context *c, const float **probs);

@@ -19,6 +19,9 @@
  *       input: table
  *       weight: 0.3
  *       cv: results/table/cv5.json
+ *   detector: music_detector.safetensors  # optional: the music detector (mgc/music_state.h)
+ *                               # that decides which windows are music, for mgcd,
+ *                               # mgc-classify and mgc-eval alike
  *   stack:                      # rule 'stack' (written by mgc-eval --fit)
  *     features: probabilities
  *     l2: 0.001
@@ -82,6 +85,9 @@ typedef struct mgc_ensemble {
   int has_stack;
   double stack_l2;
   double *coef, *intercept; /* [n_classes][n_members*n_classes], [n_classes] */
+  char *detector;        /* the music detector as written in the file; NULL: none */
+  char *detector_path;   /* resolved against the file's folder */
+  mgc_model *detector_loaded; /* with MGC_ENSEMBLE_LOAD_MODELS (it has a class "music") */
 } mgc_ensemble;
 
 /* Load also every member's model (mgc_model_load), check that they share
@@ -104,6 +110,10 @@ void mgc_ensemble_free(mgc_ensemble *e);
  * plain model file. */
 mgc_status mgc_ensemble_single(const char *model_path, const char *cv_path, unsigned flags,
                                mgc_ensemble **out);
+
+/* Replace e's music detector with the model file at path (loaded, and
+ * refused without a class "music"), or with none (path NULL). */
+mgc_status mgc_ensemble_set_detector(mgc_ensemble *e, const char *path);
 
 /* The combiner the file describes (borrowing e's parameters), with its
  * temperature: the calibrated track decision. */

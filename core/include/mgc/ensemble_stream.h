@@ -19,6 +19,15 @@
  * have (the same rule, weights renormalised; stacking, which needs every
  * member: their mean). So the first decision still comes after one window.
  *
+ * With a music detector (the ensemble's `detector`), its own pipeline
+ * runs on every window before the members': a window votes only when it
+ * is music and the state (mgc/music_state.h, parameters in
+ * mgc_pipeline_params.music) is music; the members do not even run on the
+ * others, and the track ends where the music does (MGC_TRACK_NO_MUSIC).
+ * Context members then hear only the audio that arrives while the state
+ * is music. Without a detector every sound window is music. Each event
+ * carries P(music) and the state.
+ *
  * _process never allocates, and never waits for a worker (try-locks
  * only). At the end of a file or stdin, _finish gives the final decision
  * with every context member's answer on the track's audio so far. */
@@ -77,6 +86,10 @@ typedef struct mgc_context_info {
   const char *error;
 } mgc_context_info;
 int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s);
+/* The state after the last window, and (music, if not NULL) the detector's
+ * P(music) for it (NAN without a detector, or when it was silent). */
+mgc_sound mgc_ensemble_stream_sound(const mgc_ensemble_stream *s, float *music);
+int mgc_ensemble_stream_has_detector(const mgc_ensemble_stream *s);
 void mgc_ensemble_stream_context_info(const mgc_ensemble_stream *s, int i, mgc_context_info *out);
 /* Resamplers the stream runs: one per distinct context member rate that
  * is not the stream's; framers: one per distinct front-end of the window

@@ -77,6 +77,8 @@ void mgc_model_free(mgc_model *m);
 /* Replace the class names (count must equal the net's outputs; names must
  * be non-empty and distinct). */
 mgc_status mgc_model_set_classes(mgc_model *m, int n, const char *const *classes);
+/* The index of the class called name; -1 when the model has none. */
+int mgc_model_class(const mgc_model *m, const char *name);
 /* Set (dim > 0) or clear (dim == 0) the standardisation statistics; values
  * must be finite, std > 0, and dim must match the band axis. */
 mgc_status mgc_model_set_norm(mgc_model *m, int dim, const float *mean, const float *std);

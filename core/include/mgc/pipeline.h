@@ -14,11 +14,13 @@
 #include "mgc/aggregator.h"
 #include "mgc/error.h"
 #include "mgc/model.h"
+#include "mgc/music_state.h"
 
 typedef struct mgc_pipeline_params {
   int window_frames;         /* 0: the model's segment_frames */
   int window_hop;            /* 0: the model's segment_hop */
   mgc_aggregator_params agg; /* hop_s is filled in from the window hop */
+  mgc_music_params music;    /* a live ensemble's music states (mgc/ensemble_stream.h) */
 } mgc_pipeline_params;
 
 void mgc_pipeline_params_default(mgc_pipeline_params *p);
@@ -30,9 +32,21 @@ typedef struct mgc_window_event {
   const float *probs;    /* the window's class probabilities; NULL when silent */
   int padded;            /* 1: a stream shorter than a window, padded at flush */
   mgc_decision decision; /* the track decision after this window */
+  /* Set by a live ensemble (mgc/ensemble_stream.h); a lone pipeline gives
+   * NAN, silence or music, 0. */
+  float music;           /* the music detector's P(music); NAN without one, or when silent */
+  mgc_sound sound;       /* the state after this window (mgc/music_state.h) */
+  int sound_changed;     /* the state changed with this window */
 } mgc_window_event;
 
 typedef int (*mgc_window_event_fn)(void *user, const mgc_window_event *e);
+
+/* Whether a sound window is music, asked before its model runs (a live
+ * ensemble's music detector): VOTE runs the model and lets the window vote;
+ * SKIP and END do neither (the event has no probs) and hand the window to
+ * mgc_aggregator_skip, END ending a track that has votes. */
+typedef enum { MGC_GATE_VOTE = 0, MGC_GATE_SKIP = 1, MGC_GATE_END = 2 } mgc_gate;
+typedef mgc_gate (*mgc_window_gate_fn)(void *user, uint64_t index);
 
 typedef struct mgc_pipeline mgc_pipeline;
 
@@ -58,6 +72,9 @@ mgc_status mgc_pipeline_new_shared(const mgc_model *m, const mgc_pipeline_params
 /* Whether a pipeline of m could share leader's framer. */
 int mgc_pipeline_can_share(const mgc_pipeline *leader, const mgc_model *m);
 void mgc_pipeline_set_sink(mgc_pipeline *p, mgc_window_event_fn fn, void *user);
+/* Ask fn about every sound window (index: mgc_window_event.index) before
+ * its model runs; NULL: every sound window votes. */
+void mgc_pipeline_set_gate(mgc_pipeline *p, mgc_window_gate_fn fn, void *user);
 
 /* Feed n samples; fn is called for each completed window. A non-zero return
  * from fn (or a model failure, MGC_ESTATE) stops and is returned. */
