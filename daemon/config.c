@@ -39,6 +39,7 @@ void mgc_config_default(mgc_config *c, const char *default_model) {
   c->retry_max_s = 30.0;
   snprintf(c->model, sizeof c->model, "%s", default_model ? default_model : "");
   mgc_aggregator_params_default(&c->agg);
+  mgc_music_params_default(&c->music);
   snprintf(c->socket_path, sizeof c->socket_path, "%s", MGC_SOCKET_DEFAULT_PATH);
   c->socket_mode = 0660;
   c->max_clients = 64;
@@ -284,6 +285,23 @@ static mgc_status aggregate_pair(mgc_yaml *y, const char *key, yaml_node_t *k, y
                          key);
 }
 
+static mgc_status music_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_node_t *v) {
+  ctx *x = y->user;
+  mgc_config *c = x->c;
+  if (!strcmp(key, "detector")) {
+    const char *s = mgc_yaml_scalar(v);
+    if (s && (!strcmp(s, "off") || !strcmp(s, "ensemble"))) {
+      snprintf(c->detector, sizeof c->detector, "%s", s[0] == 'o' ? "off" : "");
+      return MGC_OK;
+    }
+    return get_path(x, v, key, c->detector, sizeof c->detector);
+  }
+  if (!strcmp(key, "threshold")) return mgc_yaml_get_num(x->origin, v, key, 0, 1, &c->music.threshold);
+  if (!strcmp(key, "enter")) return mgc_yaml_get_int(x->origin, v, key, 1, 1000, &c->music.enter_windows);
+  if (!strcmp(key, "leave")) return mgc_yaml_get_int(x->origin, v, key, 1, 1000, &c->music.leave_windows);
+  return mgc_yaml_err_at(x->origin, k, "unknown key '%s' in 'music' (detector, threshold, enter, leave)", key);
+}
+
 static mgc_status socket_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_node_t *v) {
   ctx *x = y->user;
   mgc_config *c = x->c;
@@ -323,10 +341,11 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
     x->aggregate = k;
     return section(y, v, key, aggregate_pair);
   }
+  if (!strcmp(key, "music")) return section(y, v, key, music_pair);
   if (!strcmp(key, "socket")) return section(y, v, key, socket_pair);
   if (!strcmp(key, "log")) return section(y, v, key, log_pair);
   return mgc_yaml_err_at(x->origin, k,
-                         "unknown key '%s' (input, model, window, aggregate, socket, log)", key);
+                         "unknown key '%s' (input, model, window, aggregate, music, socket, log)", key);
 }
 
 static mgc_status parse_doc(ctx *x, yaml_document_t *doc) {
@@ -339,7 +358,7 @@ static mgc_status parse_doc(ctx *x, yaml_document_t *doc) {
   if (root->type != YAML_MAPPING_NODE)
     return mgc_yaml_err_at(x->origin, root,
                            "the configuration must be a mapping of sections "
-                           "(input, model, window, aggregate, socket, log)");
+                           "(input, model, window, aggregate, music, socket, log)");
   mgc_yaml y = {x->origin, doc, 1, x};
   mgc_status st = mgc_yaml_each_pair(&y, root, "configuration", top_pair);
   if (st) return st;

@@ -9,6 +9,7 @@
 
 #include "mgc/aggregator.h"
 #include "mgc/error.h"
+#include "mgc/music_state.h"
 
 /* CMake passes the install prefix's path (/etc/mgcd/mgcd.yaml for /usr). */
 #ifndef MGC_CONFIG_DEFAULT_PATH
@@ -38,6 +39,9 @@ typedef struct mgc_config {
   int window_frames, window_hop; /* window.frames / window.hop; 0 = the model's */
   mgc_aggregator_params agg; /* aggregate: mode, horizon, halflife, silence_db, gap, change_db, change_windows */
   double min_confidence;     /* aggregate.min_confidence: a decision below it is "not sure" (0 = off) */
+  /* music: */
+  char detector[4096];       /* music.detector: a model file, "off", or "" = the ensemble's own */
+  mgc_music_params music;    /* music.threshold, music.enter, music.leave */
   /* socket: */
   char socket_path[108];     /* socket.path (sun_path limit) */
   unsigned socket_mode;      /* socket.mode, octal text "0660" */

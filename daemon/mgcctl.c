@@ -612,6 +612,10 @@ static int event_text(const json_t *e, char *buf, size_t cap) {
   if (!strcmp(ev, "silence")) {
     jnum(e, "rms_db", &x);
     snprintf(buf, cap, "silence at %.1f s (%.1f dB)", t, x);
+  } else if (!strcmp(ev, "sound")) {
+    const char *sd = jstr(e, "sound");
+    size_t o = (size_t)snprintf(buf, cap, "%s at %.1f s", sd && !strcmp(sd, "no_music") ? "no music" : sd ? sd : "?", t);
+    if (jnum(e, "music", &x) && o < cap) snprintf(buf + o, cap - o, " (music %.0f%%)", 100.0 * x);
   } else if (!strcmp(ev, "new_track")) {
     const char *r = jstr(e, "reason");
     snprintf(buf, cap, "new track %ld (%s) at %.1f s", jint(e, "track", 0), r ? r : "?", t);
@@ -663,7 +667,13 @@ static void plain_event(const json_t *e) {
     json_t *d = json_object_get(e, "decision");
     if (json_is_object(d)) decision_text(d, dec, sizeof dec);
     char what[128] = "silent";
-    if (!json_is_true(json_object_get(e, "silent"))) {
+    const char *sd = jstr(e, "sound");
+    double pm = 0;
+    if (sd && !strcmp(sd, "no_music") && !json_object_get(d, "probs")) snprintf(dec, sizeof dec, "no music");
+    if (!json_is_true(json_object_get(e, "silent")) && !json_object_get(e, "probs")) {
+      if (jnum(e, "music", &pm)) snprintf(what, sizeof what, "not music (music %.0f%%)", 100.0 * pm);
+      else snprintf(what, sizeof what, "not music");
+    } else if (!json_is_true(json_object_get(e, "silent"))) {
       size_t np;
       prob *p = sorted_probs(json_object_get(e, "probs"), &np);
       snprintf(what, sizeof what, "%s %.0f%%", np ? p[0].name : "?", np ? 100.0 * p[0].p : 0.0);
@@ -691,8 +701,11 @@ static void view_event(view *v, json_t *e) {
   } else if (has_event(e, "window")) {
     json_decref(v->win);
     v->win = json_incref(e);
-    if (json_is_true(json_object_get(e, "silent")))
+    const char *sd = jstr(e, "sound");
+    if (json_is_true(json_object_get(e, "silent")) || (sd && !strcmp(sd, "silence")))
       snprintf(v->state, sizeof v->state, "silence");
+    else if (sd && !strcmp(sd, "no_music"))
+      snprintf(v->state, sizeof v->state, "no music");
     else
       snprintf(v->state, sizeof v->state, "running");
   } else if (event_text(e, buf, sizeof buf)) {

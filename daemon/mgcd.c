@@ -44,7 +44,7 @@
 
 /* What the command line sets; re-applied over the file at every reload. */
 typedef struct overrides {
-  const char *config, *input, *socket, *model, *raw, *log_level;
+  const char *config, *input, *socket, *model, *raw, *log_level, *detector;
   int fast, foreground, wait_clients;
   double min_confidence; /* --min-confidence; NAN when not given */
 } overrides;
@@ -178,13 +178,25 @@ static void put_members(mgcd *d) {
   put(d, "}");
 }
 
+/* "detector": the music detector's file, or null without one. */
+static void put_detector(mgcd *d) {
+  if (d->g.ens->detector_path) put_str(d, "detector", d->g.ens->detector_path);
+  else put(d, ",\"detector\":null");
+}
+
 static void send_event(mgcd *d) {
   put(d, "}");
   mgc_server_broadcast(d->srv, d->ev, d->ev_len, mono_now());
 }
 
 static const char *reason_name(mgc_track_reason r) {
-  return r == MGC_TRACK_GAP ? "gap" : r == MGC_TRACK_CHANGE ? "change" : r == MGC_TRACK_RESET ? "reset" : "start";
+  switch (r) {
+  case MGC_TRACK_GAP: return "gap";
+  case MGC_TRACK_CHANGE: return "change";
+  case MGC_TRACK_RESET: return "reset";
+  case MGC_TRACK_NO_MUSIC: return "no_music";
+  default: return "start";
+  }
 }
 
 static const char *state_name(mgc_input_state s) {
@@ -193,9 +205,21 @@ static const char *state_name(mgc_input_state s) {
 
 /* ---- the pipeline's events ---- */
 
+/* The detector's P(music) when it ran on the window. */
+static void put_music(mgcd *d, float music) {
+  if (!isnan(music)) put(d, ",\"music\":%.4f", music);
+}
+
 static int on_window(void *user, const mgc_window_event *e) {
   mgcd *d = user;
   const mgc_decision *dec = &e->decision;
+  if (e->sound_changed) {
+    begin(d, "sound");
+    put(d, ",\"sound\":\"%s\",\"t\":%.3f", mgc_sound_name(e->sound), e->t);
+    put_music(d, e->music);
+    send_event(d);
+    mgc_log(MGC_LOG_INFO, "%s at %.1f s", mgc_sound_name(e->sound), e->t);
+  }
   if (dec->new_track && e->index > 0) {
     begin(d, "new_track");
     put(d, ",\"track\":%llu,\"reason\":\"%s\",\"t\":%.3f", (unsigned long long)dec->track,
@@ -214,6 +238,8 @@ static int on_window(void *user, const mgc_window_event *e) {
   put(d, ",\"index\":%llu,\"t\":%.3f,\"t_end\":%.3f,\"track\":%llu,\"rms_db\":%.1f,\"silent\":%s",
       (unsigned long long)e->index, e->t, e->t_end, (unsigned long long)dec->track, e->rms_db,
       dec->silent ? "true" : "false");
+  put(d, ",\"sound\":\"%s\"", mgc_sound_name(e->sound));
+  put_music(d, e->music);
   if (e->probs) put_probs(d, "probs", e->probs);
   put_decision(d, dec);
   send_event(d);
@@ -236,9 +262,11 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
     for (int k = 0; k < d->g.C; k++) put(d, "%s%s", k ? "," : "", d->g.jclass[k]);
     put(d, "]");
     put_members(d);
+    put_detector(d);
     put(d, ",\"rate\":%d,\"window_s\":%.3f,\"hop_s\":%.3f", d->g.rate,
         mgc_ensemble_stream_window_s(d->g.s), mgc_ensemble_stream_hop_s(d->g.s));
     put_str(d, "input", d->in ? mgc_input_describe(d->in) : "waiting for clients");
+    put(d, ",\"sound\":\"%s\"", mgc_sound_name(mgc_ensemble_stream_sound(d->g.s, NULL)));
     put(d, ",\"state\":\"%s\"}", d->in ? state_name(d->state) : "waiting");
   } else if (!strcmp(cmd, "version")) {
     put(d, "{\"reply\":\"version\",\"version\":\"%s\",\"protocol\":%d", MGC_VERSION, PROTOCOL);
@@ -264,7 +292,11 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
         mono_now() - d->start_mono, mgc_ensemble_stream_audio_s(d->g.s),
         (unsigned long long)mgc_ensemble_stream_windows(d->g.s), (unsigned long long)dec.track,
         mgc_ensemble_stream_rms_db(d->g.s));
+    float music;
+    put(d, ",\"sound\":\"%s\"", mgc_sound_name(mgc_ensemble_stream_sound(d->g.s, &music)));
+    put_music(d, music);
     put_decision(d, &dec);
+    put_detector(d);
     put_members(d);
     put(d, ",\"overruns\":%llu,\"reconnects\":%u,\"clients\":%d,\"clients_cut\":%lu,\"events_skipped\":%lu}",
         (unsigned long long)(d->in ? mgc_input_overruns(d->in) : 0), d->in ? mgc_input_reconnects(d->in) : 0,
@@ -292,6 +324,7 @@ static int build_config(const overrides *ov, mgc_config *c) {
   if (ov->input) mgc_config_set_input(c, ov->input);
   if (ov->socket) snprintf(c->socket_path, sizeof c->socket_path, "%s", ov->socket);
   if (ov->model) snprintf(c->model, sizeof c->model, "%s", ov->model);
+  if (ov->detector) snprintf(c->detector, sizeof c->detector, "%s", ov->detector);
   if (ov->fast) c->fast = 1;
   if (ov->raw) {
     long rate, ch = 1;
@@ -352,11 +385,16 @@ static int engine_load(const mgc_config *c, engine *g) {
   } else {
     st = mgc_ensemble_single(c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
   }
+  /* music.detector: the ensemble's own unless the configuration names one
+   * (or "off"). */
+  if (!st && c->detector[0])
+    st = mgc_ensemble_set_detector(g->ens, strcmp(c->detector, "off") ? c->detector : NULL);
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);
   pp.window_frames = c->window_frames;
   pp.window_hop = c->window_hop;
   pp.agg = c->agg;
+  pp.music = c->music;
   if (!st && (st = mgc_ensemble_stream_new(g->ens, &pp, &g->s))) mgc_error_prefix(st, "%s: ", c->model);
   if (st) {
     engine_free(g);
@@ -539,6 +577,7 @@ static void usage(FILE *f) {
           "  --wait-clients N  start reading the input once N clients are connected (scripts)\n"
           "  --log-level L     error, warn, info or debug\n"
           "  --min-confidence P  decisions below P (0-1) are 'not sure' (aggregate.min_confidence)\n"
+          "  --detector FILE   the music detector, or 'off' (music.detector; default: the ensemble's)\n"
           "  --foreground      stay in the foreground, log to stderr (systemd runs it so)\n"
           "  --check-config    load the configuration and the model, report, and exit\n"
           "  --version\n"
@@ -617,7 +656,7 @@ int main(int argc, char **argv) {
       {"model", 1, 0, 'm'},       {"fast", 0, 0, 'f'},      {"foreground", 0, 0, 'F'},
       {"raw", 1, 0, 'r'},         {"log-level", 1, 0, 'l'}, {"wait-clients", 1, 0, 'w'},
       {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},  {"help", 0, 0, 'h'},
-      {"min-confidence", 1, 0, 'n'}, {0, 0, 0, 0}};
+      {"min-confidence", 1, 0, 'n'}, {"detector", 1, 0, 'D'}, {0, 0, 0, 0}};
   d.ov.min_confidence = NAN;
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -626,6 +665,7 @@ int main(int argc, char **argv) {
     case 'i': d.ov.input = optarg; break;
     case 's': d.ov.socket = optarg; break;
     case 'm': d.ov.model = optarg; break;
+    case 'D': d.ov.detector = optarg; break;
     case 'f': d.ov.fast = 1; break;
     case 'F': d.ov.foreground = 1; break;
     case 'r': d.ov.raw = optarg; break;
@@ -683,8 +723,9 @@ int main(int argc, char **argv) {
            e->n_members, e->n_members > 1 ? "s" : "");
     for (int m = 0; m < e->n_members; m++)
       printf("%s%s: %s", m ? ", " : "", e->members[m].name, e->members[m].loaded->arch->feature);
-    printf("), rule %s, %d classes, window %.2f s every %.2f s, socket %s\n", mgc_comb_rule_name(e->rule), d.g.C,
-           mgc_ensemble_stream_window_s(d.g.s), mgc_ensemble_stream_hop_s(d.g.s), d.cfg.socket_path);
+    printf("), rule %s, %d classes, window %.2f s every %.2f s, music detector %s, socket %s\n",
+           mgc_comb_rule_name(e->rule), d.g.C, mgc_ensemble_stream_window_s(d.g.s), mgc_ensemble_stream_hop_s(d.g.s),
+           e->detector_path ? e->detector_path : "none", d.cfg.socket_path);
     engine_free(&d.g);
     return 0;
   }
