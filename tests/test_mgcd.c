@@ -895,6 +895,152 @@ static void test_default_ensemble_end(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* ---- music, no music, silence ---- */
+
+#define SPEECH MGC_FIXTURES "/speech/librispeech_1841-150351-0000_10s.ogg"
+#define ROCK MGC_FIXTURES "/cc/rock_schmiedberger_rock_n_roll_30s.ogg"
+
+/* Pink noise (Voss-McCartney: 12 rows of white noise, row k redrawn every
+ * 2^k samples), at RMS `rms`, from a fixed seed. */
+static void pink_noise(float *x, size_t n, double rms) {
+  uint64_t r = 0x9e3779b97f4a7c15ull;
+  double rows[12] = {0}, sum = 0, ss = 0;
+  for (size_t i = 0; i < n; i++) {
+    for (int k = 0; k < 12; k++) {
+      if (i % ((size_t)1 << k)) continue;
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      double v = (double)(r >> 11) / 9007199254740992.0 - 0.5;
+      sum += v - rows[k];
+      rows[k] = v;
+    }
+    x[i] = (float)sum;
+    ss += sum * sum;
+  }
+  double g = rms / sqrt(ss / (double)n);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(x[i] * g);
+}
+
+typedef struct heard {
+  double t, t_end;
+  char sound[16];
+  int has_probs, has_music, genre, track, windows;
+} heard;
+
+/* The default ensemble with its music detector, through the real daemon, on
+ * speech -> music -> noise -> other music -> silence: each part gets its
+ * state by its second whole window; speech and noise get no genre (no
+ * window probabilities, no decision); each stretch of music is decided on a
+ * track of its own; and the state does not flap. */
+static void test_music_states(void **st) {
+  (void)st;
+  const int rate = g_clip.rate;
+  mgc_audio speech, rock;
+  assert_int_equal(mgc_audio_load(SPEECH, rate, &speech), MGC_OK);
+  assert_int_equal(mgc_audio_load(ROCK, rate, &rock), MGC_OK);
+  struct {
+    const char *want;
+    double s;
+  } parts[] = {{"no_music", 10}, {"music", 12}, {"no_music", 10}, {"music", 12}, {"silence", 8}};
+  size_t n = 0, len[5];
+  for (int p = 0; p < 5; p++) n += len[p] = (size_t)(parts[p].s * rate);
+  assert_true(speech.n >= len[0] && rock.n >= len[1] && g_clip.n >= len[3]);
+  float *x = calloc(n, sizeof(float));
+  memcpy(x, speech.samples, len[0] * sizeof(float));
+  memcpy(x + len[0], rock.samples, len[1] * sizeof(float));
+  pink_noise(x + len[0] + len[1], len[2], 0.05);
+  memcpy(x + len[0] + len[1] + len[2], g_clip.samples, len[3] * sizeof(float));
+  char wav[512];
+  snprintf(wav, sizeof wav, "%s/sequence.wav", g_dir);
+  write_wav(wav, x, n, rate);
+  free(x);
+  free(speech.samples);
+  free(rock.samples);
+
+  daemon_proc d;
+  start(&d, "music", 0, 1, "--model", MGC_SOURCE_DIR "/models/ensemble.yaml", "--input", wav, "--fast",
+        "--wait-clients", "1", NULL);
+  client *c = client_new(d.sock);
+  heard w[64];
+  int nw = 0, ns = 0, no_music_tracks = 0;
+  char sounds[16][16];
+  json_t *o;
+  while ((o = next_line(c, 60))) {
+    if (is(o, "event", "end")) {
+      json_decref(o);
+      break;
+    }
+    if (is(o, "event", "sound") && ns < 16) snprintf(sounds[ns++], 16, "%s", str(o, "sound"));
+    if (is(o, "event", "new_track")) no_music_tracks += !strcmp(str(o, "reason"), "no_music");
+    if (is(o, "event", "window") && nw < 64) {
+      heard *h = &w[nw++];
+      json_t *dec = json_object_get(o, "decision"), *music = json_object_get(o, "music");
+      h->t = json_real_value(json_object_get(o, "t"));
+      h->t_end = json_real_value(json_object_get(o, "t_end"));
+      snprintf(h->sound, sizeof h->sound, "%s", str(o, "sound"));
+      h->has_probs = json_object_get(o, "probs") != NULL;
+      h->has_music = music != NULL;
+      h->genre = str(dec, "genre") ? genre_index(str(dec, "genre")) : -1;
+      h->track = (int)json_integer_value(json_object_get(dec, "track"));
+      h->windows = (int)json_integer_value(json_object_get(dec, "windows"));
+      if (!json_is_true(json_object_get(o, "silent"))) {
+        assert_true(h->has_music);
+        double pm = json_real_value(music);
+        assert_true(pm >= 0 && pm <= 1);
+      }
+    }
+    json_decref(o);
+  }
+  client_free(c);
+  assert_int_equal(finish(&d, 10, NULL), 0);
+  assert_true(nw >= 30);
+
+  double a = 0;
+  int music_track[5] = {0};
+  for (int p = 0; p < 5; p++) {
+    double b = a + parts[p].s;
+    int whole = 0;
+    for (int i = 0; i < nw; i++) {
+      if (w[i].t < a - 1e-6 || w[i].t_end > b + 1e-6) continue;
+      if (++whole < 2) continue; /* the state may still be on its way */
+      if (strcmp(w[i].sound, parts[p].want))
+        fail_msg("part %d (%.0f-%.0f s, %s): window %.2f-%.2f s is '%s'", p, a, b, parts[p].want, w[i].t,
+                 w[i].t_end, w[i].sound);
+      if (!strcmp(parts[p].want, "music")) {
+        assert_true(w[i].has_probs && w[i].genre >= 0);
+        if (!music_track[p]) music_track[p] = w[i].track;
+        assert_int_equal(w[i].track, music_track[p]);
+      } else {
+        if (w[i].has_probs || w[i].genre >= 0)
+          fail_msg("part %d (%s): window %.2f-%.2f s has a genre", p, parts[p].want, w[i].t, w[i].t_end);
+      }
+    }
+    if (whole < 3) fail_msg("part %d: only %d whole windows", p, whole);
+    a = b;
+  }
+  /* A track of its own for each stretch of music, from its first vote. */
+  assert_true(music_track[1] != music_track[3]);
+  for (int i = 0; i < nw; i++)
+    if (w[i].track == music_track[3] && w[i].has_probs) {
+      assert_int_equal(w[i].windows, 1);
+      break;
+    }
+  assert_true(w[nw - 1].track != music_track[3]);
+  assert_true(no_music_tracks >= 1);
+  /* The states in order, with at most one detour (the last music window is
+   * mostly silence and may read as no music first). */
+  const char *want[] = {"no_music", "music", "no_music", "music", "silence"};
+  int k = 0;
+  for (int i = 0; i < ns && k < 5; i++) k += !strcmp(sounds[i], want[k]);
+  if (k < 5 || ns > 6) {
+    char all[16 * 17 + 1] = "";
+    for (int i = 0; i < ns; i++) {
+      strcat(all, " ");
+      strcat(all, sounds[i]);
+    }
+    fail_msg("sound events:%s", all);
+  }
+}
+
 static int setup(void **st) {
   tmpdir_setup(st);
   offline_reference();
@@ -915,7 +1061,7 @@ int main(void) {
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
       cmocka_unit_test(test_ensemble),           cmocka_unit_test(test_default_ensemble_end),
-      cmocka_unit_test(test_min_confidence),
+      cmocka_unit_test(test_min_confidence),     cmocka_unit_test(test_music_states),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
