@@ -23,6 +23,7 @@
 #include "mgc/ensemble_stream.h"
 #include "mgc/features.h"
 #include "mgc/frontend.h"
+#include "mgc/music_scan.h"
 #include "mgc/resampler.h"
 #include "mgc/trainer.h"
 #include "mgc/session.h"
@@ -31,6 +32,8 @@
 
 #define CRNN MGC_SOURCE_DIR "/models/crnn.safetensors"
 #define CLIP MGC_FIXTURES "/cc/rock_schmiedberger_rock_n_roll_30s.ogg"
+#define SPEECH MGC_FIXTURES "/speech/librispeech_1841-150351-0000_10s.ogg"
+#define DETECTOR MGC_SOURCE_DIR "/models/music_detector.safetensors"
 #define MAXW 32
 #define C 10
 
@@ -545,6 +548,164 @@ static void test_refusals(void **st) {
   mgc_ensemble_free(e);
 }
 
+/* 10 s of speech then the clip: what the detector tests hear. */
+static float *speech_then_music(size_t *n) {
+  mgc_audio sp;
+  assert_int_equal(mgc_audio_load(SPEECH, 22050, &sp), MGC_OK);
+  *n = sp.n + g_clip.n;
+  float *x = malloc(sizeof(float) * *n);
+  memcpy(x, sp.samples, sizeof(float) * sp.n);
+  memcpy(x + sp.n, g_clip.samples, sizeof(float) * g_clip.n);
+  mgc_audio_free(&sp);
+  return x;
+}
+
+typedef struct drec {
+  int n;
+  int has_win[64], sound[64], windows[64];
+  float music[64], win[64][C];
+} drec;
+
+static int collect_music(void *user, const mgc_window_event *e) {
+  drec *r = user;
+  if (r->n >= 64) return 0;
+  r->has_win[r->n] = e->probs != NULL;
+  r->sound[r->n] = e->sound;
+  r->music[r->n] = e->music;
+  r->windows[r->n] = e->decision.windows;
+  if (e->probs) memcpy(r->win[r->n], e->probs, sizeof r->win[r->n]);
+  r->n++;
+  return 0;
+}
+
+/* With the ensemble's detector, a member runs and votes on exactly the
+ * windows the detector's own states let vote (mgc_music_scan on the same
+ * audio, as mgc-classify runs it), with the probabilities it has alone;
+ * every event carries the detector's P(music) and state; the detector
+ * shares the member's framer. */
+static void test_detector_gates_members(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("det.yaml",
+                                   "rule: mean\n"
+                                   "detector: " DETECTOR "\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n");
+  assert_non_null(e->detector_loaded);
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  assert_int_equal(mgc_ensemble_stream_framers(s), 1);
+  assert_true(mgc_ensemble_stream_has_detector(s));
+  size_t n;
+  float *x = speech_then_music(&n);
+  static drec r, alone;
+  memset(&r, 0, sizeof r);
+  memset(&alone, 0, sizeof alone);
+  for (size_t i = 0; i < n; i += 4000)
+    assert_int_equal(mgc_ensemble_stream_process(s, x + i, n - i < 4000 ? n - i : 4000, collect_music, &r), 0);
+  assert_int_equal(mgc_ensemble_stream_flush(s, collect_music, &r), 0);
+  mgc_music_window *mw;
+  size_t nw;
+  assert_int_equal(mgc_music_scan(e->detector_loaded, &pp, x, n, &mw, &nw), MGC_OK);
+  mgc_pipeline *pa;
+  assert_int_equal(mgc_pipeline_new(e->members[0].loaded, &pp, &pa), MGC_OK);
+  assert_int_equal(mgc_pipeline_process(pa, x, n, collect_music, &alone), 0);
+  assert_int_equal(mgc_pipeline_flush(pa, collect_music, &alone), 0);
+  assert_int_equal(r.n, (int)nw);
+  assert_int_equal(r.n, alone.n);
+  int votes = 0, skipped = 0;
+  for (int w = 0; w < r.n; w++) {
+    assert_int_equal(r.has_win[w], mw[w].v.votes);
+    assert_int_equal(r.sound[w], mw[w].v.state);
+    assert_true(isnan(mw[w].music) ? isnan(r.music[w]) : r.music[w] == mw[w].music);
+    if (r.has_win[w]) {
+      votes++;
+      for (int k = 0; k < C; k++) assert_true(r.win[w][k] == alone.win[w][k]);
+    } else {
+      skipped++;
+    }
+    assert_int_equal(r.windows[w], votes); /* the track counts its votes only */
+  }
+  assert_true(votes >= 15 && skipped >= 5); /* the speech is skipped, the clip votes */
+  assert_int_equal(mgc_ensemble_stream_sound(s, NULL), MGC_SOUND_MUSIC);
+  free(mw);
+  free(x);
+  mgc_pipeline_free(pa);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+/* Context members do not run while the state is not music, and then answer
+ * about the music only: from the window that made the state music. */
+static void test_detector_holds_context_members(void **st) {
+  (void)st;
+  mgc_ensemble *e = write_ensemble("detctx.yaml",
+                                   "rule: mean\n"
+                                   "detector: " DETECTOR "\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n"
+                                   "  - {name: tiny, model: tiny16k.safetensors, input: context,"
+                                   " span: 60, first: 3, every: 2}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  pp.agg.change_db = 0;
+  mgc_ensemble_stream *s;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_OK);
+  size_t n;
+  float *x = speech_then_music(&n);
+  size_t speech_n = n - g_clip.n;
+  static drec r;
+  memset(&r, 0, sizeof r);
+  for (size_t i = 0; i < speech_n; i += 4000)
+    assert_int_equal(mgc_ensemble_stream_process(s, x + i, speech_n - i < 4000 ? speech_n - i : 4000, collect_music, &r), 0);
+  usleep(300000);
+  mgc_context_info ci;
+  mgc_ensemble_stream_context_info(s, 0, &ci);
+  assert_int_equal(ci.runs, 0); /* 10 s of speech, a run due every 2 s: none */
+  assert_int_not_equal(mgc_ensemble_stream_sound(s, NULL), MGC_SOUND_MUSIC);
+  for (size_t i = speech_n; i < n; i += 4000)
+    assert_int_equal(mgc_ensemble_stream_process(s, x + i, n - i < 4000 ? n - i : 4000, collect_music, &r), 0);
+  assert_int_equal(mgc_ensemble_stream_flush(s, collect_music, &r), 0);
+  mgc_decision d;
+  mgc_ensemble_stream_finish(s, &d);
+  mgc_ensemble_stream_context_info(s, 0, &ci);
+  assert_true(ci.runs >= 1 && ci.in_decision);
+  /* The clip's 30 s, and at most the window that made the state music
+   * before it. */
+  double clip_s = (double)g_clip.n / 22050;
+  if (!(ci.audio_s >= clip_s - 0.1 && ci.audio_s <= clip_s + mgc_ensemble_stream_window_s(s) + 0.1))
+    fail_msg("the context member answered about %.2f s (the music is %.2f s)", ci.audio_s, clip_s);
+  free(x);
+  mgc_ensemble_stream_free(s);
+  mgc_ensemble_free(e);
+}
+
+/* A detector whose frames complete after a member's could not gate it. */
+static void test_detector_frames_refused(void **st) {
+  (void)st;
+  mgc_model *d;
+  assert_int_equal(mgc_model_load(DETECTOR, &d), MGC_OK);
+  d->frontend.n_fft = 4096;
+  char path[512];
+  snprintf(path, sizeof path, "%s/det4096.safetensors", g_dir);
+  assert_int_equal(mgc_model_save(d, path), MGC_OK);
+  mgc_model_free(d);
+  mgc_ensemble *e = write_ensemble("det4096.yaml",
+                                   "rule: mean\n"
+                                   "detector: det4096.safetensors\n"
+                                   "members:\n"
+                                   "  - {name: crnn, model: " CRNN ", input: window}\n");
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  mgc_ensemble_stream *s = (void *)&pp;
+  assert_int_equal(mgc_ensemble_stream_new(e, &pp, &s), MGC_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(mgc_error_message(), "n_fft 4096"));
+  mgc_ensemble_free(e);
+}
+
 static int setup(void **st) {
   tmpdir_setup(st);
   assert_int_equal(mgc_audio_load(CLIP, 22050, &g_clip), MGC_OK);
@@ -569,6 +730,9 @@ int main(void) {
       cmocka_unit_test(test_offline_other_rate),
       cmocka_unit_test(test_context_failure_reported),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_detector_gates_members),
+      cmocka_unit_test(test_detector_holds_context_members),
+      cmocka_unit_test(test_detector_frames_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
