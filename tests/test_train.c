@@ -304,6 +304,40 @@ static void test_cross_validation(void **st) {
   assert_non_null(strstr(log, "/nonexistent"));
 }
 
+/* A recording without music (a voice reading) is "no music" from
+ * mgc-classify and from mgc-eval with the shipped ensemble, whose detector
+ * decides it (without it, the same file gets a genre); music still gets
+ * one. mgcd's side is in test_mgcd. */
+static void test_no_music_offline(void **st) {
+  (void)st;
+  static char log[65536];
+  char cmd[2048], dir[400];
+  const char *ens = MGC_CONF "/../models/ensemble.yaml";
+  const char *speech = MGC_FIXTURES "/speech/librispeech_1841-150351-0000_10s.ogg";
+  const char *music = MGC_FIXTURES "/cc/jazz_macleod_vibe_ace_30s.ogg";
+  snprintf(cmd, sizeof cmd, "%s --model %s %s %s", MGC_CLASSIFY_BIN, ens, speech, music);
+  int rc = run(cmd, log, sizeof log);
+  if (rc || !strstr(log, "_10s.ogg: no music") || !strstr(log, "vibe_ace_30s.ogg: jazz"))
+    fail_msg("mgc-classify (%d):\n%s", rc, log);
+  snprintf(cmd, sizeof cmd, "%s --model %s --json --timeline %s", MGC_CLASSIFY_BIN, ens, speech);
+  rc = run(cmd, log, sizeof log);
+  if (rc || !strstr(log, "\"no_music\": true") || !strstr(log, "\"music_windows\": 0") ||
+      !strstr(log, "\"genre\": null") || !strstr(log, "\"state\": \"no_music\""))
+    fail_msg("mgc-classify --json (%d):\n%s", rc, log);
+  snprintf(cmd, sizeof cmd, "%s --model %s --detector off %s", MGC_CLASSIFY_BIN, ens, speech);
+  rc = run(cmd, log, sizeof log);
+  if (rc || strstr(log, "no music") || !strstr(log, "%)")) fail_msg("mgc-classify --detector off (%d):\n%s", rc, log);
+  /* mgc-eval: a folder of jazz holding the voice too */
+  snprintf(dir, sizeof dir, "%s/talk", g_dir);
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/jazz && cp %s %s %s/jazz/", dir, speech, music, dir);
+  assert_int_equal(run(cmd, log, sizeof log), 0);
+  snprintf(cmd, sizeof cmd, "%s --model %s --data %s --json", MGC_EVAL_BIN, ens, dir);
+  rc = run(cmd, log, sizeof log);
+  if (rc || !strstr(log, "\"no_music\": [\"jazz/librispeech_1841-150351-0000_10s.ogg\"]") ||
+      !strstr(log, "\"track_accuracy_all\": 0.5"))
+    fail_msg("mgc-eval (%d):\n%.4000s", rc, log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recipes),
@@ -311,6 +345,7 @@ int main(void) {
       cmocka_unit_test(test_resume),
       cmocka_unit_test(test_lists),
       cmocka_unit_test(test_cross_validation),
+      cmocka_unit_test(test_no_music_offline),
   };
   return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

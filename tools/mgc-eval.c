@@ -20,6 +20,7 @@
 #include "mgc/parse.h"
 #include "mgc/corpus.h"
 #include "mgc/ensemble.h"
+#include "mgc/music_scan.h"
 #include "mgc/report.h"
 #include "mgc/table_data.h"
 
@@ -33,6 +34,9 @@ static void usage(FILE *f) {
           "  --data ROOT       <class>/<audio files>, or the root --list resolves against;\n"
           "                    its classes may be any of the model's (figures then over those)\n"
           "  --list FILE       evaluate these tracks only (e.g. GTZAN's test.txt)\n"
+          "  --detector D      the music detector (default: the ensemble's 'detector'; off: none);\n"
+          "                    with one, only the music of each recording is classified, as by\n"
+          "                    mgc-classify, and a recording without any is 'no music'\n"
           "  --table CSV       a feature-table model (feature: table): its rows, by file name\n"
           "  --json            print the figures as JSON instead of tables\n"
           "  --report DIR      write DIR/index.html (self-contained, SVG charts)\n"
@@ -202,13 +206,18 @@ static void json_str(const char *s) {
  * rate and decided as mgc-classify decides it (every member's track
  * probabilities, combined by the rule); then every member and the
  * combination scored on the same tracks, one probability row per track. */
-static int ensemble_data_main(const char *path, const char *data, const char *list, int json,
-                              const char *report) {
+static int ensemble_data_main(const char *path, const char *detector, const char *data, const char *list,
+                              int json, const char *report) {
   mgc_ensemble *e = NULL;
   mgc_ensemble_classifier *ec = NULL;
-  if (mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e) ||
+  if ((is_yaml(path) ? mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e)
+                     : mgc_ensemble_single(path, NULL, MGC_ENSEMBLE_LOAD_MODELS, &e)) ||
+      (detector && mgc_ensemble_set_detector(e, strcmp(detector, "off") ? detector : NULL)) ||
       mgc_ensemble_classifier_new(e, &ec))
     die(path);
+  const mgc_model *det = e->detector_loaded;
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
   const int M = e->n_members, C = e->n_classes, rate = mgc_ensemble_classifier_rate(ec);
   mgc_dataset *ds = load_data(data, list, e->classes, C);
   for (int i = 0; i < ds->n_skipped && i < 5; i++) fprintf(stderr, "%s\n", ds->skipped[i]);
@@ -218,7 +227,9 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
   float *mp = malloc((size_t)M * (size_t)C * sizeof *mp);
   int *label = malloc((size_t)N * sizeof *label), *off = malloc(((size_t)N + 1) * sizeof *off);
   const char **names = malloc((size_t)N * sizeof *names);
-  if (!probs || !mp || !label || !off || !names) {
+  const char **no_music = malloc((size_t)N * sizeof *no_music); /* tracks the detector found no music in */
+  int n_no_music = 0;
+  if (!probs || !mp || !label || !off || !names || !no_music) {
     fprintf(stderr, "mgc-eval: out of memory\n");
     return 1;
   }
@@ -228,11 +239,24 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
     mgc_audio a = {0};
     float *comb = probs + ((size_t)M * (size_t)N + (size_t)n) * (size_t)C;
     mgc_status st = mgc_audio_load(t->path, rate, &a);
-    if (!st) st = mgc_ensemble_classifier_process(ec, a.samples, a.n, comb, mp, NULL);
+    float *x = a.samples;
+    size_t nx = a.n;
+    if (!st && det) { /* its music only, as mgc-classify */
+      mgc_music_window *w;
+      size_t nw;
+      if (!(st = mgc_music_extract(det, &pp, a.samples, a.n, rate, &w, &nw, &x, &nx))) free(w);
+    }
+    int silent = !st && det && nx == 0;
+    if (!st && !silent) st = mgc_ensemble_classifier_process(ec, x, nx, comb, mp, NULL);
+    if (x != a.samples) free(x);
     free(a.samples);
     if (st) { /* as the corpus does: an unreadable file is counted, not fatal */
       fprintf(stderr, "warning: skipping %s: %s\n", t->name, mgc_error_message());
       failed++;
+      continue;
+    }
+    if (silent) {
+      no_music[n_no_music++] = t->name;
       continue;
     }
     for (int m = 0; m < M; m++)
@@ -243,7 +267,7 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
     if (!json && ((i + 1) % 10 == 0 || i + 1 == N)) fprintf(stderr, "tracks: %d/%d\n", i + 1, N);
   }
   if (n == 0) {
-    fprintf(stderr, "mgc-eval: none of the %d tracks could be read\n", N);
+    fprintf(stderr, "mgc-eval: none of the %d tracks could be %s\n", N, n_no_music ? "decided (no music)" : "read");
     return 1;
   }
   for (int t = 0; t <= n; t++) off[t] = t;
@@ -286,8 +310,16 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
     json_str(e->name ? e->name : "");
     printf(", \"rule\": ");
     json_str(rule);
-    printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"classes\": [", ds->n_skipped,
-           failed);
+    printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"detector\": ", ds->n_skipped, failed);
+    if (det) json_str(e->detector_path);
+    else printf("null");
+    printf(", \"no_music\": [");
+    for (int t = 0; t < n_no_music; t++) {
+      printf("%s", t ? ", " : "");
+      json_str(no_music[t]);
+    }
+    printf("], \"track_accuracy_all\": %.6f, \"classes\": [",
+           E->track_acc * n / (double)(n + n_no_music));
     for (int k = 0; k < C; k++) {
       printf("%s", k ? ", " : "");
       json_str(e->classes[k]);
@@ -342,6 +374,14 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
     printf("protocol: as mgc-classify decides: each window member's mean window probabilities "
            "over the\nwhole recording, the table member on the whole recording, combined by "
            "the rule\n");
+    if (det) {
+      printf("music detector: %s: only the music of each recording is classified; %d of %d "
+             "tracks had none\n(not decided; counted wrong in the accuracy over all tracks, "
+             "%.1f %%)", e->detector_path, n_no_music, n + n_no_music,
+             100 * E->track_acc * n / (double)(n + n_no_music));
+      for (int t = 0; t < n_no_music; t++) printf("%s%s", t ? ", " : ": ", no_music[t]);
+      printf("\n");
+    }
     if (E->present_only) {
       printf("classes: the data holds %d of the %d (", E->n_present, C);
       for (int k = 0, i = 0; k < C; k++)
@@ -410,6 +450,7 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
   free(label);
   free(off);
   free(names);
+  free(no_music);
   mgc_dataset_free(ds);
   mgc_ensemble_classifier_free(ec);
   mgc_ensemble_free(e);
@@ -418,7 +459,7 @@ static int ensemble_data_main(const char *path, const char *data, const char *li
 
 int main(int argc, char **argv) {
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
-             *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL;
+             *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL, *detector = NULL;
   int json = 0, robust = 0, no_cache = 0, batch = 16, calibrate = 0;
   static const struct option lo[] = {
       {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},       {"list", 1, 0, 'l'},
@@ -426,7 +467,7 @@ int main(int argc, char **argv) {
       {"cache", 1, 0, 'c'},  {"no-cache", 0, 0, 'C'},   {"batch", 1, 0, 'b'},
       {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {"table", 1, 0, 'T'},
       {"ensemble", 1, 0, 'E'}, {"fit", 1, 0, 'F'},     {"rule", 1, 0, 'U'},
-      {"calibrate", 0, 0, 'K'}, {0, 0, 0, 0}};
+      {"calibrate", 0, 0, 'K'}, {"detector", 1, 0, 'D'}, {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
@@ -445,6 +486,7 @@ int main(int argc, char **argv) {
     case 'F': fit = optarg; break;
     case 'U': rule = optarg; break;
     case 'K': calibrate = 1; break;
+    case 'D': detector = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -462,7 +504,12 @@ int main(int argc, char **argv) {
                     "ensemble\n");
     return 2;
   }
-  if (is_yaml(model_path)) return ensemble_data_main(model_path, data, list, json, report);
+  if (detector && (table || robust || curves)) {
+    fprintf(stderr, "mgc-eval: --detector evaluates recordings as mgc-classify decides them; not with "
+                    "--table, --robustness or --curves\n");
+    return 2;
+  }
+  if (is_yaml(model_path) || detector) return ensemble_data_main(model_path, detector, data, list, json, report);
   mgc_model *m;
   if (mgc_model_load(model_path, &m)) die(NULL);
   mgc_feature_kind kind = MGC_KIND_LOGMEL;
