@@ -294,6 +294,8 @@ static mgc_status music_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_
       snprintf(c->detector, sizeof c->detector, "%s", s[0] == 'o' ? "off" : "");
       return MGC_OK;
     }
+    snprintf(c->detector_at, sizeof c->detector_at, "%s:%zu:%zu: ", x->origin,
+             v->start_mark.line + 1, v->start_mark.column + 1);
     return get_path(x, v, key, c->detector, sizeof c->detector);
   }
   if (!strcmp(key, "threshold")) return mgc_yaml_get_num(x->origin, v, key, 0, 1, &c->music.threshold);

@@ -41,6 +41,7 @@ typedef struct mgc_config {
   double min_confidence;     /* aggregate.min_confidence: a decision below it is "not sure" (0 = off) */
   /* music: */
   char detector[4096];       /* music.detector: a model file, "off", or "" = the ensemble's own */
+  char detector_at[4200];    /* "file:line:col: " where the file set music.detector, else "" */
   mgc_music_params music;    /* music.threshold, music.enter, music.leave */
   /* socket: */
   char socket_path[108];     /* socket.path (sun_path limit) */

@@ -324,7 +324,10 @@ static int build_config(const overrides *ov, mgc_config *c) {
   if (ov->input) mgc_config_set_input(c, ov->input);
   if (ov->socket) snprintf(c->socket_path, sizeof c->socket_path, "%s", ov->socket);
   if (ov->model) snprintf(c->model, sizeof c->model, "%s", ov->model);
-  if (ov->detector) snprintf(c->detector, sizeof c->detector, "%s", ov->detector);
+  if (ov->detector) {
+    snprintf(c->detector, sizeof c->detector, "%s", ov->detector);
+    c->detector_at[0] = 0;
+  }
   if (ov->fast) c->fast = 1;
   if (ov->raw) {
     long rate, ch = 1;
@@ -387,8 +390,9 @@ static int engine_load(const mgc_config *c, engine *g) {
   }
   /* music.detector: the ensemble's own unless the configuration names one
    * (or "off"). */
-  if (!st && c->detector[0])
-    st = mgc_ensemble_set_detector(g->ens, strcmp(c->detector, "off") ? c->detector : NULL);
+  if (!st && c->detector[0] &&
+      (st = mgc_ensemble_set_detector(g->ens, strcmp(c->detector, "off") ? c->detector : NULL)))
+    mgc_error_prefix(st, "%s", c->detector_at);
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);
   pp.window_frames = c->window_frames;
