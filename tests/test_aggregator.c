@@ -2,7 +2,8 @@
  * hand-computed values, the silence gate, new tracks after a silence gap at
  * exactly the right window, the spectral-change detector (exact distances,
  * the held-out streak, min_track_windows, no triggers on noise), reset,
- * parameter validation, and no allocation while processing. */
+ * parameter validation, no allocation while processing, and skipped windows
+ * (not music): no vote, a track that ends with the music, a broken silence run. */
 #include "mgc/aggregator.h"
 
 #include <math.h>
@@ -538,6 +539,159 @@ static void test_no_allocation(void **st) {
   mgc_aggregator_free(a);
 }
 
+/* ---- mgc_aggregator_skip: sound windows that are not music ---- */
+
+static void test_skip_does_not_vote(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params(); /* horizon 3 windows */
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0}, x1[2] = {0, 1};
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  for (int i = 0; i < 4; i++) {
+    mgc_aggregator_skip(a, 0, &d);
+    assert_int_equal(d.new_track, 0);
+    assert_int_equal(d.silent, 0);
+    assert_int_equal(d.track, 1);
+    assert_int_equal(d.genre, 0);
+    assert_int_equal(d.windows, 1);
+    assert_true(d.probs[0] == 1.0f && d.probs[1] == 0.0f);
+  }
+  /* the skipped windows took no place in the horizon either */
+  mgc_aggregator_process(a, x1, LOUD, NULL, &d);
+  assert_int_equal(d.windows, 2);
+  assert_true(d.probs[0] == 0.5f && d.probs[1] == 0.5f);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_end_after_votes_starts_track_no_music(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params();
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0};
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_skip(a, 1, &d);
+  assert_int_equal(d.new_track, 1);
+  assert_int_equal(d.reason, MGC_TRACK_NO_MUSIC);
+  assert_int_equal(d.track, 2);
+  assert_int_equal(d.genre, -1);
+  assert_int_equal(d.windows, 0);
+  assert_true(d.confidence == 0.0f);
+  mgc_decision c;
+  mgc_aggregator_current(a, &c);
+  assert_int_equal(c.track, 2);
+  assert_int_equal(c.genre, -1);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_end_without_votes_starts_no_track(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params();
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0};
+  mgc_aggregator_skip(a, 1, &d); /* before anything */
+  assert_int_equal(d.new_track, 0);
+  assert_int_equal(d.track, 1);
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_skip(a, 1, &d); /* ends track 1 */
+  assert_int_equal(d.track, 2);
+  mgc_aggregator_skip(a, 1, &d); /* track 2 has no votes: it goes on */
+  assert_int_equal(d.new_track, 0);
+  assert_int_equal(d.reason, MGC_TRACK_NONE);
+  assert_int_equal(d.track, 2);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_breaks_a_silence_run(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params(); /* gap 2 s = 2 silent windows */
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0};
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
+  assert_true(d.silence_s == 1.0);
+  mgc_aggregator_skip(a, 0, &d);
+  assert_true(d.silence_s == 0.0);
+  mgc_aggregator_process(a, NULL, QUIET, NULL, &d); /* 1 s again, not 2 */
+  assert_true(d.silence_s == 1.0);
+  assert_int_equal(d.new_track, 0);
+  mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
+  assert_int_equal(d.new_track, 1);
+  assert_int_equal(d.reason, MGC_TRACK_GAP);
+  assert_int_equal(d.track, 2);
+  mgc_aggregator_free(a);
+}
+
+/* A track that has only heard windows that were not music is not ended by
+ * the silence after them. */
+static void test_skip_does_not_count_as_heard(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params();
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  for (int i = 0; i < 3; i++) mgc_aggregator_skip(a, 0, &d);
+  for (int i = 0; i < 4; i++) {
+    mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
+    assert_int_equal(d.new_track, 0);
+  }
+  assert_int_equal(d.track, 1);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_takes_a_pending_reset(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params();
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0};
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_reset(a);
+  mgc_aggregator_skip(a, 0, &d);
+  assert_int_equal(d.new_track, 1);
+  assert_int_equal(d.reason, MGC_TRACK_RESET);
+  assert_int_equal(d.track, 2);
+  assert_int_equal(d.genre, -1);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_does_not_break_a_change_streak(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params(); /* change 6 dB over 2 windows, min 4 */
+  mgc_aggregator *a = make(&p, 2, 2);
+  mgc_decision d;
+  const float x[2] = {0.5f, 0.5f}, zero[2] = {0, 0}, far[2] = {20, 20};
+  for (int i = 0; i < 4; i++) mgc_aggregator_process(a, x, LOUD, zero, &d);
+  mgc_aggregator_process(a, x, LOUD, far, &d); /* arms the detector */
+  assert_int_equal(d.new_track, 0);
+  mgc_aggregator_skip(a, 0, &d);
+  assert_int_equal(d.new_track, 0);
+  mgc_aggregator_process(a, x, LOUD, far, &d);
+  assert_int_equal(d.new_track, 1);
+  assert_int_equal(d.reason, MGC_TRACK_CHANGE);
+  mgc_aggregator_free(a);
+}
+
+static void test_skip_does_not_allocate(void **st) {
+  (void)st;
+  mgc_aggregator_params p;
+  mgc_aggregator_params_default(&p);
+  mgc_aggregator *a = make(&p, 10, 128);
+  float probs[10] = {0.5f, 0.5f};
+  mgc_decision d;
+  long before = g_allocs;
+  for (int w = 0; w < 3000; w++) {
+    if (w % 7 < 3) mgc_aggregator_process(a, probs, LOUD, NULL, &d);
+    else mgc_aggregator_skip(a, w % 7 == 6, &d);
+  }
+  assert_int_equal(g_allocs - before, 0);
+  assert_true(d.track > 100); /* every 7th window ended a track */
+  mgc_aggregator_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults_and_validation),
@@ -550,6 +704,14 @@ int main(void) {
       cmocka_unit_test(test_change_noise_and_jumps),
       cmocka_unit_test(test_reset),
       cmocka_unit_test(test_no_allocation),
+      cmocka_unit_test(test_skip_does_not_vote),
+      cmocka_unit_test(test_skip_end_after_votes_starts_track_no_music),
+      cmocka_unit_test(test_skip_end_without_votes_starts_no_track),
+      cmocka_unit_test(test_skip_breaks_a_silence_run),
+      cmocka_unit_test(test_skip_does_not_count_as_heard),
+      cmocka_unit_test(test_skip_takes_a_pending_reset),
+      cmocka_unit_test(test_skip_does_not_break_a_change_streak),
+      cmocka_unit_test(test_skip_does_not_allocate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

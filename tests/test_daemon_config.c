@@ -1,7 +1,8 @@
 /* mgcd's configuration file: the shipped conf/mgcd.yaml gives the built-in
  * defaults, every key sets its field, relative paths follow the file, bad
  * input is refused with file:line:col and the reason while the running
- * configuration stays untouched, and --input's classification. */
+ * configuration stays untouched, --input's classification, and the music:
+ * section (detector path, off, ensemble, the music states' ranges). */
 #include "test_util.h"
 
 #include <math.h>
@@ -369,6 +370,101 @@ static void test_errors(void **st) {
   assert_memory_equal(&c, &snap, sizeof c);
 }
 
+/* ---- music: the detector and the music states ---- */
+
+static void test_music_defaults(void **st) {
+  (void)st;
+  mgc_config c;
+  mgc_config_default(&c, DEFAULT_MODEL);
+  assert_string_equal(c.detector, ""); /* the ensemble's own */
+  assert_true(c.music.threshold == 0.5);
+  assert_int_equal(c.music.enter_windows, 1);
+  assert_int_equal(c.music.leave_windows, 2);
+}
+
+static void test_music_keys(void **st) {
+  (void)st;
+  mgc_config c;
+  mgc_config_default(&c, DEFAULT_MODEL);
+  parse_ok("music:\n"
+           "  detector: models/det.safetensors\n"
+           "  threshold: 0.65\n"
+           "  enter: 2\n"
+           "  leave: 5\n",
+           &c);
+  assert_string_equal(c.detector, "/etc/mgcd/models/det.safetensors");
+  assert_string_equal(c.detector_at, "t.yaml:2:13: "); /* where a load failure is reported */
+  assert_true(c.music.threshold == 0.65);
+  assert_int_equal(c.music.enter_windows, 2);
+  assert_int_equal(c.music.leave_windows, 5);
+  /* the ends of the ranges */
+  parse_ok("music: {detector: /opt/d.safetensors, threshold: 0, enter: 1000, leave: 1}\n", &c);
+  assert_string_equal(c.detector, "/opt/d.safetensors");
+  assert_string_equal(c.detector_at, "t.yaml:1:19: ");
+  assert_true(c.music.threshold == 0.0);
+  assert_int_equal(c.music.enter_windows, 1000);
+  assert_int_equal(c.music.leave_windows, 1);
+}
+
+static void test_music_detector_off_and_ensemble(void **st) {
+  (void)st;
+  mgc_config c;
+  mgc_config_default(&c, DEFAULT_MODEL);
+  parse_ok("music: {detector: \"off\"}\n", &c);
+  assert_string_equal(c.detector, "off");
+  parse_ok("music: {detector: ensemble}\n", &c);
+  assert_string_equal(c.detector, "");
+  /* as unquoted YAML words too (off is not read as false) */
+  parse_ok("music: {detector: off}\n", &c);
+  assert_string_equal(c.detector, "off");
+}
+
+/* Through mgc_config_load the detector follows the file, as the model does. */
+static void test_music_detector_relative_to_the_file(void **st) {
+  (void)st;
+  char sub[400], path[500], want[600];
+  snprintf(sub, sizeof sub, "%s/music-etc", g_dir);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  snprintf(path, sizeof path, "%s/mgcd.yaml", sub);
+  write_text(path, "music:\n  detector: ../models/det.safetensors\n");
+  mgc_config c;
+  mgc_config_default(&c, DEFAULT_MODEL);
+  if (mgc_config_load(path, &c)) fail_msg("%s", mgc_error_message());
+  snprintf(want, sizeof want, "%s/../models/det.safetensors", sub);
+  assert_string_equal(c.detector, want);
+}
+
+static void test_music_errors(void **st) {
+  (void)st;
+  const bad_case cases[] = {
+      {"music:\n  threshold: 1.5\n", "t.yaml:2:14: ", "'threshold' must be in [0, 1]"},
+      {"music: {threshold: -0.1}\n", "t.yaml:1:20: ", "'threshold' must be in [0, 1]"},
+      {"music: {threshold: .nan}\n", "t.yaml:1:20: ", "'threshold' must be a number"},
+      {"music: {enter: 0}\n", "t.yaml:1:16: ", "'enter' must be in [1, 1000]"},
+      {"music: {enter: 1001}\n", "t.yaml:1:16: ", "'enter' must be in [1, 1000]"},
+      {"music: {leave: 0}\n", "t.yaml:1:16: ", "'leave' must be in [1, 1000]"},
+      {"music: {leave: 2.5}\n", "t.yaml:1:16: ", "'leave' must be an integer"},
+      {"music:\n  leave: 2\n  treshold: 0.5\n", "t.yaml:3:3: ", "unknown key 'treshold' in 'music'"},
+      {"music: {detector: \"\"}\n", "t.yaml:1:19: ", "'detector' must not be empty"},
+      {"music: {detector: [a]}\n", "t.yaml:1:19: ", "'detector' must be a string"},
+      {"music: on\n", "t.yaml:1:8: ", "'music' must be a mapping"},
+  };
+  mgc_config c, snap;
+  mgc_config_default(&c, DEFAULT_MODEL);
+  parse_ok("music: {detector: \"off\", leave: 3}\n", &c);
+  memcpy(&snap, &c, sizeof c);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    mgc_error_clear();
+    mgc_status s = mgc_config_parse(cases[i].text, "t.yaml", "/etc/mgcd", &c);
+    const char *m = mgc_error_message();
+    if (s != MGC_EINVAL || strncmp(m, cases[i].where, strlen(cases[i].where)) ||
+        !strstr(m + strlen(cases[i].where), cases[i].reason))
+      fail_msg("case %zu (%s): status %d, message '%s'; want '%s...%s'", i, cases[i].text, s, m,
+               cases[i].where, cases[i].reason);
+    assert_memory_equal(&c, &snap, sizeof c);
+  }
+}
+
 static void test_set_input(void **st) {
   (void)st;
   mgc_config c;
@@ -427,6 +523,10 @@ int main(void) {
       cmocka_unit_test(test_defaults),      cmocka_unit_test(test_shipped),
       cmocka_unit_test(test_every_key),     cmocka_unit_test(test_load_relative),
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_set_input),
+      cmocka_unit_test(test_music_defaults), cmocka_unit_test(test_music_keys),
+      cmocka_unit_test(test_music_detector_off_and_ensemble),
+      cmocka_unit_test(test_music_detector_relative_to_the_file),
+      cmocka_unit_test(test_music_errors),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -2,7 +2,8 @@
  * (weighted mean, stacking) against their optimality conditions and a
  * reference solution, temperature scaling (by hand, its fit recovering a
  * known temperature, the table's calibrated columns on real cv files), the
- * YAML file, and mgc-eval --ensemble end to end. */
+ * YAML file and its music detector (resolved, loaded, refused, written back,
+ * replaced), and mgc-eval --ensemble end to end. */
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -495,6 +496,201 @@ static void test_yaml_models(void **st) {
   assert_non_null(strstr(mgc_error_message(), "nowhere.safetensors"));
 }
 
+/* ---- the music detector ('detector:') ---- */
+
+#define DETECTOR MGC_SOURCE_DIR "/models/music_detector.safetensors"
+#define GENRES MGC_SOURCE_DIR "/models/crnn.safetensors"
+
+static void test_detector_key_resolved_against_folder(void **st) {
+  (void)st;
+  mgc_ensemble *e;
+  if (parse("rule: mean\ndetector: det/music.safetensors\nmembers:\n  - {name: a, model: a.st}\n", &e))
+    fail_msg("%s", mgc_error_message());
+  assert_string_equal(e->detector, "det/music.safetensors");
+  assert_string_equal(e->detector_path, "base/det/music.safetensors");
+  assert_null(e->detector_loaded); /* not without MGC_ENSEMBLE_LOAD_MODELS */
+  mgc_ensemble_free(e);
+  if (parse("rule: mean\ndetector: /opt/d.safetensors\nmembers:\n  - {name: a, model: a.st}\n", &e))
+    fail_msg("%s", mgc_error_message());
+  assert_string_equal(e->detector_path, "/opt/d.safetensors");
+  mgc_ensemble_free(e);
+  if (parse("rule: mean\nmembers:\n  - {name: a, model: a.st}\n", &e)) fail_msg("%s", mgc_error_message());
+  assert_null(e->detector);
+  assert_null(e->detector_path);
+  mgc_ensemble_free(e);
+}
+
+static void test_detector_key_must_be_a_path(void **st) {
+  (void)st;
+  refused("rule: mean\ndetector: \"\"\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:2:11:",
+          "'detector' must be a non-empty string");
+  refused("rule: mean\ndetector: [a]\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:2:11:",
+          "'detector' must be a non-empty string");
+  refused("rule: mean\ndetector: a\ndetector: b\nmembers:\n  - {name: a, model: a.st}\n", "ens.yaml:3:1:",
+          "duplicate key 'detector'");
+}
+
+static void test_shipped_ensemble_names_the_shipped_detector(void **st) {
+  (void)st;
+  mgc_ensemble *e;
+  if (mgc_ensemble_load(MGC_SOURCE_DIR "/models/ensemble.yaml", 0, &e)) fail_msg("%s", mgc_error_message());
+  assert_non_null(e->detector_path);
+  assert_string_equal(e->detector_path, DETECTOR);
+  mgc_ensemble_free(e);
+}
+
+/* models.yaml in g_dir: one member (the CRNN) and the given detector line. */
+static const char *write_detector_yaml(const char *detector) {
+  static char path[400];
+  snprintf(path, sizeof path, "%s/detector.yaml", g_dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "rule: mean\nmembers:\n  - {name: a, model: %s}\ndetector: %s\n", GENRES, detector);
+  fclose(f);
+  return path;
+}
+
+static void test_detector_loaded_with_models(void **st) {
+  (void)st;
+  mgc_ensemble *e;
+  if (mgc_ensemble_load(write_detector_yaml(DETECTOR), MGC_ENSEMBLE_LOAD_MODELS, &e))
+    fail_msg("%s", mgc_error_message());
+  assert_non_null(e->detector_loaded);
+  assert_true(mgc_model_class(e->detector_loaded, "music") >= 0);
+  mgc_ensemble_free(e);
+}
+
+static void test_detector_missing_file_refused_at_its_key(void **st) {
+  (void)st;
+  mgc_ensemble *e = (void *)st;
+  assert_int_not_equal(mgc_ensemble_load(write_detector_yaml("nowhere.safetensors"), MGC_ENSEMBLE_LOAD_MODELS, &e),
+                       MGC_OK);
+  assert_null(e);
+  const char *m = mgc_error_message();
+  if (!strstr(m, "detector.yaml:4:11: detector: ") || !strstr(m, "nowhere.safetensors"))
+    fail_msg("'%s' does not name the detector at 4:11 and its file", m);
+}
+
+static void test_detector_without_music_class_refused(void **st) {
+  (void)st;
+  mgc_ensemble *e = (void *)st;
+  assert_int_equal(mgc_ensemble_load(write_detector_yaml(GENRES), MGC_ENSEMBLE_LOAD_MODELS, &e), MGC_EINVAL);
+  assert_null(e);
+  const char *m = mgc_error_message();
+  if (!strstr(m, "detector.yaml:4:11: ") || !strstr(m, GENRES) || !strstr(m, "no class named 'music'"))
+    fail_msg("'%s' does not refuse %s at 4:11 for its missing class 'music'", m, GENRES);
+}
+
+/* Written into another folder, a relative detector path follows; read back
+ * it names the same file. */
+static void test_write_detector_relative_round_trip(void **st) {
+  (void)st;
+  mgc_ensemble *e, *back;
+  if (parse("rule: mean\ndetector: det/music.safetensors\nmembers:\n  - {name: a, model: a.st}\n", &e))
+    fail_msg("%s", mgc_error_message());
+  char sub[300], path[400], cwd[1024], want[500];
+  snprintf(sub, sizeof sub, "%s/det-out", g_dir);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  snprintf(path, sizeof path, "%s/e.yaml", sub);
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(g_dir), 0); /* "base/..." now lives under g_dir */
+  assert_int_equal(mgc_ensemble_write(e, "det-out/e.yaml", NULL), MGC_OK);
+  assert_int_equal(chdir(cwd), 0);
+  size_t len;
+  char *text = (char *)read_file(path, &len);
+  if (!strstr(text, "\ndetector: ../base/det/music.safetensors\n")) fail_msg("no relative detector in:\n%s", text);
+  free(text);
+  if (mgc_ensemble_load(path, 0, &back)) fail_msg("%s", mgc_error_message());
+  snprintf(want, sizeof want, "%s/../base/det/music.safetensors", sub);
+  assert_string_equal(back->detector_path, want);
+  mgc_ensemble_free(back);
+  mgc_ensemble_free(e);
+}
+
+static void test_write_detector_absolute_kept(void **st) {
+  (void)st;
+  mgc_ensemble *e, *back;
+  if (parse("rule: mean\ndetector: /opt/d.safetensors\nmembers:\n  - {name: a, model: a.st}\n", &e))
+    fail_msg("%s", mgc_error_message());
+  char path[400];
+  snprintf(path, sizeof path, "%s/abs-detector.yaml", g_dir);
+  assert_int_equal(mgc_ensemble_write(e, path, NULL), MGC_OK);
+  if (mgc_ensemble_load(path, 0, &back)) fail_msg("%s", mgc_error_message());
+  assert_string_equal(back->detector, "/opt/d.safetensors");
+  assert_string_equal(back->detector_path, "/opt/d.safetensors");
+  mgc_ensemble_free(back);
+  mgc_ensemble_free(e);
+}
+
+static void test_set_detector_replaces_and_removes(void **st) {
+  (void)st;
+  mgc_ensemble *e;
+  if (parse("rule: mean\ndetector: old.safetensors\nmembers:\n  - {name: a, model: a.st}\n", &e))
+    fail_msg("%s", mgc_error_message());
+  if (mgc_ensemble_set_detector(e, DETECTOR)) fail_msg("%s", mgc_error_message());
+  assert_string_equal(e->detector, DETECTOR);
+  assert_string_equal(e->detector_path, DETECTOR);
+  assert_non_null(e->detector_loaded);
+  assert_true(mgc_model_class(e->detector_loaded, "music") >= 0);
+  assert_int_equal(mgc_ensemble_set_detector(e, NULL), MGC_OK);
+  assert_null(e->detector);
+  assert_null(e->detector_path);
+  assert_null(e->detector_loaded);
+  /* and none is written */
+  char path[400];
+  snprintf(path, sizeof path, "%s/no-detector.yaml", g_dir);
+  assert_int_equal(mgc_ensemble_write(e, path, NULL), MGC_OK);
+  size_t len;
+  char *text = (char *)read_file(path, &len);
+  assert_null(strstr(text, "detector"));
+  free(text);
+  mgc_ensemble_free(e);
+}
+
+/* A detector set by a path relative to the working directory is written
+ * relative to the new file's folder, naming the same file. */
+static void test_set_detector_relative_written_relative_to_file(void **st) {
+  (void)st;
+  mgc_ensemble *e, *back;
+  if (parse("rule: mean\nmembers:\n  - {name: a, model: /abs/a.st}\n", &e)) fail_msg("%s", mgc_error_message());
+  char cwd[1024], path[400];
+  snprintf(path, sizeof path, "%s/rel-set.yaml", g_dir);
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(MGC_SOURCE_DIR), 0);
+  mgc_status s = mgc_ensemble_set_detector(e, "models/music_detector.safetensors");
+  if (!s) s = mgc_ensemble_write(e, path, NULL);
+  assert_int_equal(chdir(cwd), 0);
+  if (s) fail_msg("%s", mgc_error_message());
+  if (mgc_ensemble_load(path, 0, &back)) fail_msg("%s", mgc_error_message());
+  assert_int_not_equal(back->detector[0], '/');
+  char *got = realpath(back->detector_path, NULL), *want = realpath(DETECTOR, NULL);
+  assert_non_null(got);
+  assert_non_null(want);
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
+  mgc_ensemble_free(back);
+  mgc_ensemble_free(e);
+}
+
+/* A refused detector leaves the one in place. */
+static void test_set_detector_refusal_keeps_the_old_one(void **st) {
+  (void)st;
+  mgc_ensemble *e;
+  if (parse("rule: mean\nmembers:\n  - {name: a, model: a.st}\n", &e)) fail_msg("%s", mgc_error_message());
+  if (mgc_ensemble_set_detector(e, DETECTOR)) fail_msg("%s", mgc_error_message());
+  const mgc_model *kept = e->detector_loaded;
+  assert_int_equal(mgc_ensemble_set_detector(e, GENRES), MGC_EINVAL);
+  const char *m = mgc_error_message();
+  if (!strstr(m, GENRES) || !strstr(m, "no class named 'music'"))
+    fail_msg("'%s' does not name %s and the missing class", m, GENRES);
+  assert_int_not_equal(mgc_ensemble_set_detector(e, MGC_SOURCE_DIR "/models/nowhere.safetensors"), MGC_OK);
+  assert_non_null(strstr(mgc_error_message(), "nowhere.safetensors"));
+  assert_string_equal(e->detector, DETECTOR);
+  assert_ptr_equal(e->detector_loaded, kept);
+  mgc_ensemble_free(e);
+}
+
 /* ---- mgc-eval --ensemble, end to end ----
  *
  * 3 classes (a b c), 6 tracks, 2 folds (t1-t3, t4-t6), 2 members:
@@ -913,6 +1109,17 @@ int main(void) {
       cmocka_unit_test(test_eval_mismatch),     cmocka_unit_test(test_eval_real_cv),
       cmocka_unit_test(test_temperature_apply), cmocka_unit_test(test_temperature_fit),
       cmocka_unit_test(test_calibrate_real_cv),
+      cmocka_unit_test(test_detector_key_resolved_against_folder),
+      cmocka_unit_test(test_detector_key_must_be_a_path),
+      cmocka_unit_test(test_shipped_ensemble_names_the_shipped_detector),
+      cmocka_unit_test(test_detector_loaded_with_models),
+      cmocka_unit_test(test_detector_missing_file_refused_at_its_key),
+      cmocka_unit_test(test_detector_without_music_class_refused),
+      cmocka_unit_test(test_write_detector_relative_round_trip),
+      cmocka_unit_test(test_write_detector_absolute_kept),
+      cmocka_unit_test(test_set_detector_replaces_and_removes),
+      cmocka_unit_test(test_set_detector_refusal_keeps_the_old_one),
+      cmocka_unit_test(test_set_detector_relative_written_relative_to_file),
   };
   return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
