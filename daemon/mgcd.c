@@ -38,7 +38,8 @@
 #define MGC_INSTALLED_MODEL MGC_REPO_MODEL
 #endif
 #define PROTOCOL 1
-#define POLL_MS 20          /* bounds the event latency at real time (target 50 ms) */
+#define POLL_MS 20          /* the loop's period while the input is not running */
+#define SLEEP_MAX_MS 250    /* at most this long between turns (client timeouts, retries, watchdog) */
 #define CHUNK_S 0.5         /* audio per loop turn at most, so clients are served even when
                                audio arrives faster than it is classified (--fast, a runaway device) */
 
@@ -531,6 +532,18 @@ static void check_input(mgcd *d) {
   }
 }
 
+/* How long the loop may sleep when the input has nothing more: while it
+ * runs, until the audio that completes the next window has had time to
+ * arrive (plus 2 ms), at most SLEEP_MAX_MS. Waking once per window rather
+ * than every 20 ms is most of the CPU an idle-looking daemon spends:
+ * each wake-up is a trip through the scheduler. Clients and signals wake
+ * poll() on their own. */
+static int sleep_ms(const mgcd *d) {
+  if (!d->in || d->state != MGC_INPUT_RUNNING) return POLL_MS;
+  double ms = mgc_ensemble_stream_until_window_s(d->g.s) * 1000 + 2;
+  return ms > SLEEP_MAX_MS ? SLEEP_MAX_MS : (int)ms;
+}
+
 /* Classify what the input has; returns 1 when more may be waiting. */
 static int pump(mgcd *d) {
   static float buf[8192];
@@ -760,7 +773,7 @@ int main(int argc, char **argv) {
     struct pollfd fds[1100];
     fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
     int n = 1 + mgc_server_pollfds(d.srv, fds + 1, (int)(sizeof fds / sizeof fds[0]) - 1);
-    int pr = poll(fds, (nfds_t)n, more ? 0 : POLL_MS);
+    int pr = poll(fds, (nfds_t)n, more ? 0 : sleep_ms(&d));
     double now = mono_now();
     if (pr > 0 && (fds[0].revents & POLLIN)) {
       unsigned char sig;

@@ -430,6 +430,38 @@ static void test_refusals(void **st) {
   mgc_model_free(m);
 }
 
+/* mgc_pipeline_until_window_s is exact: one sample short of it no window
+ * comes, with that sample the next one does (the wait mgcd sleeps). */
+static void test_until_window_exact(void **st) {
+  (void)st;
+  mgc_model *m = load_model();
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(CLIP, 22050, &a), MGC_OK);
+  mgc_pipeline_params pp;
+  mgc_pipeline_params_default(&pp);
+  mgc_pipeline *p;
+  assert_int_equal(mgc_pipeline_new(m, &pp, &p), MGC_OK);
+  static rec r;
+  memset(&r, 0, sizeof r);
+  r.C = m->n_classes;
+  size_t at = 0;
+  for (int w = 0; w < 6; w++) {
+    double u = mgc_pipeline_until_window_s(p);
+    assert_true(u > 0);
+    size_t k = (size_t)llround(u * 22050);
+    assert_true(fabs((double)k - u * 22050) < 1e-6); /* a whole number of samples */
+    assert_int_equal(mgc_pipeline_process(p, a.samples + at, k - 1, collect, &r), 0);
+    assert_int_equal(r.n, w);
+    assert_int_equal(mgc_pipeline_process(p, a.samples + at + k - 1, 1, collect, &r), 0);
+    assert_int_equal(r.n, w + 1);
+    assert_true(mgc_pipeline_until_window_s(p) > 1.4); /* the next is a hop away */
+    at += k;
+  }
+  mgc_pipeline_free(p);
+  mgc_audio_free(&a);
+  mgc_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matches_offline),
@@ -439,6 +471,7 @@ int main(void) {
       cmocka_unit_test(test_waveform_matches_offline),
       cmocka_unit_test(test_shared_framer),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_until_window_exact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,6 +278,9 @@ double mgc_ensemble_stream_audio_s(const mgc_ensemble_stream *s) { return mgc_pi
 uint64_t mgc_ensemble_stream_windows(const mgc_ensemble_stream *s) { return mgc_pipeline_windows(s->pipe[0]); }
 double mgc_ensemble_stream_rms_db(const mgc_ensemble_stream *s) { return mgc_pipeline_rms_db(s->pipe[0]); }
 double mgc_ensemble_stream_window_s(const mgc_ensemble_stream *s) { return mgc_pipeline_window_s(s->pipe[0]); }
+double mgc_ensemble_stream_until_window_s(const mgc_ensemble_stream *s) {
+  return mgc_pipeline_until_window_s(s->det ? s->det : s->pipe[0]);
+}
 double mgc_ensemble_stream_hop_s(const mgc_ensemble_stream *s) { return mgc_pipeline_hop_s(s->pipe[0]); }
 int mgc_ensemble_stream_rate(const mgc_ensemble_stream *s) { return s->rate; }
 int mgc_ensemble_stream_contexts(const mgc_ensemble_stream *s) { return s->n_ctx; }

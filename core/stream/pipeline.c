@@ -381,6 +381,13 @@ double mgc_pipeline_audio_s(const mgc_pipeline *p) {
 }
 
 uint64_t mgc_pipeline_windows(const mgc_pipeline *p) { return p->windows; }
+
+double mgc_pipeline_until_window_s(const mgc_pipeline *p) {
+  uint64_t last = p->stream_windows * (uint64_t)p->hop + (uint64_t)p->len - 1;
+  double end = (double)last * p->fp.hop_length - frame_half(p) + frame_span(p);
+  double have = (double)mgc_framer_samples(p->framer);
+  return end > have ? (end - have) / p->fp.sample_rate : 0;
+}
 double mgc_pipeline_rms_db(const mgc_pipeline *p) { return p->last_rms_db; }
 double mgc_pipeline_window_s(const mgc_pipeline *p) {
   return ((double)(p->len - 1) * p->fp.hop_length + frame_span(p)) / p->fp.sample_rate;

@@ -71,6 +71,8 @@ double mgc_ensemble_stream_audio_s(const mgc_ensemble_stream *s);
 uint64_t mgc_ensemble_stream_windows(const mgc_ensemble_stream *s);
 double mgc_ensemble_stream_rms_db(const mgc_ensemble_stream *s);
 double mgc_ensemble_stream_window_s(const mgc_ensemble_stream *s);
+/* Seconds of audio still to come before the next window (mgc_pipeline_until_window_s). */
+double mgc_ensemble_stream_until_window_s(const mgc_ensemble_stream *s);
 double mgc_ensemble_stream_hop_s(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_rate(const mgc_ensemble_stream *s);
 int mgc_ensemble_stream_classes(const mgc_ensemble_stream *s, const char *const **names);

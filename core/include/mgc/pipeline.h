@@ -97,6 +97,9 @@ void mgc_pipeline_current(const mgc_pipeline *p, mgc_decision *out);
 double mgc_pipeline_audio_s(const mgc_pipeline *p);
 uint64_t mgc_pipeline_windows(const mgc_pipeline *p);
 double mgc_pipeline_rms_db(const mgc_pipeline *p);
+/* Seconds of audio still to come before the next window completes (0 when
+ * the audio fed completes it): how long a live caller may sleep. */
+double mgc_pipeline_until_window_s(const mgc_pipeline *p);
 /* Seconds per window and between windows. */
 double mgc_pipeline_window_s(const mgc_pipeline *p);
 double mgc_pipeline_hop_s(const mgc_pipeline *p);
