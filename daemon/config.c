@@ -292,6 +292,7 @@ static mgc_status music_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_
     const char *s = mgc_yaml_scalar(v);
     if (s && (!strcmp(s, "off") || !strcmp(s, "ensemble"))) {
       snprintf(c->detector, sizeof c->detector, "%s", s[0] == 'o' ? "off" : "");
+      c->detector_at[0] = 0;
       return MGC_OK;
     }
     snprintf(c->detector_at, sizeof c->detector_at, "%s:%zu:%zu: ", x->origin,

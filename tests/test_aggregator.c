@@ -549,7 +549,7 @@ static void test_skip_does_not_vote(void **st) {
   const float x0[2] = {1, 0}, x1[2] = {0, 1};
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
   for (int i = 0; i < 4; i++) {
-    mgc_aggregator_skip(a, 0, &d);
+    mgc_aggregator_skip(a, &d);
     assert_int_equal(d.new_track, 0);
     assert_int_equal(d.silent, 0);
     assert_int_equal(d.track, 1);
@@ -564,7 +564,7 @@ static void test_skip_does_not_vote(void **st) {
   mgc_aggregator_free(a);
 }
 
-static void test_skip_end_after_votes_starts_track_no_music(void **st) {
+static void test_end_track_after_votes_starts_track_no_music(void **st) {
   (void)st;
   mgc_aggregator_params p = unit_params();
   mgc_aggregator *a = make(&p, 2, 4);
@@ -572,7 +572,8 @@ static void test_skip_end_after_votes_starts_track_no_music(void **st) {
   const float x0[2] = {1, 0};
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
-  mgc_aggregator_skip(a, 1, &d);
+  mgc_aggregator_end_track(a);
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.new_track, 1);
   assert_int_equal(d.reason, MGC_TRACK_NO_MUSIC);
   assert_int_equal(d.track, 2);
@@ -586,21 +587,47 @@ static void test_skip_end_after_votes_starts_track_no_music(void **st) {
   mgc_aggregator_free(a);
 }
 
-static void test_skip_end_without_votes_starts_no_track(void **st) {
+static void test_end_track_without_votes_starts_no_track(void **st) {
   (void)st;
   mgc_aggregator_params p = unit_params();
   mgc_aggregator *a = make(&p, 2, 4);
   mgc_decision d;
   const float x0[2] = {1, 0};
-  mgc_aggregator_skip(a, 1, &d); /* before anything */
+  mgc_aggregator_end_track(a); /* before anything */
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.new_track, 0);
   assert_int_equal(d.track, 1);
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
-  mgc_aggregator_skip(a, 1, &d); /* ends track 1 */
+  mgc_aggregator_end_track(a); /* ends track 1 */
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.track, 2);
-  mgc_aggregator_skip(a, 1, &d); /* track 2 has no votes: it goes on */
+  mgc_aggregator_end_track(a); /* track 2 has no votes: it goes on */
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.new_track, 0);
   assert_int_equal(d.reason, MGC_TRACK_NONE);
+  assert_int_equal(d.track, 2);
+  mgc_aggregator_free(a);
+}
+
+/* The end of the music also ends a track on a silent window, before (and
+ * instead of) the gap that the same silence completes; it is used once. */
+static void test_end_track_on_a_silent_window(void **st) {
+  (void)st;
+  mgc_aggregator_params p = unit_params(); /* gap 2 windows */
+  mgc_aggregator *a = make(&p, 2, 4);
+  mgc_decision d;
+  const float x0[2] = {1, 0};
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
+  mgc_aggregator_end_track(a);
+  mgc_aggregator_process(a, NULL, QUIET, NULL, &d); /* the gap's window too */
+  assert_int_equal(d.new_track, 1);
+  assert_int_equal(d.reason, MGC_TRACK_NO_MUSIC);
+  assert_int_equal(d.track, 2);
+  assert_int_equal(d.silent, 1);
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  mgc_aggregator_process(a, x0, LOUD, NULL, &d);
+  assert_int_equal(d.new_track, 0);
   assert_int_equal(d.track, 2);
   mgc_aggregator_free(a);
 }
@@ -614,7 +641,7 @@ static void test_skip_breaks_a_silence_run(void **st) {
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
   mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
   assert_true(d.silence_s == 1.0);
-  mgc_aggregator_skip(a, 0, &d);
+  mgc_aggregator_skip(a, &d);
   assert_true(d.silence_s == 0.0);
   mgc_aggregator_process(a, NULL, QUIET, NULL, &d); /* 1 s again, not 2 */
   assert_true(d.silence_s == 1.0);
@@ -633,7 +660,7 @@ static void test_skip_does_not_count_as_heard(void **st) {
   mgc_aggregator_params p = unit_params();
   mgc_aggregator *a = make(&p, 2, 4);
   mgc_decision d;
-  for (int i = 0; i < 3; i++) mgc_aggregator_skip(a, 0, &d);
+  for (int i = 0; i < 3; i++) mgc_aggregator_skip(a, &d);
   for (int i = 0; i < 4; i++) {
     mgc_aggregator_process(a, NULL, QUIET, NULL, &d);
     assert_int_equal(d.new_track, 0);
@@ -650,7 +677,7 @@ static void test_skip_takes_a_pending_reset(void **st) {
   const float x0[2] = {1, 0};
   mgc_aggregator_process(a, x0, LOUD, NULL, &d);
   mgc_aggregator_reset(a);
-  mgc_aggregator_skip(a, 0, &d);
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.new_track, 1);
   assert_int_equal(d.reason, MGC_TRACK_RESET);
   assert_int_equal(d.track, 2);
@@ -667,7 +694,7 @@ static void test_skip_does_not_break_a_change_streak(void **st) {
   for (int i = 0; i < 4; i++) mgc_aggregator_process(a, x, LOUD, zero, &d);
   mgc_aggregator_process(a, x, LOUD, far, &d); /* arms the detector */
   assert_int_equal(d.new_track, 0);
-  mgc_aggregator_skip(a, 0, &d);
+  mgc_aggregator_skip(a, &d);
   assert_int_equal(d.new_track, 0);
   mgc_aggregator_process(a, x, LOUD, far, &d);
   assert_int_equal(d.new_track, 1);
@@ -685,7 +712,10 @@ static void test_skip_does_not_allocate(void **st) {
   long before = g_allocs;
   for (int w = 0; w < 3000; w++) {
     if (w % 7 < 3) mgc_aggregator_process(a, probs, LOUD, NULL, &d);
-    else mgc_aggregator_skip(a, w % 7 == 6, &d);
+    else {
+      if (w % 7 == 6) mgc_aggregator_end_track(a);
+      mgc_aggregator_skip(a, &d);
+    }
   }
   assert_int_equal(g_allocs - before, 0);
   assert_true(d.track > 100); /* every 7th window ended a track */
@@ -705,8 +735,9 @@ int main(void) {
       cmocka_unit_test(test_reset),
       cmocka_unit_test(test_no_allocation),
       cmocka_unit_test(test_skip_does_not_vote),
-      cmocka_unit_test(test_skip_end_after_votes_starts_track_no_music),
-      cmocka_unit_test(test_skip_end_without_votes_starts_no_track),
+      cmocka_unit_test(test_end_track_after_votes_starts_track_no_music),
+      cmocka_unit_test(test_end_track_without_votes_starts_no_track),
+      cmocka_unit_test(test_end_track_on_a_silent_window),
       cmocka_unit_test(test_skip_breaks_a_silence_run),
       cmocka_unit_test(test_skip_does_not_count_as_heard),
       cmocka_unit_test(test_skip_takes_a_pending_reset),

@@ -178,6 +178,33 @@ static void test_leave_windows_of_silence_make_silence(void **st) {
   assert_int_equal(v.previous, M);
 }
 
+/* Speech with pauses between its words (sound and silent windows taking
+ * turns) leaves music like speech does: to no_music; and from there the
+ * turns keep it no_music rather than flapping. */
+static void test_speech_with_pauses_leaves_music(void **st) {
+  (void)st;
+  mgc_music_state s = make_state(1, 2);
+  step(&s, M);
+  mgc_music_verdict v = step(&s, S);
+  assert_int_equal(v.state, M);
+  v = step(&s, N);
+  assert_int_equal(v.state, N);
+  assert_int_equal(v.changed, 1);
+  assert_int_equal(v.previous, M);
+  for (int i = 0; i < 10; i++) {
+    v = step(&s, i % 2 ? N : S);
+    assert_int_equal(v.state, N);
+    assert_int_equal(v.changed, 0);
+  }
+  /* the other order: a word, then a pause */
+  s = make_state(1, 2);
+  step(&s, M);
+  step(&s, N);
+  v = step(&s, S);
+  assert_int_equal(v.state, N);
+  assert_int_equal(v.previous, M);
+}
+
 static void test_p_equal_to_threshold_is_music(void **st) {
   (void)st;
   mgc_music_params p;
@@ -537,6 +564,7 @@ int main(void) {
       cmocka_unit_test(test_leave_needs_leave_windows_in_a_row),
       cmocka_unit_test(test_music_window_restarts_the_leave_count),
       cmocka_unit_test(test_leave_windows_of_silence_make_silence),
+      cmocka_unit_test(test_speech_with_pauses_leaves_music),
       cmocka_unit_test(test_p_equal_to_threshold_is_music),
       cmocka_unit_test(test_nan_p_is_not_music),
       cmocka_unit_test(test_changed_and_previous_only_on_transitions),

@@ -33,7 +33,7 @@ struct mgc_aggregator {
   uint64_t heard;        /* non-silent windows of the current track */
   uint64_t silence_run;
   uint64_t track;
-  int reset_pending;
+  int reset_pending, end_pending;
   mgc_decision last;
 };
 
@@ -143,8 +143,6 @@ int mgc_aggregator_is_silent(const mgc_aggregator *a, double rms_db) { return rm
 
 void mgc_aggregator_reset(mgc_aggregator *a) { a->reset_pending = 1; }
 
-void mgc_aggregator_current(const mgc_aggregator *a, mgc_decision *out) { *out = a->last; }
-
 static void start_track(mgc_aggregator *a, mgc_track_reason why, mgc_decision *d) {
   a->track++;
   a->hist_head = a->hist_count = 0;
@@ -157,6 +155,18 @@ static void start_track(mgc_aggregator *a, mgc_track_reason why, mgc_decision *d
   d->new_track = 1;
   d->reason = why;
 }
+
+void mgc_aggregator_end_track(mgc_aggregator *a) { a->end_pending = 1; }
+
+/* A client's reset, or the end of the music, starts a track on this window
+ * (a reset even of an empty track, the end only of one that has votes). */
+static void pending_track(mgc_aggregator *a, mgc_decision *d) {
+  if (a->reset_pending) start_track(a, MGC_TRACK_RESET, d);
+  else if (a->end_pending && a->votes > 0) start_track(a, MGC_TRACK_NO_MUSIC, d);
+  a->end_pending = 0;
+}
+
+void mgc_aggregator_current(const mgc_aggregator *a, mgc_decision *out) { *out = a->last; }
 
 static void add_profile(double *sum, const float *x, int dim) {
   for (int i = 0; i < dim; i++) sum[i] += x[i];
@@ -219,12 +229,11 @@ static void fill_decision(mgc_aggregator *a, mgc_decision *d) {
 
 /* Like silence, a window that is not music neither breaks nor extends a
  * change streak. */
-void mgc_aggregator_skip(mgc_aggregator *a, int end, mgc_decision *out) {
+void mgc_aggregator_skip(mgc_aggregator *a, mgc_decision *out) {
   mgc_decision d = {0};
   d.reason = MGC_TRACK_NONE;
-  if (a->reset_pending) start_track(a, MGC_TRACK_RESET, &d);
+  pending_track(a, &d);
   a->silence_run = 0;
-  if (end && a->votes > 0) start_track(a, MGC_TRACK_NO_MUSIC, &d);
   fill_decision(a, &d);
   a->last = d;
   *out = d;
@@ -234,7 +243,7 @@ void mgc_aggregator_process(mgc_aggregator *a, const float *probs, double rms_db
                             mgc_decision *out) {
   mgc_decision d = {0};
   d.reason = MGC_TRACK_NONE;
-  if (a->reset_pending) start_track(a, MGC_TRACK_RESET, &d);
+  pending_track(a, &d);
 
   if (mgc_aggregator_is_silent(a, rms_db)) {
     /* Silence neither votes nor moves the change detector: a short pause

@@ -123,8 +123,9 @@ static int on_detector_window(void *user, const mgc_window_event *e) {
   return 0;
 }
 
-/* A member's sound window, before its model runs: music that votes, or not
- * (ending the track when the state has just left music). */
+/* A member's window, before its model runs: music that votes, or not
+ * (ending the track when the state has just left music for no_music; a
+ * stretch of silence ends it by the aggregator's gap rule). */
 static mgc_gate music_gate(void *user, uint64_t index) {
   mgc_ensemble_stream *s = user;
   if (!s->verdict_seen || s->verdict_index != index) { /* cannot happen: the detector runs first */
@@ -132,7 +133,9 @@ static mgc_gate music_gate(void *user, uint64_t index) {
     return MGC_GATE_SKIP;
   }
   if (s->verdict.votes) return MGC_GATE_VOTE;
-  return s->verdict.changed && s->verdict.previous == MGC_SOUND_MUSIC ? MGC_GATE_END : MGC_GATE_SKIP;
+  return s->verdict.changed && s->verdict.previous == MGC_SOUND_MUSIC && s->verdict.state == MGC_SOUND_NO_MUSIC
+             ? MGC_GATE_END
+             : MGC_GATE_SKIP;
 }
 
 static void hold_contexts(mgc_ensemble_stream *s, const mgc_window_event *ev);

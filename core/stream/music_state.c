@@ -31,6 +31,8 @@ void mgc_music_state_init(mgc_music_state *s, const mgc_music_params *p) {
   s->state = MGC_SOUND_SILENCE;
   s->run_class = MGC_SOUND_SILENCE;
   s->run = 0;
+  s->away = 0;
+  s->away_sound = 0;
 }
 
 void mgc_music_state_process(mgc_music_state *s, int silent, double p_music, mgc_music_verdict *out) {
@@ -41,9 +43,17 @@ void mgc_music_state_process(mgc_music_state *s, int silent, double p_music, mgc
     s->run_class = w;
     s->run = 1;
   }
+  if (w == MGC_SOUND_MUSIC) {
+    s->away = s->away_sound = 0;
+  } else {
+    if (s->away < 1000) s->away++;
+    s->away_sound |= w == MGC_SOUND_NO_MUSIC;
+  }
   out->previous = s->state;
-  int need = w == MGC_SOUND_MUSIC ? s->p.enter_windows : s->p.leave_windows;
-  if (w != s->state && s->run >= need) s->state = w;
+  if (s->state == MGC_SOUND_MUSIC && s->away >= s->p.leave_windows)
+    s->state = s->away_sound ? MGC_SOUND_NO_MUSIC : MGC_SOUND_SILENCE;
+  else if (w != s->state && s->run >= (w == MGC_SOUND_MUSIC ? s->p.enter_windows : s->p.leave_windows))
+    s->state = w;
   out->window = w;
   out->state = s->state;
   out->changed = out->state != out->previous;

@@ -105,7 +105,8 @@ static int emit(mgc_pipeline *p, const float *win, uint64_t first, int have, int
   e.rms_db = ms > 1e-20 ? 10.0 * log10(ms) : -200.0;
   p->last_rms_db = e.rms_db;
   int silent = mgc_aggregator_is_silent(p->agg, e.rms_db);
-  mgc_gate g = !silent && p->gate ? p->gate(p->gate_user, p->windows) : MGC_GATE_VOTE;
+  mgc_gate g = p->gate ? p->gate(p->gate_user, p->windows) : MGC_GATE_VOTE;
+  if (g == MGC_GATE_END) mgc_aggregator_end_track(p->agg);
   if (!silent && g == MGC_GATE_VOTE) {
     mgc_status st = mgc_model_window_layout(p->m, win, p->len, p->dim, p->x);
     if (!st) st = mgc_session_run(p->session, p->x, 1, p->probs);
@@ -115,8 +116,8 @@ static int emit(mgc_pipeline *p, const float *win, uint64_t first, int have, int
     }
     e.probs = p->probs;
   }
-  if (g == MGC_GATE_VOTE) mgc_aggregator_process(p->agg, e.probs, e.rms_db, p->profile, &e.decision);
-  else mgc_aggregator_skip(p->agg, g == MGC_GATE_END, &e.decision);
+  if (silent || g == MGC_GATE_VOTE) mgc_aggregator_process(p->agg, e.probs, e.rms_db, p->profile, &e.decision);
+  else mgc_aggregator_skip(p->agg, &e.decision);
   e.music = NAN;
   e.sound = silent ? MGC_SOUND_SILENCE : MGC_SOUND_MUSIC;
   e.index = p->windows++;

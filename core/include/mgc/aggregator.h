@@ -85,10 +85,13 @@ void mgc_aggregator_process(mgc_aggregator *a, const float *probs, double rms_db
 
 /* A sound window that is not music (mgc/music_state.h): it does not vote,
  * does not move the change detector, does not count as heard and breaks a
- * silence run. With end (the music has stopped), a track that has votes
- * ends on this window (new_track, MGC_TRACK_NO_MUSIC), so that the music
- * that follows starts a track of its own. Never allocates. */
-void mgc_aggregator_skip(mgc_aggregator *a, int end, mgc_decision *out);
+ * silence run. Never allocates. */
+void mgc_aggregator_skip(mgc_aggregator *a, mgc_decision *out);
+
+/* The music has stopped: a track that has votes ends on the next window,
+ * silent or not (new_track, MGC_TRACK_NO_MUSIC), so that the music that
+ * follows starts a track of its own. */
+void mgc_aggregator_end_track(mgc_aggregator *a);
 
 /* Start a new track now (client 'reset'); the next decision has
  * new_track = 1, reason MGC_TRACK_RESET. */

@@ -6,7 +6,10 @@
  * aggregator's silence_db), music (the music detector's P(music) at or
  * above `threshold`) or not music. The state then moves to a class only
  * after that class has held for a run of windows: `enter_windows` for
- * music, `leave_windows` for no_music and silence. Entering music fast and
+ * music, `leave_windows` for no_music and silence. Music is left after
+ * `leave_windows` windows in a row that are not music, silent or not (so
+ * that speech with pauses between its words cannot hold it): to silence
+ * when they were all silent, else to no_music. Entering music fast and
  * leaving it slowly is deliberate: the first window of a song should be
  * heard (mgcd's first decision comes after one window), while a DJ talking
  * over an intro or a loud drill in a quiet passage should not end the track.
@@ -40,6 +43,8 @@ typedef struct mgc_music_state {
   mgc_sound state;   /* MGC_SOUND_SILENCE before any window */
   mgc_sound run_class;
   int run;           /* windows in a row of run_class */
+  int away;          /* windows in a row that are not music */
+  int away_sound;    /* one of them was sound */
 } mgc_music_state;
 
 typedef struct mgc_music_verdict {

@@ -41,10 +41,12 @@ typedef struct mgc_window_event {
 
 typedef int (*mgc_window_event_fn)(void *user, const mgc_window_event *e);
 
-/* Whether a sound window is music, asked before its model runs (a live
- * ensemble's music detector): VOTE runs the model and lets the window vote;
- * SKIP and END do neither (the event has no probs) and hand the window to
- * mgc_aggregator_skip, END ending a track that has votes. */
+/* Whether a window is music, asked before its model runs (a live
+ * ensemble's music detector): VOTE runs the model on a sound window and
+ * lets it vote; on SKIP and END a sound window does neither (the event has
+ * no probs; mgc_aggregator_skip); END also ends a track that has votes,
+ * on this window (mgc_aggregator_end_track). A silent window is silence
+ * whatever the answer. */
 typedef enum { MGC_GATE_VOTE = 0, MGC_GATE_SKIP = 1, MGC_GATE_END = 2 } mgc_gate;
 typedef mgc_gate (*mgc_window_gate_fn)(void *user, uint64_t index);
 
@@ -72,8 +74,8 @@ mgc_status mgc_pipeline_new_shared(const mgc_model *m, const mgc_pipeline_params
 /* Whether a pipeline of m could share leader's framer. */
 int mgc_pipeline_can_share(const mgc_pipeline *leader, const mgc_model *m);
 void mgc_pipeline_set_sink(mgc_pipeline *p, mgc_window_event_fn fn, void *user);
-/* Ask fn about every sound window (index: mgc_window_event.index) before
- * its model runs; NULL: every sound window votes. */
+/* Ask fn about every window (index: mgc_window_event.index) before its
+ * model runs; NULL: every sound window votes. */
 void mgc_pipeline_set_gate(mgc_pipeline *p, mgc_window_gate_fn fn, void *user);
 
 /* Feed n samples; fn is called for each completed window. A non-zero return
