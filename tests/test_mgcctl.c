@@ -39,6 +39,12 @@
   "{\"event\":\"window\",\"time\":1700000003.5,\"index\":42,\"t\":63.378,\"t_end\":66.397,"    \
   "\"track\":4,\"rms_db\":-60.0,\"silent\":true,"                                              \
   "\"decision\":{\"genre\":null,\"confidence\":0,\"probs\":{},\"windows\":0,\"track\":4}}\n"
+#define SOUND_NO_MUSIC "{\"event\":\"sound\",\"time\":1700000003.9,\"sound\":\"no_music\",\"t\":64.887,\"music\":0.0412}\n"
+#define NEW_TRACK_NM "{\"event\":\"new_track\",\"time\":1700000003.9,\"track\":5,\"reason\":\"no_music\",\"t\":64.887}\n"
+#define WINDOW4                                                                                \
+  "{\"event\":\"window\",\"time\":1700000003.9,\"index\":43,\"t\":64.887,\"t_end\":67.906,"    \
+  "\"track\":5,\"rms_db\":-25.0,\"silent\":false,\"sound\":\"no_music\",\"music\":0.0412,"         \
+  "\"decision\":{\"genre\":null,\"confidence\":0,\"uncertain\":false,\"windows\":0,\"track\":5}}\n"
 #define SILENCE "{\"event\":\"silence\",\"time\":1700000002.0,\"t\":61.869,\"rms_db\":-62.25}\n"
 #define LOST "{\"event\":\"input_lost\",\"time\":1700000004.0,\"reason\":\"device gone\",\"retry_in\":0.5}\n"
 #define REGAINED "{\"event\":\"input_regained\",\"time\":1700000005.0,\"input\":\"device 'x'\"}\n"
@@ -55,7 +61,7 @@
   "\"model\":\"/usr/share/mgc/models/crnn.safetensors\"}\n"
 
 /* The whole event stream a `watch` sees (after the hello). */
-#define STREAM WINDOW1 WINDOW2 SILENCE NEW_TRACK WINDOW3 LOST REGAINED END
+#define STREAM WINDOW1 WINDOW2 SILENCE NEW_TRACK WINDOW3 SOUND_NO_MUSIC NEW_TRACK_NM WINDOW4 LOST REGAINED END
 
 typedef enum {
   SC_REPLY,   /* hello, two windows, then answer commands */
@@ -280,6 +286,9 @@ static void test_watch_plain(void **st) {
       "silence at 61.9 s (-62.2 dB)\n",
       "new track 4 (gap) at 63.4 s\n",
       "   63.4-66.4    no decision yet (track 4) | window: silent | level -60.0 dB\n",
+      "no music at 64.9 s (music 4%)\n",
+      "new track 5 (no_music) at 64.9 s\n",
+      "   64.9-67.9    no music | window: not music (music 4%) | level -25.0 dB\n",
       "input lost: device gone (retrying in 0.5 s)\n",
       "input regained: device 'x'\n",
       "input ended at 66.4 s after 43 windows\n",
