@@ -161,8 +161,8 @@ static int on_member_window(void *user, const mgc_window_event *e) {
   ev.music = s->det ? s->det_p : NAN;
   ev.sound = s->verdict.state;
   ev.sound_changed = s->verdict.changed;
-  if (s->det && ev.sound_changed) hold_contexts(s, &ev);
   if (ev.decision.track != s->track) new_track(s, ev.decision.track);
+  if (s->det && ev.sound_changed) hold_contexts(s, &ev); /* after a new track's reset */
   if (ev.probs) {
     mgc_combine(&s->win_comb, s->win_probs, s->wcomb);
     ev.probs = s->wcomb;
