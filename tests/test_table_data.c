@@ -1,4 +1,4 @@
-/* Feature tables as training data (issue 6): CSV parsing and its errors,
+/* Feature tables as training data: CSV parsing and its errors,
  * selection by list files, the dataset/corpus views, the 1-frame window
  * layout of a [57] input, mgc-train/mgc-eval --table end to end on a small
  * synthetic table, and --table --data --folds giving out-of-fold results

@@ -1,5 +1,6 @@
 /* Temporal pooling of a sequence [T, F] into a vector [F]: the mean or the
- * max over time (seed 004 compares it with taking the last RNN step). */
+ * max over time (Chen, "Application of Deep Learning in Music Genre Classification",
+ * compares it with taking the last RNN step). */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>

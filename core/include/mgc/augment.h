@@ -1,4 +1,4 @@
-/* Data augmentation for training (issue 4), in two families.
+/* Data augmentation for training, in two families.
  *
  * Window level: cheap, random per window and per epoch, applied to a
  * frame-major window [t][f] of feature values (e.g. 130 x 128 dB log-mel)
@@ -91,7 +91,7 @@ double mgc_rng_beta(mgc_rng *r, double a, double b);
 /* ---- audio level (offline; each allocates *out, free() it) -------------- */
 
 /* Speed change by factor s (1.25 = 25 % faster, pitch up by the same
- * factor, like playing a record fast or the sped-up songs of seed 001):
+ * factor, like playing a record fast or the sped-up songs of Kulkarni et al.'s "Harmonizing Genres"):
  * the samples are resampled (soxr HQ) from rate*s to rate. Output length
  * ceil(n / s). s in [0.25, 4]. */
 mgc_status mgc_audio_speed(const float *in, size_t n, int rate, double s, float **out,

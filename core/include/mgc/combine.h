@@ -7,7 +7,7 @@
  * over C classes (non-negative, sums to 1) whose argmax (lower class index
  * on ties, as everywhere in mgc) is the rule's decision. The rules:
  *
- * - mean      (seed 002's rule 3.1): (1/M) sum_m p_m.
+ * - mean      (Ghilotti et al., "Music Genre Classification using CNNs and RNNs", rule 3.1): (1/M) sum_m p_m.
  * - weighted  sum_m w_m p_m, weights w >= 0 summing to 1, fitted by
  *             mgc_comb_fit_weights.
  * - product   (rule 3.3): prod_m max(p_m, MGC_COMB_FLOOR), renormalised

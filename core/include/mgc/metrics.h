@@ -5,7 +5,8 @@
  * Definitions (tracks are what a listener judges, so everything except
  * window_acc and window_confusion is computed on tracks):
  * - A track's probabilities are the mean of its windows' probabilities (the
- *   daemon's decision rule, seed 004); its prediction is their argmax.
+ *   daemon's decision rule, as in Chen's "Application of Deep Learning in Music Genre
+ *   Classification"); its prediction is their argmax.
  * - Vote rule: the class most of its windows predict; a tie goes to the tied
  *   class with the higher mean probability.
  * - Every argmax tie goes to the lower class index (NumPy's argmax).

@@ -2,7 +2,7 @@
  * numbers it was trained on (front-end parameters, per-band standardisation
  * statistics, class names) and a record of how it was made.
  *
- * On disk a model is one safetensors file (see DESIGN.md "Models"): every
+ * On disk a model is one safetensors file (core/DESIGN.md has where it fits): every
  * tensor of the net, parameters and buffers, under its PyTorch name as F32,
  * and in __metadata__ (all strings):
  *   format       "mgc-model"          mgc_version  "1"

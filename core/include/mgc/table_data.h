@@ -1,4 +1,4 @@
-/* A feature table as training data (issue 6): GTZAN's features_30_sec.csv,
+/* A feature table as training data: GTZAN's features_30_sec.csv,
  * one row per clip with its 57 handcrafted clip-level features, read as a
  * dataset whose every track is one frame of 57 values. The trainer, the
  * metrics, the reports and the model file then work on it unchanged, with
