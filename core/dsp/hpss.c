@@ -1,4 +1,5 @@
 #include "mgc/hpss.h"
+#include "mgc/hann.h"
 
 #include <fftw3.h>
 #include <float.h>
@@ -117,7 +118,7 @@ static mgc_status hpss_stream(const float *y, size_t n, const mgc_hpss_params *p
     st = mgc_error_set(MGC_ENOMEM, "hpss: FFTW could not plan a %d-point transform", p->n_fft);
     goto done;
   }
-  for (size_t i = 0; i < nfft; i++) win[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)nfft));
+  mgc_hann_fill(win, nfft);
 
   const float power = (float)p->power;
   const int square = p->power == 2.0;

@@ -1,4 +1,5 @@
 #include "mgc/stft.h"
+#include "mgc/hann.h"
 
 #include "fftw_lock.h"
 
@@ -33,8 +34,7 @@ mgc_status mgc_stft_new(int n_fft, mgc_stft **out) {
   }
   /* Periodic ("fftbins") Hann as scipy.signal.get_window('hann', N), computed
    * in double then rounded once, as librosa stores it. */
-  for (int i = 0; i < n_fft; i++)
-    s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / n_fft));
+  mgc_hann_fill(s->window, (size_t)n_fft);
   /* FFTW_ESTIMATE, not MEASURE: the plan must not depend on timing, so that a
    * window computed by mgc-train and the same audio heard by mgcd (other
    * process, other moment) give bit-identical features. */

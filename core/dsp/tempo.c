@@ -1,4 +1,5 @@
 #include "mgc/tempo.h"
+#include "mgc/hann.h"
 
 #include <fftw3.h>
 #include <float.h>
@@ -94,7 +95,7 @@ mgc_status mgc_tempo_estimate(const float *env, size_t n, int sr, int hop_length
     x[h + n + j] = (float)((double)env[n - 1] * (double)(h - 1 - j) / (double)h);
   }
   memcpy(x + h, env, sizeof(float) * n);
-  for (size_t i = 0; i < win; i++) w[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)win));
+  mgc_hann_fill(w, win);
   for (size_t t = 0; t < n; t++) {
     for (size_t i = 0; i < win; i++) r[i] = x[t + i] * w[i];
     memset(r + win, 0, sizeof(float) * (M - win));

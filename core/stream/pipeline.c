@@ -1,4 +1,5 @@
 #include "mgc/pipeline.h"
+#include "mgc/hann.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -190,7 +191,7 @@ mgc_status mgc_pipeline_new(const mgc_model *m, const mgc_pipeline_params *pp, m
   p->feats = MGC_FEAT_LOGMEL | (kind == MGC_KIND_MFCC ? MGC_FEAT_MFCC : 0) |
              (kind == MGC_KIND_CHROMA ? MGC_FEAT_CHROMA : 0);
   for (int i = 0; i < p->fp.n_fft; i++) {
-    double w = 0.5 - 0.5 * cos(2.0 * M_PI * i / p->fp.n_fft);
+    double w = mgc_hann((size_t)i, (size_t)p->fp.n_fft);
     p->w2sum += w * w;
   }
   mgc_aggregator_params ap = pp->agg;

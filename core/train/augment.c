@@ -1,4 +1,5 @@
 #include "mgc/augment.h"
+#include "mgc/hann.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -351,7 +352,7 @@ static mgc_status wsola_stretch(const float *in, size_t n, int rate, double alph
   }
   memcpy(xp + padl, in, n * sizeof(float));
   /* Periodic Hann at 50 % overlap sums to exactly 1: no normalisation. */
-  for (size_t j = 0; j < N; j++) w[j] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)j / (double)N));
+  mgc_hann_fill(w, N);
 
   size_t prev = 0;
   for (size_t k = 0; k < K; k++) {
