@@ -1,5 +1,4 @@
 #include "mgc/hpss.h"
-#include "mgc/hann.h"
 
 #include <fftw3.h>
 #include <float.h>
@@ -10,6 +9,7 @@
 #include "fftw_lock.h"
 #include "mgc/frontend.h"
 #include "mgc/medfilt.h"
+#include "mgc/hann.h"
 
 void mgc_hpss_params_default(mgc_hpss_params *p) {
   p->n_fft = 2048;

@@ -1,11 +1,12 @@
 #include "mgc/stft.h"
-#include "mgc/hann.h"
 
 #include "fftw_lock.h"
 
 #include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
+
+#include "mgc/hann.h"
 
 struct mgc_stft {
   int n_fft;

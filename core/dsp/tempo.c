@@ -1,11 +1,12 @@
 #include "mgc/tempo.h"
-#include "mgc/hann.h"
 
 #include <fftw3.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mgc/hann.h"
 
 #include "fftw_lock.h"
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mgc/yaml_util.h"
+#include "mgc/strdup.h"
 
 #define MAX_ENSEMBLE_BYTES (4 << 20)
 
@@ -23,14 +24,8 @@ typedef struct ctx {
   int seen_features;
 } ctx;
 
-static char *xstrdup(const char *s) {
-  char *d = s ? strdup(s) : NULL;
-  if (s && !d) mgc_error_set(MGC_ENOMEM, "out of memory");
-  return d;
-}
-
 static char *join_path(const char *dir, const char *p) {
-  if (p[0] == '/' || !dir || !*dir) return xstrdup(p);
+  if (p[0] == '/' || !dir || !*dir) return mgc_strdup(p);
   size_t n = strlen(dir) + strlen(p) + 2;
   char *s = malloc(n);
   if (!s) {
@@ -45,7 +40,7 @@ static mgc_status get_text(ctx *x, yaml_node_t *v, const char *key, char **dst) 
   const char *s = mgc_yaml_scalar(v);
   if (!s || !*s) return mgc_yaml_err_at(x->origin, v, "'%s' must be a non-empty string", key);
   free(*dst);
-  return (*dst = xstrdup(s)) ? MGC_OK : MGC_ENOMEM;
+  return (*dst = mgc_strdup(s)) ? MGC_OK : MGC_ENOMEM;
 }
 
 static mgc_status member_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_node_t *v) {
@@ -128,7 +123,7 @@ static mgc_status read_classes(ctx *x, yaml_document_t *doc, yaml_node_t *v) {
     if (!s || !*s) return mgc_yaml_err_at(x->origin, it, "a class name must be a non-empty string");
     for (int j = 0; j < i; j++)
       if (!strcmp(e->classes[j], s)) return mgc_yaml_err_at(x->origin, it, "class '%s' twice", s);
-    if (!(e->classes[i] = xstrdup(s))) return MGC_ENOMEM;
+    if (!(e->classes[i] = mgc_strdup(s))) return MGC_ENOMEM;
   }
   return MGC_OK;
 }
@@ -206,7 +201,7 @@ static mgc_status top_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml_no
     const char *s = mgc_yaml_scalar(v);
     if (!s) return mgc_yaml_err_at(x->origin, v, "'description' must be text");
     free(x->e->description);
-    return (x->e->description = xstrdup(s)) ? MGC_OK : MGC_ENOMEM;
+    return (x->e->description = mgc_strdup(s)) ? MGC_OK : MGC_ENOMEM;
   }
   if (!strcmp(key, "rule")) {
     int r = mgc_comb_rule_parse(mgc_yaml_scalar(v));
@@ -270,7 +265,7 @@ static mgc_status load_models(ctx *x) {
     if (!e->classes) return mgc_error_set(MGC_ENOMEM, "out of memory");
     e->n_classes = ref->n_classes;
     for (int c = 0; c < ref->n_classes; c++)
-      if (!(e->classes[c] = xstrdup(ref->classes[c]))) return MGC_ENOMEM;
+      if (!(e->classes[c] = mgc_strdup(ref->classes[c]))) return MGC_ENOMEM;
   }
   if (e->detector_path) {
     mgc_status st = mgc_model_load(e->detector_path, &e->detector_loaded);
@@ -320,7 +315,7 @@ mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
   if (!st && x.classes) st = read_classes(&x, &doc, x.classes);
   if (!st) st = read_members(&y, x.members);
   if (!st && x.stack) st = read_stack(&y);
-  if (!st && !e->name && !(e->name = xstrdup("ensemble"))) st = MGC_ENOMEM;
+  if (!st && !e->name && !(e->name = mgc_strdup("ensemble"))) st = MGC_ENOMEM;
   if (!st && (flags & MGC_ENSEMBLE_LOAD_MODELS)) st = load_models(&x);
   yaml_document_delete(&doc);
   if (st) {
@@ -361,10 +356,10 @@ mgc_status mgc_ensemble_single(const char *model_path, const char *cv_path, unsi
   mgc_ensemble *e = calloc(1, sizeof *e);
   mgc_ensemble_member *m = e ? calloc(1, sizeof *m) : NULL;
   if (e) e->members = m;
-  if (!e || !m || !(e->origin = xstrdup(model_path)) || !(e->dir = xstrdup("")) ||
-      !(e->weights = calloc(1, sizeof *e->weights)) || !(m->name = xstrdup("model")) ||
-      !(m->model = xstrdup(model_path)) || !(m->model_path = xstrdup(model_path)) ||
-      (cv_path && (!(m->cv = xstrdup(cv_path)) || !(m->cv_path = xstrdup(cv_path))))) {
+  if (!e || !m || !(e->origin = mgc_strdup(model_path)) || !(e->dir = mgc_strdup("")) ||
+      !(e->weights = calloc(1, sizeof *e->weights)) || !(m->name = mgc_strdup("model")) ||
+      !(m->model = mgc_strdup(model_path)) || !(m->model_path = mgc_strdup(model_path)) ||
+      (cv_path && (!(m->cv = mgc_strdup(cv_path)) || !(m->cv_path = mgc_strdup(cv_path))))) {
     mgc_ensemble_free(e);
     return mgc_error_set(MGC_ENOMEM, "out of memory");
   }
@@ -386,7 +381,7 @@ mgc_status mgc_ensemble_single(const char *model_path, const char *cv_path, unsi
       return mgc_error_set(MGC_ENOMEM, "out of memory");
     }
     for (int c = 0; c < ml->n_classes; c++)
-      if (!(e->classes[e->n_classes++] = xstrdup(ml->classes[c]))) {
+      if (!(e->classes[e->n_classes++] = mgc_strdup(ml->classes[c]))) {
         mgc_ensemble_free(e);
         return mgc_error_set(MGC_ENOMEM, "out of memory");
       }
@@ -432,7 +427,7 @@ mgc_status mgc_ensemble_set_detector(mgc_ensemble *e, const char *path) {
       mgc_model_free(m);
       return mgc_error_set(MGC_EINVAL, "detector %s: it has no class named 'music'", path);
     }
-    if (!(a = xstrdup(path)) || !(b = xstrdup(path))) {
+    if (!(a = mgc_strdup(path)) || !(b = mgc_strdup(path))) {
       free(a);
       mgc_model_free(m);
       return mgc_error_set(MGC_ENOMEM, "out of memory");
@@ -583,7 +578,7 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
     fputs("]\n", f);
   }
   if (e->detector) {
-    char *dp = e->detector[0] == '/' ? xstrdup(e->detector) : relative_to(e->detector_path, dir);
+    char *dp = e->detector[0] == '/' ? mgc_strdup(e->detector) : relative_to(e->detector_path, dir);
     if (!dp) st = MGC_ENOMEM;
     else {
       fputs("detector: ", f);
@@ -598,8 +593,8 @@ mgc_status mgc_ensemble_write(const mgc_ensemble *e, const char *path, const cha
     fputs("  - name: ", f);
     put_scalar(f, m->name);
     /* A path written absolute stays so; a relative one follows the file. */
-    char *mp = m->model[0] == '/' ? xstrdup(m->model) : relative_to(m->model_path, dir);
-    char *cp = !m->cv_path ? NULL : m->cv[0] == '/' ? xstrdup(m->cv) : relative_to(m->cv_path, dir);
+    char *mp = m->model[0] == '/' ? mgc_strdup(m->model) : relative_to(m->model_path, dir);
+    char *cp = !m->cv_path ? NULL : m->cv[0] == '/' ? mgc_strdup(m->cv) : relative_to(m->cv_path, dir);
     if (!mp || (m->cv_path && !cp)) st = MGC_ENOMEM;
     if (!st) {
       fputs("\n    model: ", f);

@@ -9,13 +9,7 @@
 #include <string.h>
 
 #include "mgc/safetensors.h"
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
+#include "mgc/strdup.h"
 
 static void free_classes(char **c, int n) {
   for (int i = 0; c && i < n; i++) free(c[i]);
@@ -54,7 +48,7 @@ static mgc_status copy_classes(int n, const char *const *src, char ***out) {
   for (int i = 0; i < n; i++) {
     char num[16];
     snprintf(num, sizeof num, "%d", i);
-    if (!(c[i] = dup_str(src ? src[i] : num))) {
+    if (!(c[i] = mgc_strdup(src ? src[i] : num))) {
       free_classes(c, i);
       return mgc_error_set(MGC_ENOMEM, "out of memory");
     }
@@ -183,7 +177,7 @@ void mgc_model_standardize(const mgc_model *m, const float *x, float *y, int bat
 
 static mgc_status set_text(char **dst, const char *text) {
   char *c = NULL;
-  if (text && !(c = dup_str(text))) return mgc_error_set(MGC_ENOMEM, "out of memory");
+  if (text && !(c = mgc_strdup(text))) return mgc_error_set(MGC_ENOMEM, "out of memory");
   free(*dst);
   *dst = c;
   return MGC_OK;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgc/strdup.h"
+
 /* Tensor bytes are used in place and written as they lie in memory: the
  * format is little-endian, and so is every machine mgc targets. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -85,13 +87,6 @@ const char *mgc_st_meta(const mgc_st_file *f, const char *key) {
   for (int i = 0; i < f->n_meta; i++)
     if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
   return NULL;
-}
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
 }
 
 static void shape_str(const size_t *shape, int ndim, char *buf, size_t cap) {
@@ -205,7 +200,7 @@ static mgc_status parse_meta(mgc_st_file *f, json_t *m) {
     if (!json_is_string(v))
       return mgc_error_set(MGC_EFORMAT, "%s: metadata '%s' is not a string (safetensors "
                            "metadata values must be strings)", f->origin, key);
-    char *k = dup_str(key), *s = dup_str(json_string_value(v));
+    char *k = mgc_strdup(key), *s = mgc_strdup(json_string_value(v));
     if (!k || !s) {
       free(k);
       free(s);
@@ -271,7 +266,7 @@ static mgc_status parse_header(mgc_st_file *f) {
     }
     mgc_st_tensor *t = &f->tensors[f->n_tensors];
     memset(t, 0, sizeof *t);
-    if (!(t->name = dup_str(key))) {
+    if (!(t->name = mgc_strdup(key))) {
       st = mgc_error_set(MGC_ENOMEM, "out of memory");
       goto done;
     }
@@ -317,7 +312,7 @@ static mgc_status finish(mgc_st_file *f, mgc_st_file **out) {
 
 static mgc_st_file *new_file(const char *origin) {
   mgc_st_file *f = calloc(1, sizeof *f);
-  if (f && !(f->origin = dup_str(origin))) {
+  if (f && !(f->origin = mgc_strdup(origin))) {
     free(f);
     f = NULL;
   }

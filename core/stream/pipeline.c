@@ -1,5 +1,4 @@
 #include "mgc/pipeline.h"
-#include "mgc/hann.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include "mgc/framer.h"
 #include "mgc/session.h"
 #include "mgc/windower.h"
+#include "mgc/hann.h"
 
 struct mgc_pipeline {
   const mgc_model *m;

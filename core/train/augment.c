@@ -1,5 +1,4 @@
 #include "mgc/augment.h"
-#include "mgc/hann.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 
 #include "mgc/resampler.h"
+#include "mgc/hann.h"
 
 /* ---- window level ------------------------------------------------------ */
 

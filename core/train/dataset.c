@@ -10,15 +10,9 @@
 #include <unistd.h>
 
 #include "mgc/rng.h"
+#include "mgc/strdup.h"
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
 
 /* root + "/" + rel without doubling a trailing slash of root. */
 static char *join_path(const char *root, const char *rel) {
@@ -94,7 +88,7 @@ static int wav_au_kind(const char *name) {
 /* A key equal for the .wav and .au spellings of one name and different for
  * anything else ('\x01' cannot occur in a list line, which is text). */
 static char *match_key(const char *name) {
-  if (!wav_au_kind(name)) return dup_str(name);
+  if (!wav_au_kind(name)) return mgc_strdup(name);
   const char *e = ext_of(name);
   size_t stem = (size_t)(e - 1 - name);
   char *k = malloc(stem + 2);
@@ -147,8 +141,8 @@ static mgc_status add_track(mgc_dataset *d, int *cap, const char *path, const ch
     *cap = nc;
   }
   mgc_track *t = &d->tracks[d->n_tracks];
-  t->path = dup_str(path);
-  t->name = dup_str(name);
+  t->path = mgc_strdup(path);
+  t->name = mgc_strdup(name);
   t->label = label;
   if (!t->path || !t->name) {
     free(t->path);
@@ -190,7 +184,7 @@ static mgc_status list_dir(const char *dir, int want_dirs, strvec *out) {
      * corpus is a normal way to make a dataset) and works on every fs. */
     int ok = stat(full, &sb) == 0 && (want_dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
     free(full);
-    if (ok && strvec_push_owned(out, dup_str(e->d_name))) {
+    if (ok && strvec_push_owned(out, mgc_strdup(e->d_name))) {
       st = oom();
       break;
     }
@@ -320,7 +314,7 @@ static mgc_status read_list(const char *list_path, entry_vec *out) {
       out->cap = nc;
     }
     list_entry *e = &out->v[out->n];
-    e->name = dup_str(s);
+    e->name = mgc_strdup(s);
     e->line = line;
     e->label = -1;
     if (!e->name) {
@@ -401,7 +395,7 @@ static mgc_status label_entries(const char *list_path, entry_vec *e, const char 
       if (!fixed[c] || !fixed[c][0]) return mgc_error_set(MGC_EINVAL, "dataset: class %d has no name", c);
       for (int j = 0; j < c; j++)
         if (!strcmp(fixed[c], fixed[j])) return mgc_error_set(MGC_EINVAL, "dataset: class '%s' given twice", fixed[c]);
-      if (strvec_push_owned(classes, dup_str(fixed[c]))) return oom();
+      if (strvec_push_owned(classes, mgc_strdup(fixed[c]))) return oom();
     }
   } else {
     for (int i = 0; i < e->n; i++) {
@@ -432,8 +426,8 @@ static mgc_status label_entries(const char *list_path, entry_vec *e, const char 
 /* A copy of the directory part of path ("." when it has none). */
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  if (!slash) return dup_str(".");
-  if (slash == path) return dup_str("/");
+  if (!slash) return mgc_strdup(".");
+  if (slash == path) return mgc_strdup("/");
   size_t n = (size_t)(slash - path);
   char *d = malloc(n + 1);
   if (!d) return NULL;
@@ -453,7 +447,7 @@ mgc_status mgc_dataset_from_list(const char *list_path, const char *root, const 
   strvec cls = {0};
   keyed *keys = NULL;
   mgc_dataset *d = NULL;
-  char *rootdir = root ? dup_str(root) : dir_of(list_path);
+  char *rootdir = root ? mgc_strdup(root) : dir_of(list_path);
   if (!rootdir) {
     st = oom();
     goto done;
@@ -558,7 +552,7 @@ static mgc_status empty_like(const mgc_dataset *d, mgc_dataset **out) {
       return oom();
     }
     for (int c = 0; c < d->n_classes; c++) {
-      r->classes[c] = dup_str(d->classes[c]);
+      r->classes[c] = mgc_strdup(d->classes[c]);
       r->n_classes = c + 1;
       if (!r->classes[c]) {
         mgc_dataset_free(r);
@@ -703,7 +697,7 @@ mgc_status mgc_dataset_map_classes(mgc_dataset *d, const char *const *classes, i
     }
   }
   for (int k = 0; k < n_classes && !st; k++)
-    if (!(copy[k] = dup_str(classes[k] ? classes[k] : ""))) st = oom();
+    if (!(copy[k] = mgc_strdup(classes[k] ? classes[k] : ""))) st = oom();
   if (st) {
     for (int k = 0; k < n_classes; k++) free(copy[k]);
     free(copy);

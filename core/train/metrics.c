@@ -7,17 +7,11 @@
 #include <string.h>
 
 #include "mgc/temperature.h"
+#include "mgc/strdup.h"
 
 /* A softmax row sums to 1 within a few float ulps; 1e-3 still catches rows
  * that are logits, percentages or a wrong n_classes stride. */
 #define SUM_TOL 1e-3
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *c = malloc(n);
-  if (c) memcpy(c, s, n);
-  return c;
-}
 
 /* "track 3 ('blues.00012')" or "track 3" for messages. */
 static const char *track_desc(const mgc_eval_input *in, int t, char *buf, size_t cap) {
@@ -107,13 +101,13 @@ static mgc_metrics *alloc_metrics(const mgc_eval_input *in) {
     return NULL;
   }
   for (int c = 0; c < nc; c++)
-    if (!(m->classes[c] = dup_str(in->classes[c]))) {
+    if (!(m->classes[c] = mgc_strdup(in->classes[c]))) {
       mgc_metrics_free(m);
       return NULL;
     }
   if (in->track_name)
     for (int t = 0; t < nt; t++)
-      if (in->track_name[t] && !(m->tracks[t].name = dup_str(in->track_name[t]))) {
+      if (in->track_name[t] && !(m->tracks[t].name = mgc_strdup(in->track_name[t]))) {
         mgc_metrics_free(m);
         return NULL;
       }

@@ -8,14 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-static mgc_status oom(void) { return mgc_error_set(MGC_ENOMEM, "table: out of memory"); }
+#include "mgc/strdup.h"
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
+static mgc_status oom(void) { return mgc_error_set(MGC_ENOMEM, "table: out of memory"); }
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...) {
@@ -166,7 +161,7 @@ static mgc_status assign_classes(mgc_table *t, char **label_txt, const char *con
     t->classes = calloc((size_t)n_classes, sizeof(char *));
     if (!t->classes) return oom();
     for (int k = 0; k < n_classes; k++) {
-      if (!(t->classes[k] = dup_str(classes[k]))) return oom();
+      if (!(t->classes[k] = mgc_strdup(classes[k]))) return oom();
       t->n_classes = k + 1;
     }
   } else {
@@ -179,7 +174,7 @@ static mgc_status assign_classes(mgc_table *t, char **label_txt, const char *con
       if (i == 0 || strcmp(s[i], s[i - 1])) s[u++] = s[i];
     t->classes = calloc((size_t)u + 1, sizeof(char *));
     for (int k = 0; t->classes && k < u; k++) {
-      if (!(t->classes[k] = dup_str(s[k]))) break;
+      if (!(t->classes[k] = mgc_strdup(s[k]))) break;
       t->n_classes = k + 1;
     }
     free(s);
@@ -209,7 +204,7 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
   int nf = 0, fcap = 0, cap = 0, n_header = 0;
   int col[MGC_TABLE_DIM], col_id = -1, col_label = -1;
   keyed *keys = NULL;
-  if (!t || !(t->path = dup_str(path))) {
+  if (!t || !(t->path = mgc_strdup(path))) {
     st = oom();
     goto done;
   }
@@ -309,8 +304,8 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
     }
     int r = t->n_rows;
     t->lines[r] = lineno;
-    t->ids[r] = dup_str(id);
-    label_txt[r] = dup_str(label);
+    t->ids[r] = mgc_strdup(id);
+    label_txt[r] = mgc_strdup(label);
     if (t->ids[r] && label_txt[r]) t->n_rows++;
     else {
       free(t->ids[r]);
@@ -513,7 +508,7 @@ mgc_status mgc_table_dataset(const mgc_table *t, const int *rows, int n, mgc_dat
     return oom();
   }
   for (int k = 0; k < t->n_classes; k++) {
-    if (!(d->classes[k] = dup_str(t->classes[k]))) {
+    if (!(d->classes[k] = mgc_strdup(t->classes[k]))) {
       mgc_dataset_free(d);
       return oom();
     }
@@ -522,7 +517,7 @@ mgc_status mgc_table_dataset(const mgc_table *t, const int *rows, int n, mgc_dat
   for (int i = 0; i < n; i++) {
     mgc_track *tr = &d->tracks[i];
     int r = rows[i];
-    tr->name = dup_str(t->ids[r]);
+    tr->name = mgc_strdup(t->ids[r]);
     tr->path = dup_printf("%s:%d", t->path, t->lines[r]);
     tr->label = t->labels[r];
     d->n_tracks = i + 1;
@@ -551,7 +546,7 @@ mgc_status mgc_table_corpus(const mgc_table *t, const int *rows, int n, mgc_corp
     return oom();
   }
   for (int k = 0; k < t->n_classes; k++) {
-    if (!(c->classes[k] = dup_str(t->classes[k]))) {
+    if (!(c->classes[k] = mgc_strdup(t->classes[k]))) {
       mgc_corpus_free(c);
       return oom();
     }
@@ -560,7 +555,7 @@ mgc_status mgc_table_corpus(const mgc_table *t, const int *rows, int n, mgc_corp
   size_t F = (size_t)t->n_features;
   for (int i = 0; i < n; i++) {
     float *v = malloc(F * sizeof(float));
-    char *name = dup_str(t->ids[rows[i]]);
+    char *name = mgc_strdup(t->ids[rows[i]]);
     if (!v || !name) {
       free(v);
       free(name);
