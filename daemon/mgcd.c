@@ -374,17 +374,12 @@ static void engine_free(engine *g) {
   memset(g, 0, sizeof *g);
 }
 
-static int is_yaml(const char *path) {
-  const char *dot = strrchr(path, '.');
-  return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"));
-}
-
 /* The model or ensemble c names, listening; or nothing (message set). A
  * model file is an ensemble of one window member, so mgcd has one path. */
 static int engine_load(const mgc_config *c, engine *g) {
   memset(g, 0, sizeof *g);
   mgc_status st;
-  if (is_yaml(c->model)) {
+  if (mgc_ensemble_is_path(c->model)) {
     st = mgc_ensemble_load(c->model, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);
   } else {
     st = mgc_ensemble_single(c->model, NULL, MGC_ENSEMBLE_LOAD_MODELS, &g->ens);

@@ -23,6 +23,7 @@
 #include "mgc/temperature.h"
 
 #include "audio_files.h"
+#include "tool.h"
 
 #define MGC_DEFAULT_MODEL "models/ensemble.yaml"
 #ifndef MGC_INSTALLED_MODEL
@@ -51,21 +52,6 @@ static void json_string(FILE *f, const char *s) {
   char q[4200];
   mgc_json_quote(q, sizeof q, s);
   fputs(q, f);
-}
-
-/* A bad option value is a usage error (exit 2) with the reason. */
-static long int_opt(const char *name, const char *text, long lo, long hi) {
-  long v;
-  if (mgc_parse_int(name, text, lo, hi, &v)) {
-    fprintf(stderr, "mgc-classify: %s\n", mgc_error_message());
-    exit(2);
-  }
-  return v;
-}
-
-static int is_yaml(const char *path) {
-  const char *dot = strrchr(path, '.');
-  return dot && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
 }
 
 /* One model or an ensemble, behind one call: the genre probabilities of a
@@ -98,7 +84,7 @@ static mgc_status classifier_new(const char *path, const char *detector, classif
       return mgc_error_prefix(st, "%s: ", detector);
     c->det = c->det_own;
   }
-  if (is_yaml(path)) {
+  if (mgc_ensemble_is_path(path)) {
     if ((st = mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &c->e)) ||
         (st = mgc_ensemble_classifier_new(c->e, &c->ec)))
       return st;
@@ -167,6 +153,7 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
 }
 
 int main(int argc, char **argv) {
+  tool_init("mgc-classify");
   const char *model_path = NULL, *detector = NULL;
   int json = 0, top = 3, timeline = 0;
   double min_conf = 0;
@@ -182,7 +169,7 @@ int main(int argc, char **argv) {
     case 'j': json = 1; break;
     case 'd': detector = optarg; break;
     case 'l': timeline = 1; break;
-    case 't': top = (int)int_opt("--top", optarg, 1, 100000); break;
+    case 't': top = (int)tool_int_opt("--top", optarg, 1, 100000); break;
     case 'c': {
       char *end;
       min_conf = strtod(optarg, &end);

@@ -24,6 +24,8 @@
 #include "mgc/report.h"
 #include "mgc/table_data.h"
 
+#include "tool.h"
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-eval --model MODEL.safetensors --data ROOT [--list FILE] [options]\n"
@@ -163,26 +165,6 @@ static void log_line(void *user, const char *line) {
   if (!quiet || !strncmp(line, "warning", 7)) fprintf(stderr, "%s\n", line);
 }
 
-__attribute__((noreturn)) static void die(const char *what) {
-  fprintf(stderr, "mgc-eval: %s%s%s\n", what ? what : "", what ? ": " : "", mgc_error_message());
-  exit(1);
-}
-
-/* A bad option value is a usage error (exit 2) with the reason. */
-static long int_opt(const char *name, const char *text, long lo, long hi) {
-  long v;
-  if (mgc_parse_int(name, text, lo, hi, &v)) {
-    fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
-    exit(2);
-  }
-  return v;
-}
-
-static int is_yaml(const char *path) {
-  const char *dot = strrchr(path, '.');
-  return dot && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
-}
-
 /* The labelled tracks of --data (and --list), labelled with the model's
  * class indices; a data class the model lacks ends the program (status 1)
  * with every such name and the model's classes. */
@@ -191,8 +173,8 @@ static mgc_dataset *load_data(const char *data, const char *list, char *const *c
   /* Both sources name their own classes first, so that the mapping sees
    * every unknown name at once rather than the first list line. */
   if (list ? mgc_dataset_from_list(list, data, NULL, 0, &ds) : mgc_dataset_scan(data, &ds))
-    die(NULL);
-  if (mgc_dataset_map_classes(ds, (const char *const *)classes, n)) die(data);
+    tool_die(NULL);
+  if (mgc_dataset_map_classes(ds, (const char *const *)classes, n)) tool_die(data);
   return ds;
 }
 
@@ -210,11 +192,11 @@ static int ensemble_data_main(const char *path, const char *detector, const char
                               int json, const char *report) {
   mgc_ensemble *e = NULL;
   mgc_ensemble_classifier *ec = NULL;
-  if ((is_yaml(path) ? mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e)
+  if ((mgc_ensemble_is_path(path) ? mgc_ensemble_load(path, MGC_ENSEMBLE_LOAD_MODELS, &e)
                      : mgc_ensemble_single(path, NULL, MGC_ENSEMBLE_LOAD_MODELS, &e)) ||
       (detector && mgc_ensemble_set_detector(e, strcmp(detector, "off") ? detector : NULL)) ||
       mgc_ensemble_classifier_new(e, &ec))
-    die(path);
+    tool_die(path);
   const mgc_model *det = e->detector_loaded;
   mgc_pipeline_params pp;
   mgc_pipeline_params_default(&pp);
@@ -276,7 +258,7 @@ static int ensemble_data_main(const char *path, const char *detector, const char
     /* A member's rows are [N][C] with the first n filled; one row per track. */
     mgc_eval_input in = {C, (const char *const *)e->classes, n, label, names, off,
                          probs + (size_t)r * (size_t)N * (size_t)C};
-    if (mgc_metrics_compute(&in, &mt[r])) die(r < M ? e->members[r].name : "ensemble");
+    if (mgc_metrics_compute(&in, &mt[r])) tool_die(r < M ? e->members[r].name : "ensemble");
     mgc_metrics_over_present(mt[r]);
   }
   /* Calibration on this data: the combination without its temperature. */
@@ -284,7 +266,7 @@ static int ensemble_data_main(const char *path, const char *detector, const char
   if (e->temperature != 1) {
     mgc_combiner cb;
     float *u = malloc((size_t)n * C * sizeof *u), *row = malloc((size_t)M * C * sizeof *row);
-    if (!u || !row || mgc_ensemble_combiner(e, &cb)) die("calibration");
+    if (!u || !row || mgc_ensemble_combiner(e, &cb)) tool_die("calibration");
     cb.temperature = 0;
     for (int t = 0; t < n; t++) {
       for (int m = 0; m < M; m++)
@@ -293,7 +275,7 @@ static int ensemble_data_main(const char *path, const char *detector, const char
     }
     mgc_eval_input in = {C, (const char *const *)e->classes, n, label, names, off, u};
     mgc_metrics *mu;
-    if (mgc_metrics_compute(&in, &mu)) die("calibration");
+    if (mgc_metrics_compute(&in, &mu)) tool_die("calibration");
     ece_uncal = mu->ece;
     mgc_metrics_free(mu);
     free(u);
@@ -458,6 +440,7 @@ static int ensemble_data_main(const char *path, const char *detector, const char
 }
 
 int main(int argc, char **argv) {
+  tool_init("mgc-eval");
   const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
              *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL, *detector = NULL;
   int json = 0, robust = 0, no_cache = 0, batch = 16, calibrate = 0;
@@ -479,7 +462,7 @@ int main(int argc, char **argv) {
     case 'R': robust = 1; break;
     case 'c': cache = optarg; break;
     case 'C': no_cache = 1; break;
-    case 'b': batch = (int)int_opt("--batch", optarg, 1, 4096); break;
+    case 'b': batch = (int)tool_int_opt("--batch", optarg, 1, 4096); break;
     case 'u': curves = optarg; break;
     case 'T': table = optarg; break;
     case 'E': ensemble = optarg; break;
@@ -499,7 +482,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (is_yaml(model_path) && (table || robust || curves)) {
+  if (mgc_ensemble_is_path(model_path) && (table || robust || curves)) {
     fprintf(stderr, "mgc-eval: --table, --robustness and --curves take a model file, not an "
                     "ensemble\n");
     return 2;
@@ -509,20 +492,20 @@ int main(int argc, char **argv) {
                     "--table, --robustness or --curves\n");
     return 2;
   }
-  if (is_yaml(model_path) || detector) return ensemble_data_main(model_path, detector, data, list, json, report);
+  if (mgc_ensemble_is_path(model_path) || detector) return ensemble_data_main(model_path, detector, data, list, json, report);
   mgc_model *m;
-  if (mgc_model_load(model_path, &m)) die(NULL);
+  if (mgc_model_load(model_path, &m)) tool_die(NULL);
   mgc_feature_kind kind = MGC_KIND_LOGMEL;
-  if (!table && mgc_feature_kind_parse(m->arch->feature, &kind)) die("the model's feature");
+  if (!table && mgc_feature_kind_parse(m->arch->feature, &kind)) tool_die("the model's feature");
   char cache_dir[1024];
   if (cache) snprintf(cache_dir, sizeof cache_dir, "%s", cache);
   else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
   mgc_featcache *fc = NULL;
   if (!table && mgc_featcache_new(no_cache ? NULL : cache_dir, &m->frontend, kind, &fc))
-    die("cache");
+    tool_die("cache");
   mgc_dataset *ds;
   mgc_corpus *tc = NULL; /* --table: the rows */
-  if (table && table_data(table, list, m, &ds, &tc)) die(NULL);
+  if (table && table_data(table, list, m, &ds, &tc)) tool_die(NULL);
   if (!table) ds = load_data(data, list, m->classes, m->n_classes);
   int quiet = json;
   for (int i = 0; i < ds->n_skipped && i < 5; i++) log_line(&quiet, ds->skipped[i]);
@@ -538,9 +521,9 @@ int main(int argc, char **argv) {
   double ece_uncal = NAN;
   for (int v = 0; v < n_cond; v++) {
     mgc_corpus *c = tc;
-    if (!tc && mgc_corpus_load(ds, fc, variants[v], 1, log_line, &quiet, &c)) die(labels[v]);
+    if (!tc && mgc_corpus_load(ds, fc, variants[v], 1, log_line, &quiet, &c)) tool_die(labels[v]);
     if (v == 0) failed = c->n_failed;
-    if (mgc_corpus_evaluate(c, m, batch, win, hop, &mt[v])) die(labels[v]);
+    if (mgc_corpus_evaluate(c, m, batch, win, hop, &mt[v])) tool_die(labels[v]);
     mgc_metrics_over_present(mt[v]);
     if (v == 0) ece_uncal = mt[0]->ece;
     /* decided as mgc-classify decides: a calibrated model's own temperature */
@@ -592,10 +575,10 @@ int main(int argc, char **argv) {
           mkdir(dir, 0755);
           *q = '/';
         }
-      if (mkdir(dir, 0755) != 0 && errno != EEXIST) die(report);
+      if (mkdir(dir, 0755) != 0 && errno != EEXIST) tool_die(report);
       snprintf(curves_saved, sizeof curves_saved, "%s/curves.csv", report);
       FILE *f = fopen(curves_saved, "w");
-      if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) die(curves_saved);
+      if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) tool_die(curves_saved);
       curves = curves_saved;
     }
     if (!curves) {
@@ -613,7 +596,7 @@ int main(int argc, char **argv) {
              m->metrics ? m->metrics : "(none)");
     if (mgc_report_write(report, m->arch->name[0] ? m->arch->name : "mgc model", info, mt[0],
                          curves, extra, n_cond - 1))
-      die("report");
+      tool_die("report");
     fprintf(stderr, "report: %s/index.html\n", report);
   }
   for (int v = 0; v < n_cond; v++) mgc_metrics_free(mt[v]);

@@ -20,6 +20,8 @@
 #include "mgc/report.h"
 #include "mgc/table_data.h"
 
+#include "tool.h"
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgc-train --recipe R.yaml --data ROOT --out MODEL.safetensors [options]\n"
@@ -77,34 +79,10 @@ typedef struct opts {
   long long seed;
 } opts;
 
-/* Option values: a bad one is a usage error (exit 2) with the reason. */
-static long int_opt(const char *name, const char *text, long lo, long hi) {
-  long v;
-  if (mgc_parse_int(name, text, lo, hi, &v)) {
-    fprintf(stderr, "mgc-train: %s\n", mgc_error_message());
-    exit(2);
-  }
-  return v;
-}
-
-static double num_opt(const char *name, const char *text, double lo, double hi) {
-  double v;
-  if (mgc_parse_double(name, text, lo, hi, &v)) {
-    fprintf(stderr, "mgc-train: %s\n", mgc_error_message());
-    exit(2);
-  }
-  return v;
-}
-
 static int g_quiet;
 static void log_line(void *user, const char *line) {
   (void)user;
   if (!g_quiet || !strncmp(line, "warning", 7)) fprintf(stderr, "%s\n", line);
-}
-
-__attribute__((noreturn)) static void die(const char *what) {
-  fprintf(stderr, "mgc-train: %s%s%s\n", what ? what : "", what ? ": " : "", mgc_error_message());
-  exit(1);
 }
 
 /* Everything loaded once: the clean corpus and one corpus per audio variant.
@@ -336,12 +314,12 @@ static void log_missing(char *const *msg, int n) {
 static void load_groups(const opts *o, const mgc_table *t, data *d) {
   char *copy = strdup(o->groups);
   if (!copy || !(d->group = malloc(((size_t)t->n_rows + 1) * sizeof *d->group)))
-    die("out of memory");
+    tool_die("out of memory");
   for (int i = 0; i < t->n_rows; i++) d->group[i] = -1;
   char *save = NULL;
   for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
     mgc_table_selection *sel;
-    if (mgc_table_select_list(t, f, &sel)) die(NULL);
+    if (mgc_table_select_list(t, f, &sel)) tool_die(NULL);
     log_missing(sel->missing, sel->n_missing);
     for (int i = 0; i < sel->n; i++) {
       int row = sel->rows[i];
@@ -377,21 +355,21 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
   if (o->data) {
     if (o->list ? mgc_dataset_from_list(o->list, o->data, NULL, 0, &ads)
                 : mgc_dataset_scan(o->data, &ads))
-      die(NULL);
+      tool_die(NULL);
     log_missing(ads->skipped, ads->n_skipped);
     if (mgc_table_load(o->table, (const char *const *)ads->classes, ads->n_classes, tab))
-      die(NULL);
+      tool_die(NULL);
   } else if (mgc_table_load(o->table, NULL, 0, tab)) {
-    die(NULL);
+    tool_die(NULL);
   }
   mgc_table *t = *tab;
   int n = t->n_rows, *rows = malloc(((size_t)n + 1) * sizeof *rows);
-  if (!rows) die("out of memory");
+  if (!rows) tool_die("out of memory");
   for (int i = 0; i < n; i++) rows[i] = i;
   int n_missing = 0;
   if (!o->data && o->list) {
     mgc_table_selection *sel;
-    if (mgc_table_select_list(t, o->list, &sel)) die(NULL);
+    if (mgc_table_select_list(t, o->list, &sel)) tool_die(NULL);
     log_missing(sel->missing, sel->n_missing);
     n = sel->n;
     n_missing = sel->n_missing;
@@ -399,7 +377,7 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
     mgc_table_selection_free(sel);
   }
   if (mgc_table_dataset(t, rows, n, &d->ds) || mgc_table_corpus(t, rows, n, &d->clean))
-    die(NULL);
+    tool_die(NULL);
   free(rows);
   if (o->list && !o->data)
     fprintf(stderr, "table %s: %d rows in %d classes, training on the %d listed in %s (%d listed "
@@ -408,9 +386,9 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
     fprintf(stderr, "table %s: %d rows in %d classes\n", o->table, t->n_rows, t->n_classes);
   if (o->valid_list) {
     mgc_table_selection *vs;
-    if (mgc_table_select_list(t, o->valid_list, &vs)) die(NULL);
+    if (mgc_table_select_list(t, o->valid_list, &vs)) tool_die(NULL);
     log_missing(vs->missing, vs->n_missing);
-    if (mgc_table_corpus(t, vs->rows, vs->n, vclean)) die(NULL);
+    if (mgc_table_corpus(t, vs->rows, vs->n, vclean)) tool_die(NULL);
     fprintf(stderr, "validation: %d rows listed in %s (%d not found)\n", vs->n, o->valid_list,
             vs->n_missing);
     mgc_table_selection_free(vs);
@@ -420,9 +398,9 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
   int *afold = malloc(((size_t)na + 1) * sizeof *afold);
   d->arows = malloc(((size_t)na + 1) * sizeof *d->arows);
   d->fold = malloc(((size_t)t->n_rows + 1) * sizeof *d->fold);
-  if (!afold || !d->arows || !d->fold) die("out of memory");
-  if (mgc_table_match_dataset(t, ads, d->arows)) die(o->data);
-  if (mgc_dataset_folds(ads, o->folds, r->train.seed, afold)) die("folds");
+  if (!afold || !d->arows || !d->fold) tool_die("out of memory");
+  if (mgc_table_match_dataset(t, ads, d->arows)) tool_die(o->data);
+  if (mgc_dataset_folds(ads, o->folds, r->train.seed, afold)) tool_die("folds");
   d->n_audio = na;
   for (int i = 0; i < t->n_rows; i++) d->fold[i] = -1;
   for (int a = 0; a < na; a++) {
@@ -434,7 +412,7 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
     }
     d->fold[row] = afold[a];
     char *name = strdup(ads->tracks[a].name);
-    if (!name) die("out of memory");
+    if (!name) tool_die("out of memory");
     free(d->clean->names[row]);
     d->clean->names[row] = name;
   }
@@ -469,6 +447,7 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
+  tool_init("mgc-train");
   opts o = {0};
   o.epochs = o.batch = o.patience = -1;
   o.threads = -1;
@@ -500,14 +479,14 @@ int main(int argc, char **argv) {
     case 'u': o.curves = optarg; break;
     case 'k': o.checkpoint = optarg; break;
     case 'R': o.resume = 1; break;
-    case 'f': o.folds = (int)int_opt("--folds", optarg, 2, 1000); break;
+    case 'f': o.folds = (int)tool_int_opt("--folds", optarg, 2, 1000); break;
     case 'j': o.cv_json = optarg; break;
-    case 'e': o.epochs = (int)int_opt("--epochs", optarg, 1, 100000); break;
-    case 'b': o.batch = (int)int_opt("--batch", optarg, 2, 65536); break;
-    case 'L': o.lr = num_opt("--lr", optarg, 1e-9, 10); break;
-    case 's': o.seed = int_opt("--seed", optarg, 0, 2147483647); break;
-    case 'p': o.patience = (int)int_opt("--patience", optarg, 0, 100000); break;
-    case 'V': o.validation = num_opt("--validation", optarg, 0, 0.5); break;
+    case 'e': o.epochs = (int)tool_int_opt("--epochs", optarg, 1, 100000); break;
+    case 'b': o.batch = (int)tool_int_opt("--batch", optarg, 2, 65536); break;
+    case 'L': o.lr = tool_num_opt("--lr", optarg, 1e-9, 10); break;
+    case 's': o.seed = tool_int_opt("--seed", optarg, 0, 2147483647); break;
+    case 'p': o.patience = (int)tool_int_opt("--patience", optarg, 0, 100000); break;
+    case 'V': o.validation = tool_num_opt("--validation", optarg, 0, 0.5); break;
     case 'A': o.no_augment = 1; break;
     case 'q': o.quiet = 1; break;
     case 'P': o.report = optarg; break;
@@ -515,7 +494,7 @@ int main(int argc, char **argv) {
     case 'T': o.table = optarg; break;
     case 'G': o.groups = optarg; break;
     case 'I': o.init_path = optarg; break;
-    case 'N': o.threads = (int)int_opt("--threads", optarg, 1, 256); break;
+    case 'N': o.threads = (int)tool_int_opt("--threads", optarg, 1, 256); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -529,7 +508,7 @@ int main(int argc, char **argv) {
   }
   g_quiet = o.quiet;
   mgc_recipe *r;
-  if (mgc_recipe_load(o.recipe, &r)) die(NULL);
+  if (mgc_recipe_load(o.recipe, &r)) tool_die(NULL);
   if (o.epochs > 0) r->train.epochs = o.epochs;
   if (o.batch > 1) r->train.batch = o.batch;
   if (o.lr > 0) r->train.optim.lr = r->train.schedule.base_lr = r->train.schedule.lr = o.lr;
@@ -542,13 +521,13 @@ int main(int argc, char **argv) {
     r->n_variants = 0;
   }
   mgc_arch *arch;
-  if (mgc_arch_load(r->architecture, &arch)) die(NULL);
+  if (mgc_arch_load(r->architecture, &arch)) tool_die(NULL);
   mgc_model *init = NULL;
   mgc_recipe *then = NULL;
   mgc_arch *then_arch = NULL;
   if (r->then[0]) {
     if (mgc_recipe_load(r->then, &then) || mgc_arch_load(then->architecture, &then_arch))
-      die("then");
+      tool_die("then");
     if (o.epochs > 0) then->train.epochs = o.epochs;
     if (o.seed >= 0) then->train.seed = (uint64_t)o.seed;
     o.then = then;
@@ -560,7 +539,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "mgc-train: a feature table cannot start from a model (init)\n");
       return 2;
     }
-    if (mgc_model_load(r->init, &init)) die("init");
+    if (mgc_model_load(r->init, &init)) tool_die("init");
     o.init = init;
     o.init_path = r->init;
   }
@@ -587,7 +566,7 @@ int main(int argc, char **argv) {
   } else {
     mgc_feature_kind kind;
     if (mgc_feature_kind_parse(arch->feature, &kind))
-      die("the architecture's 'feature' is not one mgc-train can compute yet (a feature table: "
+      tool_die("the architecture's 'feature' is not one mgc-train can compute yet (a feature table: "
           "--table)");
     mgc_frontend_params fp;
     mgc_frontend_params_default(&fp);
@@ -595,11 +574,11 @@ int main(int argc, char **argv) {
     char cache_dir[1024];
     if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
     else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
-    if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) die("feature cache");
+    if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) tool_die("feature cache");
 
     if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
                : mgc_dataset_scan(o.data, &d.ds))
-      die(NULL);
+      tool_die(NULL);
     /* Lists like GTZAN's name every track of the full set; on a subset most
      * are absent, so show a few and count the rest. */
     for (int i = 0; i < d.ds->n_skipped && i < 5; i++) log_line(NULL, d.ds->skipped[i]);
@@ -608,18 +587,18 @@ int main(int argc, char **argv) {
     if (o.valid_list &&
         mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
                               d.ds->n_classes, &vds))
-      die(NULL);
+      tool_die(NULL);
     fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
             d.ds->n_tracks, d.ds->n_classes, d.ds->n_skipped,
             vds ? ", plus a validation list" : "");
-    if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) die(NULL);
+    if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) tool_die(NULL);
     for (int v = 0; v < r->n_variants; v++) {
       if (mgc_corpus_load(d.ds, cache, r->variants[v], r->train.seed, log_line, NULL, &d.var[v]))
-        die(r->variants[v]);
+        tool_die(r->variants[v]);
       d.n_var++;
     }
     if (vds && mgc_corpus_load(vds, cache, NULL, r->train.seed, log_line, NULL, &vclean))
-      die(NULL);
+      tool_die(NULL);
     long hits, misses, replaced;
     mgc_featcache_stats(cache, &hits, &misses, &replaced);
     fprintf(stderr,
@@ -649,7 +628,7 @@ int main(int argc, char **argv) {
     if (!vclean && r->validation > 0) {
       if (holdout(&d, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
           mgc_corpus_subset(d.clean, va, n_va, &vc))
-        die("validation split");
+        tool_die("validation split");
     } else {
       memcpy(tr, all, (size_t)n * sizeof *tr);
       n_tr = n;
@@ -659,7 +638,7 @@ int main(int argc, char **argv) {
             d.n_var, n_va);
     mgc_status st = train_one(&o, r, arch, &d, tr, n_tr, vc, curves, &m, &res);
     if (vc != vclean) mgc_corpus_free(vc);
-    if (st) die("training");
+    if (st) tool_die("training");
     char metrics[512];
     snprintf(metrics, sizeof metrics,
              "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": %.6f, \"val_window_acc\": "
@@ -678,11 +657,11 @@ int main(int argc, char **argv) {
     if (cf) {
       char *text = calloc(1, 1 << 20);
       if (text && fread(text, 1, (1 << 20) - 1, cf) > 0 && mgc_model_set_curves(m, text))
-        die("curves");
+        tool_die("curves");
       free(text);
       fclose(cf);
     }
-    if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) die("saving");
+    if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) tool_die("saving");
     if (n_va)
       printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
              "%.1f%% (%d tracks), %.0f s\n",
@@ -699,12 +678,12 @@ int main(int argc, char **argv) {
     }
     int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
     if (d.fold) memcpy(fold, d.fold, (size_t)d.ds->n_tracks * sizeof *fold);
-    else if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) die("folds");
+    else if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) tool_die("folds");
     if (o.dry_run) {
       /* The folds alone, in --cv-json's layout, so another implementation
        * (bench/torch_train.py) can run the same protocol on the same split. */
       FILE *f = o.cv_json ? fopen(o.cv_json, "w") : stdout;
-      if (!f) die(o.cv_json);
+      if (!f) tool_die(o.cv_json);
       fprintf(f, "{\"folds\": %d, \"dry_run\": true, \"results\": [", o.folds);
       for (int k = 0; k < o.folds; k++) {
         fprintf(f, "%s{\"fold\": %d, \"metrics\": {\"tracks\": [", k ? ", " : "", k + 1);
@@ -725,7 +704,7 @@ int main(int argc, char **argv) {
     const char **oof_name = calloc((size_t)n + 1, sizeof(char *));
     double *acc = calloc((size_t)K, sizeof(double)), *vote = calloc((size_t)K, sizeof(double));
     double *wacc = calloc((size_t)K, sizeof(double)), *f1 = calloc((size_t)K, sizeof(double));
-    if (!oof_off || !oof_label || !oof_name || !acc || !vote || !wacc || !f1) die("out of memory");
+    if (!oof_off || !oof_label || !oof_name || !acc || !vote || !wacc || !f1) tool_die("out of memory");
     FILE *js = o.cv_json ? fopen(o.cv_json, "w") : NULL;
     if (o.cv_json && !js) {
       fprintf(stderr, "mgc-train: %s: %s\n", o.cv_json, strerror(errno));
@@ -737,7 +716,7 @@ int main(int argc, char **argv) {
       int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
       int *sub = malloc((size_t)n * sizeof *sub), *wins = calloc((size_t)n + 1, sizeof *wins);
       float **block = calloc((size_t)n + 1, sizeof *block);
-      if (!test || !rest || !sub || !wins || !block) die("out of memory");
+      if (!test || !rest || !sub || !wins || !block) tool_die("out of memory");
       n_test = fold_members(&d, fold, f, test);
       /* One model per group among the fold's tracks (one model without
        * --groups); each writes its tracks' window probabilities into block. */
@@ -763,7 +742,7 @@ int main(int argc, char **argv) {
           n_tr = n_rest;
         } else if (holdout(&d, rest, n_rest, r->validation, r->train.seed + (uint64_t)f + 1, tr,
                            &n_tr, va, &n_va)) {
-          die("validation split");
+          tool_die("validation split");
         }
         if (d.group)
           fprintf(stderr, "fold %d/%d, group %d%s: train %d, validate %d, test %d tracks\n", f + 1,
@@ -784,17 +763,17 @@ int main(int argc, char **argv) {
         float *gp;
         int *goff;
         for (int i = 0; i < n_sub; i++) sub[i] = test[sub[i]];
-        if (n_va && mgc_corpus_subset(d.clean, va, n_va, &vc)) die("validation split");
-        if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &gres)) die("training");
+        if (n_va && mgc_corpus_subset(d.clean, va, n_va, &vc)) tool_die("validation split");
+        if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &gres)) tool_die("training");
         mgc_corpus_free(vc);
         if (mgc_corpus_subset(d.clean, sub, n_sub, &gc) ||
             mgc_corpus_predict(gc, m, 16, r->train.win_len, r->train.win_hop, &gp, &goff))
-          die("evaluating");
+          tool_die("evaluating");
         for (int i = 0, j = 0; i < n_test && j < n_sub; i++)
           if (test[i] == sub[j]) {
             wins[i] = goff[j + 1] - goff[j];
             block[i] = malloc(((size_t)wins[i] * C + 1) * sizeof(float));
-            if (!block[i]) die("out of memory");
+            if (!block[i]) tool_die("out of memory");
             memcpy(block[i], gp + (size_t)goff[j] * C, (size_t)wins[i] * C * sizeof(float));
             j++;
           }
@@ -808,11 +787,11 @@ int main(int argc, char **argv) {
       }
       res.seconds = seconds;
       int *off = malloc(((size_t)n_test + 1) * sizeof *off);
-      if (!off) die("out of memory");
+      if (!off) tool_die("out of memory");
       off[0] = 0;
       for (int i = 0; i < n_test; i++) off[i + 1] = off[i] + wins[i];
       float *probs = malloc(((size_t)off[n_test] * C + 1) * sizeof *probs);
-      if (!probs) die("out of memory");
+      if (!probs) tool_die("out of memory");
       for (int i = 0; i < n_test; i++) {
         memcpy(probs + (size_t)off[i] * C, block[i], (size_t)wins[i] * C * sizeof(float));
         free(block[i]);
@@ -822,13 +801,13 @@ int main(int argc, char **argv) {
       free(sub);
       mgc_corpus *tc;
       mgc_metrics *mt;
-      if (mgc_corpus_subset(d.clean, test, n_test, &tc)) die("evaluating");
+      if (mgc_corpus_subset(d.clean, test, n_test, &tc)) tool_die("evaluating");
       mgc_eval_input in = {tc->n_classes, (const char *const *)tc->classes, tc->n_tracks,
                            tc->labels, (const char *const *)tc->names, off, probs};
-      if (mgc_metrics_compute(&in, &mt)) die("evaluating");
+      if (mgc_metrics_compute(&in, &mt)) tool_die("evaluating");
       /* Out-of-fold predictions: every track once, by the model that never saw it. */
       oof_probs = realloc(oof_probs, (size_t)(oof_off[oof_n] + off[n_test]) * C * sizeof(float));
-      if (!oof_probs) die("out of memory");
+      if (!oof_probs) tool_die("out of memory");
       memcpy(oof_probs + (size_t)oof_off[oof_n] * C, probs, (size_t)off[n_test] * C * sizeof(float));
       for (int i = 0; i < n_test; i++) {
         oof_label[oof_n] = tc->labels[i];
@@ -868,7 +847,7 @@ int main(int argc, char **argv) {
     mgc_eval_input oin = {C, (const char *const *)d.ds->classes, oof_n, oof_label, oof_name,
                           oof_off, oof_probs};
     mgc_metrics *oof;
-    if (mgc_metrics_compute(&oin, &oof)) die("out-of-fold metrics");
+    if (mgc_metrics_compute(&oin, &oof)) tool_die("out-of-fold metrics");
     printf("\nout-of-fold predictions (each of the %d tracks decided by the fold model that never "
            "saw it):\n",
            oof_n);
@@ -877,7 +856,7 @@ int main(int argc, char **argv) {
       char info[512];
       snprintf(info, sizeof info, "%d-fold stratified cross-validation, out-of-fold predictions\n"
                "recipe: %s\ndata: %s", K, o.recipe, o.data);
-      if (mgc_report_write(o.report, "cross-validation", info, oof, NULL, NULL, 0)) die("report");
+      if (mgc_report_write(o.report, "cross-validation", info, oof, NULL, NULL, 0)) tool_die("report");
       fprintf(stderr, "report: %s/index.html\n", o.report);
     }
     if (js) {

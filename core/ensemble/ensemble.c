@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mgc/yaml_util.h"
@@ -324,6 +325,11 @@ mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
   }
   *out = e;
   return MGC_OK;
+}
+
+int mgc_ensemble_is_path(const char *path) {
+  const char *dot = strrchr(path, '.');
+  return dot && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"));
 }
 
 mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **out) {

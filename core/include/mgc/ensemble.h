@@ -101,6 +101,9 @@ typedef struct mgc_ensemble {
 mgc_status mgc_ensemble_parse(const char *text, size_t len, const char *origin,
                               const char *dir, unsigned flags, mgc_ensemble **out);
 mgc_status mgc_ensemble_load(const char *path, unsigned flags, mgc_ensemble **out);
+/* Whether a path names an ensemble file (.yaml or .yml, any case) rather
+ * than a model file: how every program tells the two apart. */
+int mgc_ensemble_is_path(const char *path);
 void mgc_ensemble_free(mgc_ensemble *e);
 
 /* One model as an ensemble of one member named "model" (input window,
