@@ -11,6 +11,7 @@
 
 #include "alloc_count.h"
 #include "mgc/combine.h"
+#include "mgc/crossval.h"
 #include "mgc/ensemble.h"
 #include "test_util.h"
 

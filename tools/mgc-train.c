@@ -15,6 +15,7 @@
 #include "mgc/arch.h"
 #include "mgc/bandstats.h"
 #include "mgc/corpus.h"
+#include "mgc/crossval.h"
 #include "mgc/parse.h"
 #include "mgc/recipe.h"
 #include "mgc/report.h"
@@ -122,34 +123,6 @@ static mgc_status gather(const data *d, const int *idx, int n, mgc_feature_matri
   }
   *total = k;
   return MGC_OK;
-}
-
-/* Stratified split of corpus tracks idx[0..n) into train and validation:
- * fold 0 of round(1 / fraction) folds is validation. */
-static mgc_status holdout(const data *d, const int *idx, int n, double fraction, uint64_t seed,
-                          int *tr, int *n_tr, int *va, int *n_va) {
-  *n_tr = *n_va = 0;
-  int k = (int)lround(1.0 / fraction);
-  if (k < 2) k = 2;
-  if (k > n) k = n;
-  mgc_dataset *sub = NULL;
-  int *src = calloc((size_t)n + 1, sizeof *src), *fold = calloc((size_t)n + 1, sizeof *fold);
-  if (!src || !fold) {
-    free(src);
-    free(fold);
-    return mgc_error_set(MGC_ENOMEM, "out of memory");
-  }
-  for (int i = 0; i < n; i++) src[i] = d->clean->src[idx[i]];
-  mgc_status st = mgc_dataset_subset(d->ds, src, n, &sub);
-  if (!st) st = mgc_dataset_folds(sub, k, seed, fold);
-  mgc_dataset_free(sub);
-  for (int i = 0; !st && i < n; i++) {
-    if (fold[i] == 0) va[(*n_va)++] = idx[i];
-    else tr[(*n_tr)++] = idx[i];
-  }
-  free(src);
-  free(fold);
-  return st;
 }
 
 /* Table rows standardised with the model's statistics into *buf, as 1-frame
@@ -426,18 +399,61 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
   mgc_dataset_free(ads);
 }
 
-/* Corpus tracks of fold f: with fixed folds (--table --data) in the audio
- * dataset's order, as an audio run lists them; else in corpus order. */
-static int fold_members(const data *d, const int *fold, int f, int *out) {
-  int n = 0;
-  if (d->arows) {
-    for (int a = 0; a < d->n_audio; a++)
-      if (fold[d->arows[a]] == f) out[n++] = d->arows[a];
-  } else {
-    for (int i = 0; i < d->clean->n_tracks; i++)
-      if (fold[d->clean->src[i]] == f) out[n++] = i;
+/* What the cross-validation's callbacks need. */
+typedef struct cv_ctx {
+  const opts *o;
+  const mgc_recipe *r;
+  const mgc_arch *arch;
+  const data *d;
+} cv_ctx;
+
+/* One fold's model (one per group with --groups), its curves beside
+ * --curves with the fold (and group) in the name. */
+static mgc_status cv_train(void *user, int fold, int group, const int *tr, int n_tr, const mgc_corpus *vc,
+                           mgc_model **m, mgc_train_result *res) {
+  cv_ctx *x = user;
+  char curves[1100];
+  if (x->o->curves && group >= 0)
+    snprintf(curves, sizeof curves, "%s.fold%d.group%d.csv", x->o->curves, fold + 1, group + 1);
+  else if (x->o->curves)
+    snprintf(curves, sizeof curves, "%s.fold%d.csv", x->o->curves, fold + 1);
+  return train_one(x->o, x->r, x->arch, x->d, tr, n_tr, (mgc_corpus *)vc, x->o->curves ? curves : NULL, m, res);
+}
+
+static void cv_log(void *user, const char *line) {
+  (void)user;
+  fprintf(stderr, "%s\n", line);
+}
+
+static int cv_fold_done(void *user, int f, const mgc_cv_fold *r) {
+  const cv_ctx *x = user;
+  const mgc_metrics *mt = r->metrics;
+  printf("fold %d/%d: track accuracy %.1f%% (vote %.1f%%), window accuracy %.1f%%, macro F1 "
+         "%.3f, %d test tracks, best epoch %d, %.0f s\n",
+         f + 1, x->o->folds, 100 * mt->track_acc, 100 * mt->track_acc_vote, 100 * mt->window_acc, mt->macro_f1,
+         r->n_test, r->best_epoch, r->seconds);
+  fflush(stdout);
+  return 0;
+}
+
+/* The summary over the folds, the out-of-fold figures and the report. */
+static void print_cv(const opts *o, const mgc_cv_result *r, double seconds) {
+  printf("%d-fold cross-validation, track level (mean of window probabilities): %.1f%% +- "
+         "%.1f (vote %.1f%% +- %.1f), window level %.1f%% +- %.1f, macro F1 %.3f +- %.3f, "
+         "%.0f s\n",
+         r->folds, 100 * r->acc_mean, 100 * r->acc_std, 100 * r->vote_mean, 100 * r->vote_std, 100 * r->wacc_mean,
+         100 * r->wacc_std, r->f1_mean, r->f1_std, seconds);
+  printf("\nout-of-fold predictions (each of the %d tracks decided by the fold model that never "
+         "saw it):\n",
+         r->oof->n_tracks);
+  mgc_metrics_print(r->oof, stdout);
+  if (o->report) {
+    char info[512];
+    snprintf(info, sizeof info, "%d-fold stratified cross-validation, out-of-fold predictions\n"
+             "recipe: %s\ndata: %s", r->folds, o->recipe, o->data);
+    if (mgc_report_write(o->report, "cross-validation", info, r->oof, NULL, NULL, 0)) tool_die("report");
+    fprintf(stderr, "report: %s/index.html\n", o->report);
   }
-  return n;
 }
 
 static double now_s(void) {
@@ -626,7 +642,7 @@ int main(int argc, char **argv) {
     else snprintf(curves, sizeof curves, "%s.curves.csv", o.out);
     mgc_corpus *vc = vclean;
     if (!vclean && r->validation > 0) {
-      if (holdout(&d, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
+      if (mgc_cv_holdout(d.ds, d.clean, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
           mgc_corpus_subset(d.clean, va, n_va, &vc))
         tool_die("validation split");
     } else {
@@ -677,208 +693,26 @@ int main(int argc, char **argv) {
       return 2;
     }
     int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
+    if (!fold) tool_die("out of memory");
     if (d.fold) memcpy(fold, d.fold, (size_t)d.ds->n_tracks * sizeof *fold);
     else if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) tool_die("folds");
+    /* With fixed folds (--table --data) a fold lists its tracks in the audio
+     * dataset's order, as an audio run lists them. */
+    mgc_cv_setup cs = {d.ds, d.clean, o.folds, fold, d.arows, d.n_audio, d.group, d.n_groups,
+                       r->validation, r->train.seed, r->train.win_len, r->train.win_hop};
     if (o.dry_run) {
-      /* The folds alone, in --cv-json's layout, so another implementation
-       * (bench/torch_train.py) can run the same protocol on the same split. */
-      FILE *f = o.cv_json ? fopen(o.cv_json, "w") : stdout;
-      if (!f) tool_die(o.cv_json);
-      fprintf(f, "{\"folds\": %d, \"dry_run\": true, \"results\": [", o.folds);
-      for (int k = 0; k < o.folds; k++) {
-        fprintf(f, "%s{\"fold\": %d, \"metrics\": {\"tracks\": [", k ? ", " : "", k + 1);
-        int nk = fold_members(&d, fold, k, tr);
-        for (int i = 0; i < nk; i++)
-          fprintf(f, "%s{\"name\": \"%s\"}", i ? ", " : "", d.clean->names[tr[i]]);
-        fprintf(f, "]}}");
-      }
-      fprintf(f, "]}\n");
-      if (f != stdout) fclose(f);
+      /* The folds alone, so that another implementation (bench/torch_train.py)
+       * can run the same protocol on the same split. */
+      if (mgc_cv_write_folds(&cs, o.cv_json ? o.cv_json : "-")) tool_die(NULL);
       free(fold);
       goto cleanup;
     }
-    int K = o.folds, C = d.ds->n_classes;
-    float *oof_probs = NULL;
-    int oof_n = 0, *oof_off = calloc((size_t)n + 1, sizeof(int));
-    int *oof_label = calloc((size_t)n + 1, sizeof(int));
-    const char **oof_name = calloc((size_t)n + 1, sizeof(char *));
-    double *acc = calloc((size_t)K, sizeof(double)), *vote = calloc((size_t)K, sizeof(double));
-    double *wacc = calloc((size_t)K, sizeof(double)), *f1 = calloc((size_t)K, sizeof(double));
-    if (!oof_off || !oof_label || !oof_name || !acc || !vote || !wacc || !f1) tool_die("out of memory");
-    FILE *js = o.cv_json ? fopen(o.cv_json, "w") : NULL;
-    if (o.cv_json && !js) {
-      fprintf(stderr, "mgc-train: %s: %s\n", o.cv_json, strerror(errno));
-      return 1;
-    }
-    if (js) fprintf(js, "{\"folds\": %d, \"results\": [", K);
-    for (int f = 0; f < K; f++) {
-      int n_test = 0;
-      int *test = malloc((size_t)n * sizeof *test), *rest = malloc((size_t)n * sizeof *rest);
-      int *sub = malloc((size_t)n * sizeof *sub), *wins = calloc((size_t)n + 1, sizeof *wins);
-      float **block = calloc((size_t)n + 1, sizeof *block);
-      if (!test || !rest || !sub || !wins || !block) tool_die("out of memory");
-      n_test = fold_members(&d, fold, f, test);
-      /* One model per group among the fold's tracks (one model without
-       * --groups); each writes its tracks' window probabilities into block. */
-      mgc_train_result res = {0};
-      double seconds = 0;
-      int most = 0;
-      for (int g = 0; g <= d.n_groups; g++) {
-        int n_sub = 0, n_rest = 0, n_tr = 0, n_va = 0;
-        for (int i = 0; i < n_test; i++)
-          if (!d.group || d.group[d.clean->src[test[i]]] == g) sub[n_sub++] = i;
-        if (!n_sub) continue;
-        for (int i = 0; i < n; i++) {
-          int row = d.clean->src[i];
-          if (fold[row] == f) continue;
-          if (d.group && (d.group[row] == d.n_groups || (g < d.n_groups && d.group[row] == g)))
-            continue;
-          rest[n_rest++] = i;
-        }
-        /* Without validation (a recipe of a fixed number of epochs) the fold
-         * trains as the final model does: on every other track, last epoch. */
-        if (r->validation <= 0) {
-          memcpy(tr, rest, (size_t)n_rest * sizeof *tr);
-          n_tr = n_rest;
-        } else if (holdout(&d, rest, n_rest, r->validation, r->train.seed + (uint64_t)f + 1, tr,
-                           &n_tr, va, &n_va)) {
-          tool_die("validation split");
-        }
-        if (d.group)
-          fprintf(stderr, "fold %d/%d, group %d%s: train %d, validate %d, test %d tracks\n", f + 1,
-                  K, g + 1, g == d.n_groups ? " (in no list)" : "", n_tr, n_va, n_sub);
-        else
-          fprintf(stderr, "fold %d/%d: train %d, validate %d, test %d tracks\n", f + 1, K, n_tr,
-                  n_va, n_test);
-        mgc_model *m;
-        mgc_train_result gres;
-        char curves[1100];
-        const char *cv = NULL;
-        if (o.curves) {
-          if (d.group) snprintf(curves, sizeof curves, "%s.fold%d.group%d.csv", o.curves, f + 1, g + 1);
-          else snprintf(curves, sizeof curves, "%s.fold%d.csv", o.curves, f + 1);
-          cv = curves;
-        }
-        mgc_corpus *vc = NULL, *gc;
-        float *gp;
-        int *goff;
-        for (int i = 0; i < n_sub; i++) sub[i] = test[sub[i]];
-        if (n_va && mgc_corpus_subset(d.clean, va, n_va, &vc)) tool_die("validation split");
-        if (train_one(&o, r, arch, &d, tr, n_tr, vc, cv, &m, &gres)) tool_die("training");
-        mgc_corpus_free(vc);
-        if (mgc_corpus_subset(d.clean, sub, n_sub, &gc) ||
-            mgc_corpus_predict(gc, m, 16, r->train.win_len, r->train.win_hop, &gp, &goff))
-          tool_die("evaluating");
-        for (int i = 0, j = 0; i < n_test && j < n_sub; i++)
-          if (test[i] == sub[j]) {
-            wins[i] = goff[j + 1] - goff[j];
-            block[i] = malloc(((size_t)wins[i] * C + 1) * sizeof(float));
-            if (!block[i]) tool_die("out of memory");
-            memcpy(block[i], gp + (size_t)goff[j] * C, (size_t)wins[i] * C * sizeof(float));
-            j++;
-          }
-        /* The fold reports the epoch of the model that decided most of its tracks. */
-        if (n_sub > most) most = n_sub, res = gres;
-        seconds += gres.seconds;
-        free(gp);
-        free(goff);
-        mgc_corpus_free(gc);
-        mgc_model_free(m);
-      }
-      res.seconds = seconds;
-      int *off = malloc(((size_t)n_test + 1) * sizeof *off);
-      if (!off) tool_die("out of memory");
-      off[0] = 0;
-      for (int i = 0; i < n_test; i++) off[i + 1] = off[i] + wins[i];
-      float *probs = malloc(((size_t)off[n_test] * C + 1) * sizeof *probs);
-      if (!probs) tool_die("out of memory");
-      for (int i = 0; i < n_test; i++) {
-        memcpy(probs + (size_t)off[i] * C, block[i], (size_t)wins[i] * C * sizeof(float));
-        free(block[i]);
-      }
-      free(block);
-      free(wins);
-      free(sub);
-      mgc_corpus *tc;
-      mgc_metrics *mt;
-      if (mgc_corpus_subset(d.clean, test, n_test, &tc)) tool_die("evaluating");
-      mgc_eval_input in = {tc->n_classes, (const char *const *)tc->classes, tc->n_tracks,
-                           tc->labels, (const char *const *)tc->names, off, probs};
-      if (mgc_metrics_compute(&in, &mt)) tool_die("evaluating");
-      /* Out-of-fold predictions: every track once, by the model that never saw it. */
-      oof_probs = realloc(oof_probs, (size_t)(oof_off[oof_n] + off[n_test]) * C * sizeof(float));
-      if (!oof_probs) tool_die("out of memory");
-      memcpy(oof_probs + (size_t)oof_off[oof_n] * C, probs, (size_t)off[n_test] * C * sizeof(float));
-      for (int i = 0; i < n_test; i++) {
-        oof_label[oof_n] = tc->labels[i];
-        oof_name[oof_n] = d.clean->names[test[i]];
-        oof_off[oof_n + 1] = oof_off[oof_n] + off[i + 1] - off[i];
-        oof_n++;
-      }
-      free(probs);
-      free(off);
-      acc[f] = mt->track_acc, vote[f] = mt->track_acc_vote, wacc[f] = mt->window_acc;
-      f1[f] = mt->macro_f1;
-      printf("fold %d/%d: track accuracy %.1f%% (vote %.1f%%), window accuracy %.1f%%, macro F1 "
-             "%.3f, %d test tracks, best epoch %d, %.0f s\n",
-             f + 1, K, 100 * acc[f], 100 * vote[f], 100 * wacc[f], f1[f], n_test, res.best_epoch,
-             res.seconds);
-      fflush(stdout);
-      if (js) {
-        char *mj = mgc_metrics_to_json(mt);
-        fprintf(js, "%s{\"fold\": %d, \"best_epoch\": %d, \"seconds\": %.1f, \"metrics\": %s}",
-                f ? ", " : "", f + 1, res.best_epoch, res.seconds, mj ? mj : "null");
-        free(mj);
-      }
-      mgc_metrics_free(mt);
-      mgc_corpus_free(tc);
-      free(test);
-      free(rest);
-    }
-    double ma, sa, mv, sv, mw, sw, mf, sf;
-    mgc_metrics_mean_std(acc, K, &ma, &sa);
-    mgc_metrics_mean_std(vote, K, &mv, &sv);
-    mgc_metrics_mean_std(wacc, K, &mw, &sw);
-    mgc_metrics_mean_std(f1, K, &mf, &sf);
-    printf("%d-fold cross-validation, track level (mean of window probabilities): %.1f%% +- "
-           "%.1f (vote %.1f%% +- %.1f), window level %.1f%% +- %.1f, macro F1 %.3f +- %.3f, "
-           "%.0f s\n",
-           K, 100 * ma, 100 * sa, 100 * mv, 100 * sv, 100 * mw, 100 * sw, mf, sf, now_s() - t0);
-    mgc_eval_input oin = {C, (const char *const *)d.ds->classes, oof_n, oof_label, oof_name,
-                          oof_off, oof_probs};
-    mgc_metrics *oof;
-    if (mgc_metrics_compute(&oin, &oof)) tool_die("out-of-fold metrics");
-    printf("\nout-of-fold predictions (each of the %d tracks decided by the fold model that never "
-           "saw it):\n",
-           oof_n);
-    mgc_metrics_print(oof, stdout);
-    if (o.report) {
-      char info[512];
-      snprintf(info, sizeof info, "%d-fold stratified cross-validation, out-of-fold predictions\n"
-               "recipe: %s\ndata: %s", K, o.recipe, o.data);
-      if (mgc_report_write(o.report, "cross-validation", info, oof, NULL, NULL, 0)) tool_die("report");
-      fprintf(stderr, "report: %s/index.html\n", o.report);
-    }
-    if (js) {
-      char *oj = mgc_metrics_to_json(oof);
-      fprintf(js, "], \"out_of_fold\": %s", oj ? oj : "null");
-      free(oj);
-      fprintf(js,
-              ", \"track_acc_mean\": %.6f, \"track_acc_std\": %.6f, \"track_acc_vote_mean\": "
-              "%.6f, \"window_acc_mean\": %.6f, \"window_acc_std\": %.6f, \"macro_f1_mean\": "
-              "%.6f, \"macro_f1_std\": %.6f}\n",
-              ma, sa, mv, mw, sw, mf, sf);
-      fclose(js);
-    }
-    mgc_metrics_free(oof);
-    free(oof_probs);
-    free(oof_off);
-    free(oof_label);
-    free(oof_name);
-    free(acc);
-    free(vote);
-    free(wacc);
-    free(f1);
+    cv_ctx cx = {&o, r, arch, &d};
+    mgc_cv_result *cvr;
+    if (mgc_cv_run(&cs, cv_train, cv_log, cv_fold_done, &cx, &cvr)) tool_die("cross-validation");
+    print_cv(&o, cvr, now_s() - t0);
+    if (o.cv_json && mgc_cv_write(cvr, o.cv_json)) tool_die(NULL);
+    mgc_cv_result_free(cvr);
     free(fold);
   }
 cleanup:

@@ -5,22 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgc/crossval.h"
 #include "mgc/ensemble.h"
 #include "mgc/metrics.h"
 
-/* ---- one member's --cv-json file ---- */
-
-void mgc_cv_free(mgc_cv_set *s) {
-  if (!s) return;
-  for (int c = 0; s->classes && c < s->n_classes; c++) free(s->classes[c]);
-  for (int t = 0; s->names && t < s->n_tracks; t++) free(s->names[t]);
-  free(s->classes);
-  free(s->names);
-  free(s->labels);
-  free(s->fold);
-  free(s->probs);
-  free(s);
-}
+/* ---- looking tracks up by name ---- */
 
 typedef struct named {
   const char *name;
@@ -44,135 +33,6 @@ static int find_name(const named *v, int n, const char *name) {
   named key = {name, -1};
   const named *hit = bsearch(&key, v, (size_t)n, sizeof *v, cmp_named);
   return hit ? hit->idx : -1;
-}
-
-static json_t *fold_metrics(json_t *res, size_t k) {
-  return json_object_get(json_array_get(res, k), "metrics");
-}
-
-static mgc_status read_classes(const char *path, json_t *res, mgc_cv_set *s) {
-  json_t *cl = json_object_get(fold_metrics(res, 0), "classes");
-  if (!json_is_array(cl) || json_array_size(cl) < 2)
-    return mgc_error_set(MGC_EFORMAT, "%s: fold 1 lists no classes", path);
-  s->n_classes = (int)json_array_size(cl);
-  if (!(s->classes = calloc((size_t)s->n_classes, sizeof *s->classes)))
-    return mgc_error_set(MGC_ENOMEM, "out of memory");
-  for (int c = 0; c < s->n_classes; c++) {
-    const char *name = json_string_value(json_array_get(cl, (size_t)c));
-    if (!name) return mgc_error_set(MGC_EFORMAT, "%s: class %d is not a name", path, c + 1);
-    if (!(s->classes[c] = strdup(name))) return mgc_error_set(MGC_ENOMEM, "out of memory");
-  }
-  for (size_t k = 1; k < json_array_size(res); k++)
-    if (!json_equal(cl, json_object_get(fold_metrics(res, k), "classes")))
-      return mgc_error_set(MGC_EFORMAT, "%s: fold %zu lists other classes than fold 1", path,
-                           k + 1);
-  return MGC_OK;
-}
-
-static mgc_status read_track(const char *path, json_t *tr, int kfold, mgc_cv_set *s, int t) {
-  const int C = s->n_classes;
-  const char *name = json_string_value(json_object_get(tr, "name"));
-  if (!name || !*name)
-    return mgc_error_set(MGC_EFORMAT, "%s: fold %d: a track has no name", path, kfold + 1);
-  if (!(s->names[t] = strdup(name))) return mgc_error_set(MGC_ENOMEM, "out of memory");
-  const char *label = json_string_value(json_object_get(tr, "true"));
-  s->labels[t] = -1;
-  for (int c = 0; label && c < C; c++)
-    if (!strcmp(label, s->classes[c])) s->labels[t] = c;
-  if (s->labels[t] < 0)
-    return mgc_error_set(MGC_EFORMAT, "%s: track '%s': its true class '%s' is not a class", path,
-                         name, label ? label : "(none)");
-  json_t *p = json_object_get(tr, "probabilities");
-  if (!json_is_array(p) || json_array_size(p) != (size_t)C)
-    return mgc_error_set(MGC_EFORMAT, "%s: track '%s' has no list of %d probabilities", path,
-                         name, C);
-  double sum = 0, v[1024];
-  if (C > 1024) return mgc_error_set(MGC_EFORMAT, "%s: too many classes", path);
-  for (int c = 0; c < C; c++) {
-    json_t *x = json_array_get(p, (size_t)c);
-    v[c] = json_is_number(x) ? json_number_value(x) : NAN;
-    if (!isfinite(v[c]) || v[c] < 0)
-      return mgc_error_set(MGC_EFORMAT, "%s: track '%s': probability %d is not a number >= 0",
-                           path, name, c + 1);
-    sum += v[c];
-  }
-  if (fabs(sum - 1) > 1e-3)
-    return mgc_error_set(MGC_EFORMAT, "%s: track '%s': probabilities sum to %g, not 1", path,
-                         name, sum);
-  for (int c = 0; c < C; c++) s->probs[(size_t)t * C + c] = (float)(v[c] / sum);
-  s->fold[t] = kfold;
-  return MGC_OK;
-}
-
-static mgc_status cv_parse(const char *path, json_t *root, mgc_cv_set *s) {
-  if (json_is_true(json_object_get(root, "dry_run")))
-    return mgc_error_set(MGC_EFORMAT,
-                         "%s: a --dry-run file (the folds only, no predictions to combine)", path);
-  json_t *folds = json_object_get(root, "folds"), *res = json_object_get(root, "results");
-  if (!json_is_integer(folds) || json_integer_value(folds) < 2 ||
-      json_integer_value(folds) > 1000)
-    return mgc_error_set(MGC_EFORMAT,
-                         "%s: not a cross-validation file of mgc-train --folds K --cv-json (no "
-                         "'folds')",
-                         path);
-  const int K = (int)json_integer_value(folds);
-  if (!json_is_array(res) || json_array_size(res) != (size_t)K)
-    return mgc_error_set(MGC_EFORMAT, "%s: 'results' must hold the %d folds", path, K);
-  s->n_folds = K;
-  mgc_status st = read_classes(path, res, s);
-  if (st) return st;
-  size_t total = 0;
-  for (int k = 0; k < K; k++) {
-    json_t *tr = json_object_get(fold_metrics(res, (size_t)k), "tracks");
-    if (!json_is_array(tr) || !json_array_size(tr))
-      return mgc_error_set(MGC_EFORMAT, "%s: result %d lists no tracks", path, k + 1);
-    total += json_array_size(tr);
-  }
-  s->names = calloc(total, sizeof *s->names);
-  s->labels = calloc(total, sizeof *s->labels);
-  s->fold = calloc(total, sizeof *s->fold);
-  s->probs = calloc(total * (size_t)s->n_classes, sizeof *s->probs);
-  if (!s->names || !s->labels || !s->fold || !s->probs)
-    return mgc_error_set(MGC_ENOMEM, "out of memory");
-  int seen[1001] = {0}, t = 0;
-  for (int k = 0; k < K; k++) {
-    json_t *r = json_array_get(res, (size_t)k), *fno = json_object_get(r, "fold");
-    int f = json_is_integer(fno) ? (int)json_integer_value(fno) - 1 : k;
-    if (f < 0 || f >= K || seen[f]++)
-      return mgc_error_set(MGC_EFORMAT, "%s: result %d: fold number %d is out of range or repeated",
-                           path, k + 1, f + 1);
-    json_t *tr = json_object_get(fold_metrics(res, (size_t)k), "tracks");
-    for (size_t i = 0; i < json_array_size(tr); i++, t++) {
-      s->n_tracks = t + 1; /* names[0..t] are freed by mgc_cv_free */
-      if ((st = read_track(path, json_array_get(tr, i), f, s, t))) return st;
-    }
-  }
-  named *v = sorted_names(s);
-  if (!v) return mgc_error_set(MGC_ENOMEM, "out of memory");
-  for (int i = 1; i < s->n_tracks && !st; i++)
-    if (!strcmp(v[i].name, v[i - 1].name))
-      st = mgc_error_set(MGC_EFORMAT, "%s: track '%s' appears twice", path, v[i].name);
-  free(v);
-  return st;
-}
-
-mgc_status mgc_cv_load(const char *path, mgc_cv_set **out) {
-  *out = NULL;
-  json_error_t err;
-  json_t *root = json_load_file(path, 0, &err);
-  if (!root) {
-    if (err.line < 1) return mgc_error_set(MGC_EIO, "%s", err.text);
-    return mgc_error_set(MGC_EFORMAT, "%s:%d:%d: %s", path, err.line, err.column, err.text);
-  }
-  mgc_cv_set *s = calloc(1, sizeof *s);
-  mgc_status st = s ? cv_parse(path, root, s) : mgc_error_set(MGC_ENOMEM, "out of memory");
-  json_decref(root);
-  if (st) {
-    mgc_cv_free(s);
-    return st;
-  }
-  *out = s;
-  return MGC_OK;
 }
 
 /* ---- the members' predictions, aligned on the same tracks ---- */

@@ -180,21 +180,7 @@ typedef struct mgc_ens_table {
   int best_member;       /* likewise among the members */
 } mgc_ens_table;
 
-/* One member's cross-validation results, aligned with the first member's
- * track order by mgc_ensemble_evaluate. */
-typedef struct mgc_cv_set {
-  int n_folds, n_classes, n_tracks;
-  char **classes;
-  char **names;          /* [n_tracks] */
-  int *labels, *fold;    /* [n_tracks]; fold in [0, n_folds) */
-  float *probs;          /* [n_tracks][n_classes], rows renormalised to sum 1 */
-} mgc_cv_set;
-
-/* Read a --cv-json file: refuses a file without probabilities (--dry-run),
- * unnamed or repeated tracks, unknown labels, and probability rows that are
- * not finite, negative or do not sum to 1 within 1e-3. */
-mgc_status mgc_cv_load(const char *path, mgc_cv_set **out);
-void mgc_cv_free(mgc_cv_set *s);
+/* Each member's cv file is read with mgc_cv_load (mgc/crossval.h). */
 
 mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out);
 void mgc_ens_table_free(mgc_ens_table *t);
