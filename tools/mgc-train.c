@@ -462,13 +462,13 @@ static double now_s(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-int main(int argc, char **argv) {
-  tool_init("mgc-train");
-  opts o = {0};
-  o.epochs = o.batch = o.patience = -1;
-  o.threads = -1;
-  o.lr = o.validation = -1;
-  o.seed = -1;
+/* The command line into o; --help, and a usage error, end the program here. */
+static void parse_options(int argc, char **argv, opts *o) {
+  memset(o, 0, sizeof *o);
+  o->epochs = o->batch = o->patience = -1;
+  o->threads = -1;
+  o->lr = o->validation = -1;
+  o->seed = -1;
   static const struct option lo[] = {
       {"recipe", 1, 0, 'r'},     {"data", 1, 0, 'd'},     {"list", 1, 0, 'l'},
       {"valid-list", 1, 0, 'v'}, {"cache", 1, 0, 'c'},    {"no-cache", 0, 0, 'C'},
@@ -485,80 +485,236 @@ int main(int argc, char **argv) {
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
-    case 'r': o.recipe = optarg; break;
-    case 'd': o.data = optarg; break;
-    case 'l': o.list = optarg; break;
-    case 'v': o.valid_list = optarg; break;
-    case 'c': o.cache = optarg; break;
-    case 'C': o.no_cache = 1; break;
-    case 'o': o.out = optarg; break;
-    case 'u': o.curves = optarg; break;
-    case 'k': o.checkpoint = optarg; break;
-    case 'R': o.resume = 1; break;
-    case 'f': o.folds = (int)tool_int_opt("--folds", optarg, 2, 1000); break;
-    case 'j': o.cv_json = optarg; break;
-    case 'e': o.epochs = (int)tool_int_opt("--epochs", optarg, 1, 100000); break;
-    case 'b': o.batch = (int)tool_int_opt("--batch", optarg, 2, 65536); break;
-    case 'L': o.lr = tool_num_opt("--lr", optarg, 1e-9, 10); break;
-    case 's': o.seed = tool_int_opt("--seed", optarg, 0, 2147483647); break;
-    case 'p': o.patience = (int)tool_int_opt("--patience", optarg, 0, 100000); break;
-    case 'V': o.validation = tool_num_opt("--validation", optarg, 0, 0.5); break;
-    case 'A': o.no_augment = 1; break;
-    case 'q': o.quiet = 1; break;
-    case 'P': o.report = optarg; break;
-    case 'D': o.dry_run = 1; break;
-    case 'T': o.table = optarg; break;
-    case 'G': o.groups = optarg; break;
-    case 'I': o.init_path = optarg; break;
-    case 'N': o.threads = (int)tool_int_opt("--threads", optarg, 1, 256); break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    case 'r': o->recipe = optarg; break;
+    case 'd': o->data = optarg; break;
+    case 'l': o->list = optarg; break;
+    case 'v': o->valid_list = optarg; break;
+    case 'c': o->cache = optarg; break;
+    case 'C': o->no_cache = 1; break;
+    case 'o': o->out = optarg; break;
+    case 'u': o->curves = optarg; break;
+    case 'k': o->checkpoint = optarg; break;
+    case 'R': o->resume = 1; break;
+    case 'f': o->folds = (int)tool_int_opt("--folds", optarg, 2, 1000); break;
+    case 'j': o->cv_json = optarg; break;
+    case 'e': o->epochs = (int)tool_int_opt("--epochs", optarg, 1, 100000); break;
+    case 'b': o->batch = (int)tool_int_opt("--batch", optarg, 2, 65536); break;
+    case 'L': o->lr = tool_num_opt("--lr", optarg, 1e-9, 10); break;
+    case 's': o->seed = tool_int_opt("--seed", optarg, 0, 2147483647); break;
+    case 'p': o->patience = (int)tool_int_opt("--patience", optarg, 0, 100000); break;
+    case 'V': o->validation = tool_num_opt("--validation", optarg, 0, 0.5); break;
+    case 'A': o->no_augment = 1; break;
+    case 'q': o->quiet = 1; break;
+    case 'P': o->report = optarg; break;
+    case 'D': o->dry_run = 1; break;
+    case 'T': o->table = optarg; break;
+    case 'G': o->groups = optarg; break;
+    case 'I': o->init_path = optarg; break;
+    case 'N': o->threads = (int)tool_int_opt("--threads", optarg, 1, 256); break;
+    case 'h': usage(stdout); exit(0);
+    default: usage(stderr); exit(2);
     }
   }
-  if (optind != argc || !o.recipe || (!o.data && !o.table) || (!o.out && o.folds == 0) ||
-      o.folds == 1 || o.folds < 0 || (o.resume && !o.checkpoint) ||
-      (o.table && o.data && (o.folds == 0 || o.valid_list)) ||
-      (o.groups && !(o.table && o.data))) {
+  if (optind != argc || !o->recipe || (!o->data && !o->table) || (!o->out && o->folds == 0) ||
+      o->folds == 1 || o->folds < 0 || (o->resume && !o->checkpoint) ||
+      (o->table && o->data && (o->folds == 0 || o->valid_list)) ||
+      (o->groups && !(o->table && o->data))) {
     usage(stderr);
-    return 2;
+    exit(2);
   }
-  g_quiet = o.quiet;
+}
+
+/* The recipe with the command line's overrides, its architecture, the
+ * second stage's (then:) and the model it starts from (init:). */
+static mgc_recipe *load_recipe(opts *o, mgc_arch **arch, mgc_recipe **then, mgc_arch **then_arch,
+                               mgc_model **init) {
   mgc_recipe *r;
-  if (mgc_recipe_load(o.recipe, &r)) tool_die(NULL);
-  if (o.epochs > 0) r->train.epochs = o.epochs;
-  if (o.batch > 1) r->train.batch = o.batch;
-  if (o.lr > 0) r->train.optim.lr = r->train.schedule.base_lr = r->train.schedule.lr = o.lr;
-  if (o.seed >= 0) r->train.seed = (uint64_t)o.seed;
-  if (o.patience >= 0) r->train.patience = o.patience;
-  if (o.threads > 0) r->train.threads = o.threads;
-  if (o.validation >= 0) r->validation = o.validation;
-  if (o.no_augment) {
+  *then = NULL, *then_arch = NULL, *init = NULL;
+  if (mgc_recipe_load(o->recipe, &r)) tool_die(NULL);
+  if (o->epochs > 0) r->train.epochs = o->epochs;
+  if (o->batch > 1) r->train.batch = o->batch;
+  if (o->lr > 0) r->train.optim.lr = r->train.schedule.base_lr = r->train.schedule.lr = o->lr;
+  if (o->seed >= 0) r->train.seed = (uint64_t)o->seed;
+  if (o->patience >= 0) r->train.patience = o->patience;
+  if (o->threads > 0) r->train.threads = o->threads;
+  if (o->validation >= 0) r->validation = o->validation;
+  if (o->no_augment) {
     mgc_augment_params_default(&r->train.aug);
     r->n_variants = 0;
   }
-  mgc_arch *arch;
-  if (mgc_arch_load(r->architecture, &arch)) tool_die(NULL);
-  mgc_model *init = NULL;
-  mgc_recipe *then = NULL;
-  mgc_arch *then_arch = NULL;
+  if (mgc_arch_load(r->architecture, arch)) tool_die(NULL);
   if (r->then[0]) {
-    if (mgc_recipe_load(r->then, &then) || mgc_arch_load(then->architecture, &then_arch))
+    if (mgc_recipe_load(r->then, then) || mgc_arch_load((*then)->architecture, then_arch))
       tool_die("then");
-    if (o.epochs > 0) then->train.epochs = o.epochs;
-    if (o.seed >= 0) then->train.seed = (uint64_t)o.seed;
-    o.then = then;
-    o.then_arch = then_arch;
+    if (o->epochs > 0) (*then)->train.epochs = o->epochs;
+    if (o->seed >= 0) (*then)->train.seed = (uint64_t)o->seed;
+    o->then = *then;
+    o->then_arch = *then_arch;
   }
-  if (o.init_path) snprintf(r->init, sizeof r->init, "%s", o.init_path);
+  if (o->init_path) snprintf(r->init, sizeof r->init, "%s", o->init_path);
   if (r->init[0]) {
-    if (o.table) {
+    if (o->table) {
       fprintf(stderr, "mgc-train: a feature table cannot start from a model (init)\n");
-      return 2;
+      exit(2);
     }
-    if (mgc_model_load(r->init, &init)) tool_die("init");
-    o.init = init;
-    o.init_path = r->init;
+    if (mgc_model_load(r->init, init)) tool_die("init");
+    o->init = *init;
+    o->init_path = r->init;
   }
+  return r;
+}
+
+/* The audio of --data (and --list, --valid-list): its tracks' features,
+ * through the cache, plain and in the recipe's audio variants. */
+static void load_audio(const opts *o, const mgc_recipe *r, const mgc_arch *arch, const mgc_model *init, data *d,
+                       mgc_featcache **cache, mgc_dataset **vds, mgc_corpus **vclean, double t0) {
+  mgc_feature_kind kind;
+  if (mgc_feature_kind_parse(arch->feature, &kind))
+    tool_die("the architecture's 'feature' is not one mgc-train can compute yet (a feature table: "
+        "--table)");
+  mgc_frontend_params fp;
+  mgc_frontend_params_default(&fp);
+  if (init) fp = init->frontend; /* the features the pretrained net learned on */
+  char cache_dir[1024];
+  if (o->cache) snprintf(cache_dir, sizeof cache_dir, "%s", o->cache);
+  else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
+  if (mgc_featcache_new(o->no_cache ? NULL : cache_dir, &fp, kind, cache)) tool_die("feature cache");
+
+  if (o->list ? mgc_dataset_from_list(o->list, o->data, NULL, 0, &d->ds)
+             : mgc_dataset_scan(o->data, &d->ds))
+    tool_die(NULL);
+  /* Lists like GTZAN's name every track of the full set; on a subset most
+   * are absent, so show a few and count the rest. */
+  for (int i = 0; i < d->ds->n_skipped && i < 5; i++) log_line(NULL, d->ds->skipped[i]);
+  if (d->ds->n_skipped > 5)
+    fprintf(stderr, "warning: ... and %d more listed tracks not found\n", d->ds->n_skipped - 5);
+  if (o->valid_list &&
+      mgc_dataset_from_list(o->valid_list, o->data, (const char *const *)d->ds->classes,
+                            d->ds->n_classes, vds))
+    tool_die(NULL);
+  fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
+          d->ds->n_tracks, d->ds->n_classes, d->ds->n_skipped,
+          *vds ? ", plus a validation list" : "");
+  if (mgc_corpus_load(d->ds, *cache, NULL, r->train.seed, log_line, NULL, &d->clean)) tool_die(NULL);
+  for (int v = 0; v < r->n_variants; v++) {
+    if (mgc_corpus_load(d->ds, *cache, r->variants[v], r->train.seed, log_line, NULL, &d->var[v]))
+      tool_die(r->variants[v]);
+    d->n_var++;
+  }
+  if (*vds && mgc_corpus_load(*vds, *cache, NULL, r->train.seed, log_line, NULL, vclean))
+    tool_die(NULL);
+  long hits, misses, replaced;
+  mgc_featcache_stats(*cache, &hits, &misses, &replaced);
+  fprintf(stderr,
+          "features: %d tracks readable, %d unreadable (skipped); cache %ld hits, %ld computed"
+          "%s; %.1f s\n",
+          d->clean->n_tracks, d->clean->n_failed, hits, misses,
+          replaced ? " (damaged cache files replaced)" : "", now_s() - t0);
+}
+
+/* The final model: on every track (but a validation share, when the
+ * recipe asks for one and no --valid-list gives it), its curves and
+ * metrics inside, written to --out. */
+static void train_final(const opts *o, const mgc_recipe *r, const mgc_arch *arch, const data *d, mgc_corpus *vclean,
+                        const int *all, int n, int *tr, int *va) {
+  int n_tr = 0, n_va = 0;
+  mgc_model *m;
+  mgc_train_result res;
+  char curves[1100];
+  if (o->curves) snprintf(curves, sizeof curves, "%s", o->curves);
+  else snprintf(curves, sizeof curves, "%s.curves.csv", o->out);
+  mgc_corpus *vc = vclean;
+  if (!vclean && r->validation > 0) {
+    if (mgc_cv_holdout(d->ds, d->clean, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
+        mgc_corpus_subset(d->clean, va, n_va, &vc))
+      tool_die("validation split");
+  } else {
+    memcpy(tr, all, (size_t)n * sizeof *tr);
+    n_tr = n;
+  }
+  n_va = vc ? vc->n_tracks : 0;
+  fprintf(stderr, "training on %d tracks (+%d audio variants each), validating on %d\n", n_tr,
+          d->n_var, n_va);
+  mgc_status st = train_one(o, r, arch, d, tr, n_tr, vc, curves, &m, &res);
+  if (vc != vclean) mgc_corpus_free(vc);
+  if (st) tool_die("training");
+  char metrics[512];
+  snprintf(metrics, sizeof metrics,
+           "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": %.6f, \"val_window_acc\": "
+           "%.6f, \"val_track_acc\": %.6f, \"train_tracks\": %d, \"val_tracks\": %d, "
+           "\"seconds\": %.1f}",
+           res.best_epoch, res.epochs_run, res.best_val_loss, res.best_val_acc,
+           res.best_val_track_acc, n_tr, n_va, res.seconds);
+  if (n_va == 0) /* no validation: JSON has no infinity, say null */
+    snprintf(metrics, sizeof metrics,
+             "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": null, \"val_window_acc\": "
+             "null, \"val_track_acc\": null, \"train_tracks\": %d, \"val_tracks\": 0, "
+             "\"seconds\": %.1f}",
+             res.best_epoch, res.epochs_run, n_tr, res.seconds);
+  /* The learning curves travel inside the model, for mgc-eval's report. */
+  FILE *cf = fopen(curves, "rb");
+  if (cf) {
+    char *text = calloc(1, 1 << 20);
+    if (text && fread(text, 1, (1 << 20) - 1, cf) > 0 && mgc_model_set_curves(m, text))
+      tool_die("curves");
+    free(text);
+    fclose(cf);
+  }
+  if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o->out)) tool_die("saving");
+  if (n_va)
+    printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
+           "%.1f%% (%d tracks), %.0f s\n",
+           o->out, res.best_epoch, res.epochs_run, 100 * res.best_val_acc,
+           100 * res.best_val_track_acc, n_va, res.seconds);
+  else
+    printf("wrote %s: the last of %d epochs (no validation tracks), %.0f s\n", o->out,
+           res.epochs_run, res.seconds);
+  mgc_model_free(m);
+}
+
+/* K-fold cross-validation (mgc_cv_run) with this recipe: the folds'
+ * figures as they come, the summary, --report and --cv-json; with
+ * --dry-run the folds alone. Returns the exit status. */
+static int cross_validate(const opts *o, const mgc_recipe *r, const mgc_arch *arch, const data *d, int n,
+                          double t0) {
+  if (o->folds > n) {
+    fprintf(stderr, "mgc-train: %d folds for %d tracks\n", o->folds, n);
+    return 2;
+  }
+  int *fold = malloc((size_t)d->ds->n_tracks * sizeof *fold);
+  if (!fold) tool_die("out of memory");
+  if (d->fold) memcpy(fold, d->fold, (size_t)d->ds->n_tracks * sizeof *fold);
+  else if (mgc_dataset_folds(d->ds, o->folds, r->train.seed, fold)) tool_die("folds");
+  /* With fixed folds (--table --data) a fold lists its tracks in the audio
+   * dataset's order, as an audio run lists them. */
+  mgc_cv_setup cs = {d->ds, d->clean, o->folds, fold, d->arows, d->n_audio, d->group, d->n_groups,
+                     r->validation, r->train.seed, r->train.win_len, r->train.win_hop};
+  if (o->dry_run) {
+    /* The folds alone, so that another implementation (bench/torch_train.py)
+     * can run the same protocol on the same split. */
+    if (mgc_cv_write_folds(&cs, o->cv_json ? o->cv_json : "-")) tool_die(NULL);
+    free(fold);
+    return 0;
+  }
+  cv_ctx cx = {o, r, arch, d};
+  mgc_cv_result *cvr;
+  if (mgc_cv_run(&cs, cv_train, cv_log, cv_fold_done, &cx, &cvr)) tool_die("cross-validation");
+  print_cv(o, cvr, now_s() - t0);
+  if (o->cv_json && mgc_cv_write(cvr, o->cv_json)) tool_die(NULL);
+  mgc_cv_result_free(cvr);
+  free(fold);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  tool_init("mgc-train");
+  opts o;
+  parse_options(argc, argv, &o);
+  g_quiet = o.quiet;
+  mgc_arch *arch, *then_arch;
+  mgc_recipe *then;
+  mgc_model *init;
+  mgc_recipe *r = load_recipe(&o, &arch, &then, &then_arch, &init);
   mgc_featcache *cache = NULL;
   data d = {0};
   mgc_corpus *vclean = NULL;
@@ -580,48 +736,7 @@ int main(int argc, char **argv) {
     r->n_variants = 0;
     load_table(&o, r, &d, &tab, &vclean);
   } else {
-    mgc_feature_kind kind;
-    if (mgc_feature_kind_parse(arch->feature, &kind))
-      tool_die("the architecture's 'feature' is not one mgc-train can compute yet (a feature table: "
-          "--table)");
-    mgc_frontend_params fp;
-    mgc_frontend_params_default(&fp);
-    if (init) fp = init->frontend; /* the features the pretrained net learned on */
-    char cache_dir[1024];
-    if (o.cache) snprintf(cache_dir, sizeof cache_dir, "%s", o.cache);
-    else mgc_featcache_default_dir(cache_dir, sizeof cache_dir);
-    if (mgc_featcache_new(o.no_cache ? NULL : cache_dir, &fp, kind, &cache)) tool_die("feature cache");
-
-    if (o.list ? mgc_dataset_from_list(o.list, o.data, NULL, 0, &d.ds)
-               : mgc_dataset_scan(o.data, &d.ds))
-      tool_die(NULL);
-    /* Lists like GTZAN's name every track of the full set; on a subset most
-     * are absent, so show a few and count the rest. */
-    for (int i = 0; i < d.ds->n_skipped && i < 5; i++) log_line(NULL, d.ds->skipped[i]);
-    if (d.ds->n_skipped > 5)
-      fprintf(stderr, "warning: ... and %d more listed tracks not found\n", d.ds->n_skipped - 5);
-    if (o.valid_list &&
-        mgc_dataset_from_list(o.valid_list, o.data, (const char *const *)d.ds->classes,
-                              d.ds->n_classes, &vds))
-      tool_die(NULL);
-    fprintf(stderr, "data: %d tracks in %d classes (%d listed tracks not found)%s\n",
-            d.ds->n_tracks, d.ds->n_classes, d.ds->n_skipped,
-            vds ? ", plus a validation list" : "");
-    if (mgc_corpus_load(d.ds, cache, NULL, r->train.seed, log_line, NULL, &d.clean)) tool_die(NULL);
-    for (int v = 0; v < r->n_variants; v++) {
-      if (mgc_corpus_load(d.ds, cache, r->variants[v], r->train.seed, log_line, NULL, &d.var[v]))
-        tool_die(r->variants[v]);
-      d.n_var++;
-    }
-    if (vds && mgc_corpus_load(vds, cache, NULL, r->train.seed, log_line, NULL, &vclean))
-      tool_die(NULL);
-    long hits, misses, replaced;
-    mgc_featcache_stats(cache, &hits, &misses, &replaced);
-    fprintf(stderr,
-            "features: %d tracks readable, %d unreadable (skipped); cache %ld hits, %ld computed"
-            "%s; %.1f s\n",
-            d.clean->n_tracks, d.clean->n_failed, hits, misses,
-            replaced ? " (damaged cache files replaced)" : "", now_s() - t0);
+    load_audio(&o, r, arch, init, &d, &cache, &vds, &vclean, t0);
   }
   if (d.clean->n_tracks < 2) {
     fprintf(stderr, "mgc-train: fewer than two readable tracks\n");
@@ -634,88 +749,10 @@ int main(int argc, char **argv) {
   int rc = 0;
 
   if (o.folds == 0) {
-    int n_tr = 0, n_va = 0;
-    mgc_model *m;
-    mgc_train_result res;
-    char curves[1100];
-    if (o.curves) snprintf(curves, sizeof curves, "%s", o.curves);
-    else snprintf(curves, sizeof curves, "%s.curves.csv", o.out);
-    mgc_corpus *vc = vclean;
-    if (!vclean && r->validation > 0) {
-      if (mgc_cv_holdout(d.ds, d.clean, all, n, r->validation, r->train.seed, tr, &n_tr, va, &n_va) ||
-          mgc_corpus_subset(d.clean, va, n_va, &vc))
-        tool_die("validation split");
-    } else {
-      memcpy(tr, all, (size_t)n * sizeof *tr);
-      n_tr = n;
-    }
-    n_va = vc ? vc->n_tracks : 0;
-    fprintf(stderr, "training on %d tracks (+%d audio variants each), validating on %d\n", n_tr,
-            d.n_var, n_va);
-    mgc_status st = train_one(&o, r, arch, &d, tr, n_tr, vc, curves, &m, &res);
-    if (vc != vclean) mgc_corpus_free(vc);
-    if (st) tool_die("training");
-    char metrics[512];
-    snprintf(metrics, sizeof metrics,
-             "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": %.6f, \"val_window_acc\": "
-             "%.6f, \"val_track_acc\": %.6f, \"train_tracks\": %d, \"val_tracks\": %d, "
-             "\"seconds\": %.1f}",
-             res.best_epoch, res.epochs_run, res.best_val_loss, res.best_val_acc,
-             res.best_val_track_acc, n_tr, n_va, res.seconds);
-    if (n_va == 0) /* no validation: JSON has no infinity, say null */
-      snprintf(metrics, sizeof metrics,
-               "{\"best_epoch\": %d, \"epochs_run\": %d, \"val_loss\": null, \"val_window_acc\": "
-               "null, \"val_track_acc\": null, \"train_tracks\": %d, \"val_tracks\": 0, "
-               "\"seconds\": %.1f}",
-               res.best_epoch, res.epochs_run, n_tr, res.seconds);
-    /* The learning curves travel inside the model, for mgc-eval's report. */
-    FILE *cf = fopen(curves, "rb");
-    if (cf) {
-      char *text = calloc(1, 1 << 20);
-      if (text && fread(text, 1, (1 << 20) - 1, cf) > 0 && mgc_model_set_curves(m, text))
-        tool_die("curves");
-      free(text);
-      fclose(cf);
-    }
-    if (mgc_model_set_metrics(m, metrics) || mgc_model_save(m, o.out)) tool_die("saving");
-    if (n_va)
-      printf("wrote %s: best epoch %d of %d, validation window accuracy %.1f%%, track accuracy "
-             "%.1f%% (%d tracks), %.0f s\n",
-             o.out, res.best_epoch, res.epochs_run, 100 * res.best_val_acc,
-             100 * res.best_val_track_acc, n_va, res.seconds);
-    else
-      printf("wrote %s: the last of %d epochs (no validation tracks), %.0f s\n", o.out,
-             res.epochs_run, res.seconds);
-    mgc_model_free(m);
+    train_final(&o, r, arch, &d, vclean, all, n, tr, va);
   } else {
-    if (o.folds > n) {
-      fprintf(stderr, "mgc-train: %d folds for %d tracks\n", o.folds, n);
-      return 2;
-    }
-    int *fold = malloc((size_t)d.ds->n_tracks * sizeof *fold);
-    if (!fold) tool_die("out of memory");
-    if (d.fold) memcpy(fold, d.fold, (size_t)d.ds->n_tracks * sizeof *fold);
-    else if (mgc_dataset_folds(d.ds, o.folds, r->train.seed, fold)) tool_die("folds");
-    /* With fixed folds (--table --data) a fold lists its tracks in the audio
-     * dataset's order, as an audio run lists them. */
-    mgc_cv_setup cs = {d.ds, d.clean, o.folds, fold, d.arows, d.n_audio, d.group, d.n_groups,
-                       r->validation, r->train.seed, r->train.win_len, r->train.win_hop};
-    if (o.dry_run) {
-      /* The folds alone, so that another implementation (bench/torch_train.py)
-       * can run the same protocol on the same split. */
-      if (mgc_cv_write_folds(&cs, o.cv_json ? o.cv_json : "-")) tool_die(NULL);
-      free(fold);
-      goto cleanup;
-    }
-    cv_ctx cx = {&o, r, arch, &d};
-    mgc_cv_result *cvr;
-    if (mgc_cv_run(&cs, cv_train, cv_log, cv_fold_done, &cx, &cvr)) tool_die("cross-validation");
-    print_cv(&o, cvr, now_s() - t0);
-    if (o.cv_json && mgc_cv_write(cvr, o.cv_json)) tool_die(NULL);
-    mgc_cv_result_free(cvr);
-    free(fold);
+    rc = cross_validate(&o, r, arch, &d, n, t0);
   }
-cleanup:
   free(all);
   free(tr);
   free(va);
