@@ -152,6 +152,109 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
   return MGC_OK;
 }
 
+/* One file's answer: as JSON (one object a line) or in words. */
+typedef struct answer_opts {
+  int json, timeline, top;
+  double min_conf;
+} answer_opts;
+
+static void print_answer(const classifier *cl, const answer_opts *ao, const char *file, const double *mean, int nw,
+                         const music *mu) {
+  const int C = cl->C, M = cl->e ? cl->e->n_members : 0, json = ao->json, timeline = ao->timeline, top = ao->top;
+  int no_music = cl->det && !mu->votes;
+  int order[C];
+  for (int k = 0; k < C; k++) order[k] = k;
+  for (int a = 0; a < C; a++)
+    for (int b = a + 1; b < C; b++)
+      if (mean[order[b]] > mean[order[a]]) {
+        int t = order[a];
+        order[a] = order[b];
+        order[b] = t;
+      }
+  /* Below --min-confidence the answer is "not sure" and its candidates,
+   * never a genre said with confidence. */
+  int unsure = !no_music && mean[order[0]] < ao->min_conf;
+  if (json) {
+    printf("{\"file\": ");
+    json_string(stdout, file);
+    if (cl->det)
+      printf(", \"no_music\": %s, \"music_windows\": %zu, \"detector_windows\": %zu",
+             no_music ? "true" : "false", mu->votes, mu->n);
+    if (cl->det && timeline) {
+      printf(", \"timeline\": [");
+      for (size_t w = 0; w < mu->n; w++) {
+        const mgc_music_window *mw = &mu->w[w];
+        printf("%s{\"t\": %.3f, \"t_end\": %.3f, \"music\": ", w ? ", " : "", mw->t, mw->t_end);
+        if (!isnan(mw->music)) printf("%.4f", mw->music);
+        else printf("null");
+        printf(", \"window\": \"%s\", \"state\": \"%s\", \"votes\": %s}", mgc_sound_name(mw->v.window),
+               mgc_sound_name(mw->v.state), mw->v.votes ? "true" : "false");
+      }
+      printf("]");
+    }
+    if (no_music) {
+      printf(", \"genre\": null, \"uncertain\": false, \"windows\": 0}\n");
+      return;
+    }
+    printf(", \"genre\": ");
+    if (unsure) printf("null");
+    else json_string(stdout, cl->classes[order[0]]);
+    printf(", \"uncertain\": %s", unsure ? "true" : "false");
+    printf(", \"confidence\": %.4f, \"windows\": %d, \"top\": [", mean[order[0]], nw);
+    for (int k = 0; k < top; k++) {
+      printf("%s[", k ? ", " : "");
+      json_string(stdout, cl->classes[order[k]]);
+      printf(", %.4f]", mean[order[k]]);
+    }
+    printf("], \"probabilities\": {");
+    for (int k = 0; k < C; k++) {
+      printf("%s", k ? ", " : "");
+      json_string(stdout, cl->classes[k]);
+      printf(": %.4f", mean[k]);
+    }
+    printf("}");
+    if (M) {
+      printf(", \"rule\": ");
+      json_string(stdout, mgc_comb_rule_name(cl->e->rule));
+      printf(", \"members\": [");
+      for (int m = 0; m < M; m++) {
+        const float *p = cl->member_probs + (size_t)m * (size_t)C;
+        printf("%s{\"name\": ", m ? ", " : "");
+        json_string(stdout, cl->e->members[m].name);
+        printf(", \"genre\": ");
+        json_string(stdout, cl->classes[mgc_argmax(p, C)]);
+        printf(", \"probabilities\": [");
+        for (int k = 0; k < C; k++) printf("%s%.4f", k ? ", " : "", p[k]);
+        printf("]}");
+      }
+      printf("]");
+    }
+    printf("}\n");
+  } else if (no_music) {
+    printf("%s: no music  [none of %zu windows]\n", file, mu->n);
+  } else {
+    if (unsure) {
+      printf("%s: not sure: %s %.0f%%", file, cl->classes[order[0]], 100 * mean[order[0]]);
+      for (int k = 1; k < top; k++)
+        printf(", %s %.0f%%", cl->classes[order[k]], 100 * mean[order[k]]);
+    } else {
+      printf("%s: %s (%.0f%%)", file, cl->classes[order[0]], 100 * mean[order[0]]);
+      for (int k = 1; k < top; k++) printf("%s %s %.0f%%", k == 1 ? "  then" : ",",
+                                           cl->classes[order[k]], 100 * mean[order[k]]);
+    }
+    if (cl->table) printf("  [the whole file's 57 features]");
+    else printf("  [%d windows]", nw);
+    if (cl->det && mu->votes < mu->n) printf("  [music in %zu of %zu windows]", mu->votes, mu->n);
+    for (int m = 0; m < M; m++) {
+      const float *p = cl->member_probs + (size_t)m * (size_t)C;
+      int g = mgc_argmax(p, C);
+      printf("%s%s %s %.0f%%", m ? ", " : "  members: ", cl->e->members[m].name, cl->classes[g],
+             100 * p[g]);
+    }
+    printf("\n");
+  }
+}
+
 int main(int argc, char **argv) {
   tool_init("mgc-classify");
   const char *model_path = NULL, *detector = NULL;
@@ -195,8 +298,9 @@ int main(int argc, char **argv) {
     classifier_free(&cl);
     return 1;
   }
-  const int C = cl.C, M = cl.e ? cl.e->n_members : 0;
+  const int C = cl.C;
   if (top > C) top = C;
+  answer_opts ao = {json, timeline, top, min_conf};
   mgc_path_list files = {0};
   for (int i = optind; i < argc; i++)
     if (mgc_path_list_add(&files, argv[i])) {
@@ -221,101 +325,8 @@ int main(int argc, char **argv) {
       failures++;
       continue;
     }
-    int no_music = cl.det && !mu.votes;
-    int order[C];
-    for (int k = 0; k < C; k++) order[k] = k;
-    for (int a = 0; a < C; a++)
-      for (int b = a + 1; b < C; b++)
-        if (mean[order[b]] > mean[order[a]]) {
-          int t = order[a];
-          order[a] = order[b];
-          order[b] = t;
-        }
     if (bar) fprintf(stderr, "\r%*s\r", 45, "");
-    /* Below --min-confidence the answer is "not sure" and its candidates,
-     * never a genre said with confidence. */
-    int unsure = !no_music && mean[order[0]] < min_conf;
-    if (json) {
-      printf("{\"file\": ");
-      json_string(stdout, files.v[i]);
-      if (cl.det)
-        printf(", \"no_music\": %s, \"music_windows\": %zu, \"detector_windows\": %zu",
-               no_music ? "true" : "false", mu.votes, mu.n);
-      if (cl.det && timeline) {
-        printf(", \"timeline\": [");
-        for (size_t w = 0; w < mu.n; w++) {
-          const mgc_music_window *mw = &mu.w[w];
-          printf("%s{\"t\": %.3f, \"t_end\": %.3f, \"music\": ", w ? ", " : "", mw->t, mw->t_end);
-          if (!isnan(mw->music)) printf("%.4f", mw->music);
-          else printf("null");
-          printf(", \"window\": \"%s\", \"state\": \"%s\", \"votes\": %s}", mgc_sound_name(mw->v.window),
-                 mgc_sound_name(mw->v.state), mw->v.votes ? "true" : "false");
-        }
-        printf("]");
-      }
-      if (no_music) {
-        printf(", \"genre\": null, \"uncertain\": false, \"windows\": 0}\n");
-        free(mu.w);
-        fflush(stdout);
-        continue;
-      }
-      printf(", \"genre\": ");
-      if (unsure) printf("null");
-      else json_string(stdout, cl.classes[order[0]]);
-      printf(", \"uncertain\": %s", unsure ? "true" : "false");
-      printf(", \"confidence\": %.4f, \"windows\": %d, \"top\": [", mean[order[0]], nw);
-      for (int k = 0; k < top; k++) {
-        printf("%s[", k ? ", " : "");
-        json_string(stdout, cl.classes[order[k]]);
-        printf(", %.4f]", mean[order[k]]);
-      }
-      printf("], \"probabilities\": {");
-      for (int k = 0; k < C; k++) {
-        printf("%s", k ? ", " : "");
-        json_string(stdout, cl.classes[k]);
-        printf(": %.4f", mean[k]);
-      }
-      printf("}");
-      if (M) {
-        printf(", \"rule\": ");
-        json_string(stdout, mgc_comb_rule_name(cl.e->rule));
-        printf(", \"members\": [");
-        for (int m = 0; m < M; m++) {
-          const float *p = cl.member_probs + (size_t)m * (size_t)C;
-          printf("%s{\"name\": ", m ? ", " : "");
-          json_string(stdout, cl.e->members[m].name);
-          printf(", \"genre\": ");
-          json_string(stdout, cl.classes[mgc_argmax(p, C)]);
-          printf(", \"probabilities\": [");
-          for (int k = 0; k < C; k++) printf("%s%.4f", k ? ", " : "", p[k]);
-          printf("]}");
-        }
-        printf("]");
-      }
-      printf("}\n");
-    } else if (no_music) {
-      printf("%s: no music  [none of %zu windows]\n", files.v[i], mu.n);
-    } else {
-      if (unsure) {
-        printf("%s: not sure: %s %.0f%%", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
-        for (int k = 1; k < top; k++)
-          printf(", %s %.0f%%", cl.classes[order[k]], 100 * mean[order[k]]);
-      } else {
-        printf("%s: %s (%.0f%%)", files.v[i], cl.classes[order[0]], 100 * mean[order[0]]);
-        for (int k = 1; k < top; k++) printf("%s %s %.0f%%", k == 1 ? "  then" : ",",
-                                             cl.classes[order[k]], 100 * mean[order[k]]);
-      }
-      if (cl.table) printf("  [the whole file's 57 features]");
-      else printf("  [%d windows]", nw);
-      if (cl.det && mu.votes < mu.n) printf("  [music in %zu of %zu windows]", mu.votes, mu.n);
-      for (int m = 0; m < M; m++) {
-        const float *p = cl.member_probs + (size_t)m * (size_t)C;
-        int g = mgc_argmax(p, C);
-        printf("%s%s %s %.0f%%", m ? ", " : "  members: ", cl.e->members[m].name, cl.classes[g],
-               100 * p[g]);
-      }
-      printf("\n");
-    }
+    print_answer(&cl, &ao, files.v[i], mean, nw, &mu);
     free(mu.w);
     fflush(stdout);
   }
