@@ -184,6 +184,205 @@ static void json_str(const char *s) {
   fputs(q, stdout);
 }
 
+/* An ensemble evaluated on --data: the tracks decided, and every member's
+ * and the combination's metrics on them. */
+typedef struct ens_run {
+  const char *path, *rule;
+  char comb_name[64];
+  const mgc_ensemble *e;
+  const mgc_dataset *ds;
+  int n, failed, n_no_music;
+  const char **names, **no_music; /* [n], [n_no_music] */
+  int *label;
+  mgc_metrics **mt;               /* [members + 1], the combination last */
+  double ece_uncal;               /* of the combination without its temperature (NAN: it has none) */
+} ens_run;
+
+static void ens_print_json(const ens_run *run) {
+  const char *path = run->path;
+  const char *rule = run->rule;
+  const char *comb_name = run->comb_name;
+  const mgc_ensemble *e = run->e;
+  const mgc_model *det = run->e->detector_loaded;
+  const int M = run->e->n_members;
+  const int C = run->e->n_classes;
+  const int n = run->n;
+  const int failed = run->failed;
+  const int n_no_music = run->n_no_music;
+  const char **names = run->names;
+  const char **no_music = run->no_music;
+  const int *label = run->label;
+  mgc_metrics *const *mt = run->mt;
+  const mgc_metrics *E = run->mt[run->e->n_members];
+  const mgc_dataset *ds = run->ds;
+  const double ece_uncal = run->ece_uncal;
+  printf("{\"model\": ");
+  json_str(path);
+  printf(", \"ensemble\": ");
+  json_str(e->name ? e->name : "");
+  printf(", \"rule\": ");
+  json_str(rule);
+  printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"detector\": ", ds->n_skipped, failed);
+  if (det) json_str(e->detector_path);
+  else printf("null");
+  printf(", \"no_music\": [");
+  for (int t = 0; t < n_no_music; t++) {
+    printf("%s", t ? ", " : "");
+    json_str(no_music[t]);
+  }
+  printf("], \"track_accuracy_all\": %.6f, \"classes\": [",
+         E->track_acc * n / (double)(n + n_no_music));
+  for (int k = 0; k < C; k++) {
+    printf("%s", k ? ", " : "");
+    json_str(e->classes[k]);
+  }
+  printf("], \"temperature\": %.6g, \"ece_without_temperature\": ", e->temperature);
+  if (isfinite(ece_uncal)) printf("%.6f", ece_uncal);
+  else printf("null");
+  printf(", \"evaluated_classes\": [");
+  for (int k = 0, i = 0; k < C; k++)
+    if (E->per_class[k].support) {
+      printf("%s", i++ ? ", " : "");
+      json_str(e->classes[k]);
+    }
+  printf("],\n \"table\": [");
+  for (int r = 0; r <= M; r++) {
+    printf("%s{\"name\": ", r ? ", " : "");
+    json_str(r < M ? e->members[r].name : comb_name);
+    printf(", \"kind\": \"%s\", \"track_accuracy\": %.6f, \"macro_f1\": %.6f}",
+           r < M ? "member" : "ensemble", mt[r]->track_acc, mt[r]->macro_f1);
+  }
+  printf("],\n \"files\": [");
+  for (int t = 0; t < n; t++) {
+    printf("%s\n  {\"file\": ", t ? "," : "");
+    json_str(names[t]);
+    printf(", \"true\": ");
+    json_str(e->classes[label[t]]);
+    printf(", \"genre\": ");
+    json_str(e->classes[E->tracks[t].pred]);
+    printf(", \"confidence\": %.4f, \"members\": [", E->tracks[t].confidence);
+    for (int m = 0; m < M; m++) {
+      printf("%s{\"name\": ", m ? ", " : "");
+      json_str(e->members[m].name);
+      printf(", \"genre\": ");
+      json_str(e->classes[mt[m]->tracks[t].pred]);
+      printf(", \"confidence\": %.4f}", mt[m]->tracks[t].confidence);
+    }
+    printf("]}");
+  }
+  printf("],\n \"metrics\": {");
+  for (int r = 0; r <= M; r++) {
+    char *j = mgc_metrics_tracks_to_json(mt[r]);
+    printf("%s\n", r ? "," : "");
+    json_str(r < M ? e->members[r].name : "ensemble");
+    printf(": %s", j ? j : "null");
+    free(j);
+  }
+  printf("}}\n");
+}
+
+static void ens_print_text(const ens_run *run) {
+  const char *path = run->path;
+  const char *rule = run->rule;
+  const char *comb_name = run->comb_name;
+  const mgc_ensemble *e = run->e;
+  const mgc_model *det = run->e->detector_loaded;
+  const int M = run->e->n_members;
+  const int C = run->e->n_classes;
+  const int n = run->n;
+  const int failed = run->failed;
+  const int n_no_music = run->n_no_music;
+  const char **names = run->names;
+  const char **no_music = run->no_music;
+  const int *label = run->label;
+  mgc_metrics *const *mt = run->mt;
+  const mgc_metrics *E = run->mt[run->e->n_members];
+  const mgc_dataset *ds = run->ds;
+  const double ece_uncal = run->ece_uncal;
+  printf("ensemble: %s (%s, rule %s), %d tracks evaluated, %d listed but not found, "
+         "%d unreadable\n",
+         path, e->name ? e->name : "", rule, n, ds->n_skipped, failed);
+  printf("protocol: as mgc-classify decides: each window member's mean window probabilities "
+         "over the\nwhole recording, the table member on the whole recording, combined by "
+         "the rule\n");
+  if (det) {
+    printf("music detector: %s: only the music of each recording is classified; %d of %d "
+           "tracks had none\n(not decided; counted wrong in the accuracy over all tracks, "
+           "%.1f %%)", e->detector_path, n_no_music, n + n_no_music,
+           100 * E->track_acc * n / (double)(n + n_no_music));
+    for (int t = 0; t < n_no_music; t++) printf("%s%s", t ? ", " : ": ", no_music[t]);
+    printf("\n");
+  }
+  if (E->present_only) {
+    printf("classes: the data holds %d of the %d (", E->n_present, C);
+    for (int k = 0, i = 0; k < C; k++)
+      if (E->per_class[k].support) printf("%s%s", i++ ? ", " : "", e->classes[k]);
+    printf(");\nanswers range over all %d, macro F1 over these %d\n", C, E->n_present);
+  }
+  printf("\n%-24s %10s %9s\n", "", "track acc", "macro F1");
+  for (int r = 0; r <= M; r++) {
+    char row[96];
+    snprintf(row, sizeof row, "%s%s", r < M ? "member " : "", r < M ? e->members[r].name : comb_name);
+    printf("%-24s %8.1f %% %9.3f\n", row, 100 * mt[r]->track_acc, mt[r]->macro_f1);
+  }
+  int fw = 4;
+  for (int t = 0; t < n; t++)
+    if ((int)strlen(names[t]) > fw) fw = (int)strlen(names[t]);
+  if (fw > 56) fw = 56; /* longer names push their row out rather than lose their end */
+  printf("\nper file (* = wrong):\n%-*s  %-10s", fw, "file", "true");
+  for (int r = 0; r <= M; r++)
+    printf("  %-*.16s", r < M ? 16 : 0, r < M ? e->members[r].name : "ensemble");
+  printf("\n");
+  for (int t = 0; t < n; t++) {
+    printf("%-*s  %-10s", fw, names[t], e->classes[label[t]]);
+    for (int r = 0; r <= M; r++) {
+      const mgc_track_result *x = &mt[r]->tracks[t];
+      char cell[64];
+      snprintf(cell, sizeof cell, "%s%s %.0f%%", x->pred == x->label ? "" : "*",
+               e->classes[x->pred], 100 * x->confidence);
+      printf("  %-*s", r < M ? 16 : 0, cell);
+    }
+    printf("\n");
+  }
+  if (e->temperature != 1)
+    printf("\ncalibration: temperature %.4g; expected calibration error (15 bins, tracks) "
+           "%.4f without it, %.4f with it\n", e->temperature, ece_uncal, E->ece);
+  printf("\n%s in detail:\n", comb_name);
+  mgc_metrics_print_tracks(E, stdout);
+}
+
+static int ens_write_report(const ens_run *run, const char *report) {
+  const char *path = run->path;
+  const char *rule = run->rule;
+  const char *comb_name = run->comb_name;
+  const mgc_ensemble *e = run->e;
+  const int M = run->e->n_members;
+  mgc_metrics *const *mt = run->mt;
+  const mgc_metrics *E = run->mt[run->e->n_members];
+  mgc_report_extra extra[MGC_ENSEMBLE_MAX_MEMBERS];
+  char labels[MGC_ENSEMBLE_MAX_MEMBERS][96];
+  char info[4096];
+  int o = snprintf(info, sizeof info,
+                   "ensemble: %s (%s), rule %s\nprotocol: one decision per track, as "
+                   "mgc-classify makes it (the 'windows' of this page are the tracks);\n"
+                   "the other columns of the headline table are the members alone\n",
+                   path, e->name ? e->name : "", rule);
+  for (int m = 0; m < M && m < MGC_ENSEMBLE_MAX_MEMBERS; m++) {
+    snprintf(labels[m], sizeof labels[m], "member %s", e->members[m].name);
+    extra[m] = (mgc_report_extra){labels[m], mt[m]};
+    if (o > 0 && (size_t)o < sizeof info)
+      o += snprintf(info + o, sizeof info - (size_t)o, "member %s: %s (%s)\n",
+                    e->members[m].name, e->members[m].model_path,
+                    e->members[m].input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
+  }
+  if (mgc_report_write(report, comb_name, info, E, NULL, extra, M)) {
+    fprintf(stderr, "mgc-eval: report: %s\n", mgc_error_message());
+    return 1;
+  }
+  fprintf(stderr, "report: %s/index.html\n", report);
+  return 0;
+}
+
 /* --model ENSEMBLE.yaml --data: each track decoded once at the ensemble's
  * rate and decided as mgc-classify decides it (every member's track
  * probabilities, combined by the rule); then every member and the
@@ -281,151 +480,12 @@ static int ensemble_data_main(const char *path, const char *detector, const char
     free(u);
     free(row);
   }
-  const char *rule = mgc_comb_rule_name(e->rule);
-  char comb_name[64];
-  snprintf(comb_name, sizeof comb_name, "ensemble (%s)", rule);
-  const mgc_metrics *E = mt[M];
-  if (json) {
-    printf("{\"model\": ");
-    json_str(path);
-    printf(", \"ensemble\": ");
-    json_str(e->name ? e->name : "");
-    printf(", \"rule\": ");
-    json_str(rule);
-    printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"detector\": ", ds->n_skipped, failed);
-    if (det) json_str(e->detector_path);
-    else printf("null");
-    printf(", \"no_music\": [");
-    for (int t = 0; t < n_no_music; t++) {
-      printf("%s", t ? ", " : "");
-      json_str(no_music[t]);
-    }
-    printf("], \"track_accuracy_all\": %.6f, \"classes\": [",
-           E->track_acc * n / (double)(n + n_no_music));
-    for (int k = 0; k < C; k++) {
-      printf("%s", k ? ", " : "");
-      json_str(e->classes[k]);
-    }
-    printf("], \"temperature\": %.6g, \"ece_without_temperature\": ", e->temperature);
-    if (isfinite(ece_uncal)) printf("%.6f", ece_uncal);
-    else printf("null");
-    printf(", \"evaluated_classes\": [");
-    for (int k = 0, i = 0; k < C; k++)
-      if (E->per_class[k].support) {
-        printf("%s", i++ ? ", " : "");
-        json_str(e->classes[k]);
-      }
-    printf("],\n \"table\": [");
-    for (int r = 0; r <= M; r++) {
-      printf("%s{\"name\": ", r ? ", " : "");
-      json_str(r < M ? e->members[r].name : comb_name);
-      printf(", \"kind\": \"%s\", \"track_accuracy\": %.6f, \"macro_f1\": %.6f}",
-             r < M ? "member" : "ensemble", mt[r]->track_acc, mt[r]->macro_f1);
-    }
-    printf("],\n \"files\": [");
-    for (int t = 0; t < n; t++) {
-      printf("%s\n  {\"file\": ", t ? "," : "");
-      json_str(names[t]);
-      printf(", \"true\": ");
-      json_str(e->classes[label[t]]);
-      printf(", \"genre\": ");
-      json_str(e->classes[E->tracks[t].pred]);
-      printf(", \"confidence\": %.4f, \"members\": [", E->tracks[t].confidence);
-      for (int m = 0; m < M; m++) {
-        printf("%s{\"name\": ", m ? ", " : "");
-        json_str(e->members[m].name);
-        printf(", \"genre\": ");
-        json_str(e->classes[mt[m]->tracks[t].pred]);
-        printf(", \"confidence\": %.4f}", mt[m]->tracks[t].confidence);
-      }
-      printf("]}");
-    }
-    printf("],\n \"metrics\": {");
-    for (int r = 0; r <= M; r++) {
-      char *j = mgc_metrics_tracks_to_json(mt[r]);
-      printf("%s\n", r ? "," : "");
-      json_str(r < M ? e->members[r].name : "ensemble");
-      printf(": %s", j ? j : "null");
-      free(j);
-    }
-    printf("}}\n");
-  } else {
-    printf("ensemble: %s (%s, rule %s), %d tracks evaluated, %d listed but not found, "
-           "%d unreadable\n",
-           path, e->name ? e->name : "", rule, n, ds->n_skipped, failed);
-    printf("protocol: as mgc-classify decides: each window member's mean window probabilities "
-           "over the\nwhole recording, the table member on the whole recording, combined by "
-           "the rule\n");
-    if (det) {
-      printf("music detector: %s: only the music of each recording is classified; %d of %d "
-             "tracks had none\n(not decided; counted wrong in the accuracy over all tracks, "
-             "%.1f %%)", e->detector_path, n_no_music, n + n_no_music,
-             100 * E->track_acc * n / (double)(n + n_no_music));
-      for (int t = 0; t < n_no_music; t++) printf("%s%s", t ? ", " : ": ", no_music[t]);
-      printf("\n");
-    }
-    if (E->present_only) {
-      printf("classes: the data holds %d of the %d (", E->n_present, C);
-      for (int k = 0, i = 0; k < C; k++)
-        if (E->per_class[k].support) printf("%s%s", i++ ? ", " : "", e->classes[k]);
-      printf(");\nanswers range over all %d, macro F1 over these %d\n", C, E->n_present);
-    }
-    printf("\n%-24s %10s %9s\n", "", "track acc", "macro F1");
-    for (int r = 0; r <= M; r++) {
-      char row[96];
-      snprintf(row, sizeof row, "%s%s", r < M ? "member " : "", r < M ? e->members[r].name : comb_name);
-      printf("%-24s %8.1f %% %9.3f\n", row, 100 * mt[r]->track_acc, mt[r]->macro_f1);
-    }
-    int fw = 4;
-    for (int t = 0; t < n; t++)
-      if ((int)strlen(names[t]) > fw) fw = (int)strlen(names[t]);
-    if (fw > 56) fw = 56; /* longer names push their row out rather than lose their end */
-    printf("\nper file (* = wrong):\n%-*s  %-10s", fw, "file", "true");
-    for (int r = 0; r <= M; r++)
-      printf("  %-*.16s", r < M ? 16 : 0, r < M ? e->members[r].name : "ensemble");
-    printf("\n");
-    for (int t = 0; t < n; t++) {
-      printf("%-*s  %-10s", fw, names[t], e->classes[label[t]]);
-      for (int r = 0; r <= M; r++) {
-        const mgc_track_result *x = &mt[r]->tracks[t];
-        char cell[64];
-        snprintf(cell, sizeof cell, "%s%s %.0f%%", x->pred == x->label ? "" : "*",
-                 e->classes[x->pred], 100 * x->confidence);
-        printf("  %-*s", r < M ? 16 : 0, cell);
-      }
-      printf("\n");
-    }
-    if (e->temperature != 1)
-      printf("\ncalibration: temperature %.4g; expected calibration error (15 bins, tracks) "
-             "%.4f without it, %.4f with it\n", e->temperature, ece_uncal, E->ece);
-    printf("\n%s in detail:\n", comb_name);
-    mgc_metrics_print_tracks(E, stdout);
-  }
-  int rc = 0;
-  if (report) {
-    mgc_report_extra extra[MGC_ENSEMBLE_MAX_MEMBERS];
-    char labels[MGC_ENSEMBLE_MAX_MEMBERS][96];
-    char info[4096];
-    int o = snprintf(info, sizeof info,
-                     "ensemble: %s (%s), rule %s\nprotocol: one decision per track, as "
-                     "mgc-classify makes it (the 'windows' of this page are the tracks);\n"
-                     "the other columns of the headline table are the members alone\n",
-                     path, e->name ? e->name : "", rule);
-    for (int m = 0; m < M && m < MGC_ENSEMBLE_MAX_MEMBERS; m++) {
-      snprintf(labels[m], sizeof labels[m], "member %s", e->members[m].name);
-      extra[m] = (mgc_report_extra){labels[m], mt[m]};
-      if (o > 0 && (size_t)o < sizeof info)
-        o += snprintf(info + o, sizeof info - (size_t)o, "member %s: %s (%s)\n",
-                      e->members[m].name, e->members[m].model_path,
-                      e->members[m].input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
-    }
-    if (mgc_report_write(report, comb_name, info, E, NULL, extra, M)) {
-      fprintf(stderr, "mgc-eval: report: %s\n", mgc_error_message());
-      rc = 1;
-    } else {
-      fprintf(stderr, "report: %s/index.html\n", report);
-    }
-  }
+  ens_run x = {path, mgc_comb_rule_name(e->rule), "", e, ds, n, failed, n_no_music, names, no_music, label, mt,
+               ece_uncal};
+  snprintf(x.comb_name, sizeof x.comb_name, "ensemble (%s)", x.rule);
+  if (json) ens_print_json(&x);
+  else ens_print_text(&x);
+  int rc = report ? ens_write_report(&x, report) : 0;
   for (int r = 0; r <= M; r++) mgc_metrics_free(mt[r]);
   free(probs);
   free(mp);
@@ -439,60 +499,55 @@ static int ensemble_data_main(const char *path, const char *detector, const char
   return rc;
 }
 
-int main(int argc, char **argv) {
-  tool_init("mgc-eval");
-  const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
-             *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL, *detector = NULL;
-  int json = 0, robust = 0, no_cache = 0, batch = 16, calibrate = 0;
-  static const struct option lo[] = {
-      {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},       {"list", 1, 0, 'l'},
-      {"json", 0, 0, 'j'},   {"report", 1, 0, 'r'},     {"robustness", 0, 0, 'R'},
-      {"cache", 1, 0, 'c'},  {"no-cache", 0, 0, 'C'},   {"batch", 1, 0, 'b'},
-      {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {"table", 1, 0, 'T'},
-      {"ensemble", 1, 0, 'E'}, {"fit", 1, 0, 'F'},     {"rule", 1, 0, 'U'},
-      {"calibrate", 0, 0, 'K'}, {"detector", 1, 0, 'D'}, {0, 0, 0, 0}};
-  int ch;
-  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    switch (ch) {
-    case 'm': model_path = optarg; break;
-    case 'd': data = optarg; break;
-    case 'l': list = optarg; break;
-    case 'j': json = 1; break;
-    case 'r': report = optarg; break;
-    case 'R': robust = 1; break;
-    case 'c': cache = optarg; break;
-    case 'C': no_cache = 1; break;
-    case 'b': batch = (int)tool_int_opt("--batch", optarg, 1, 4096); break;
-    case 'u': curves = optarg; break;
-    case 'T': table = optarg; break;
-    case 'E': ensemble = optarg; break;
-    case 'F': fit = optarg; break;
-    case 'U': rule = optarg; break;
-    case 'K': calibrate = 1; break;
-    case 'D': detector = optarg; break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+/* --report for one model: its page, with its learning curves (--curves,
+ * else those it carries, else MODEL.curves.csv) and the altered audio's
+ * figures beside the clean ones. */
+static void model_report(const char *report, const char *curves, const char *model_path, const mgc_model *m,
+                         mgc_metrics *const *mt, const char *const *labels, int n_cond) {
+  char curves_default[1100];
+  snprintf(curves_default, sizeof curves_default, "%s.curves.csv", model_path);
+  char curves_saved[1100];
+  if (!curves && m->curves) {
+    /* The model carries the curves of its training: hand them over. */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", report);
+    for (char *q = dir + 1; *q; q++)
+      if (*q == '/') {
+        *q = 0;
+        mkdir(dir, 0755);
+        *q = '/';
+      }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) tool_die(report);
+    snprintf(curves_saved, sizeof curves_saved, "%s/curves.csv", report);
+    FILE *f = fopen(curves_saved, "w");
+    if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) tool_die(curves_saved);
+    curves = curves_saved;
+  }
+  if (!curves) {
+    FILE *f = fopen(curves_default, "r");
+    if (f) {
+      fclose(f);
+      curves = curves_default;
     }
   }
-  if (ensemble && optind == argc && !model_path && !data && !table && !list && !robust &&
-      (fit || !rule))
-    return ensemble_main(ensemble, fit, rule, json, report, calibrate);
-  if (optind != argc || ensemble || fit || rule || calibrate || !model_path || !data == !table ||
-      (table && robust) || batch < 1) {
-    usage(stderr);
-    return 2;
-  }
-  if (mgc_ensemble_is_path(model_path) && (table || robust || curves)) {
-    fprintf(stderr, "mgc-eval: --table, --robustness and --curves take a model file, not an "
-                    "ensemble\n");
-    return 2;
-  }
-  if (detector && (table || robust || curves)) {
-    fprintf(stderr, "mgc-eval: --detector evaluates recordings as mgc-classify decides them; not with "
-                    "--table, --robustness or --curves\n");
-    return 2;
-  }
-  if (mgc_ensemble_is_path(model_path) || detector) return ensemble_data_main(model_path, detector, data, list, json, report);
+  mgc_report_extra extra[4];
+  for (int v = 1; v < n_cond; v++) extra[v - 1] = (mgc_report_extra){labels[v], mt[v]};
+  char info[2048];
+  snprintf(info, sizeof info, "model: %s\narchitecture: %s (%s)\nclasses: %d\nmetrics at training: %s",
+           model_path, m->arch->name, m->arch->description, m->n_classes,
+           m->metrics ? m->metrics : "(none)");
+  if (mgc_report_write(report, m->arch->name[0] ? m->arch->name : "mgc model", info, mt[0],
+                       curves, extra, n_cond - 1))
+    tool_die("report");
+  fprintf(stderr, "report: %s/index.html\n", report);
+}
+
+/* --model MODEL.safetensors --data (or --table): the corpus's windows
+ * through the model, track decisions as mgc-classify makes them; with
+ * --robustness the same tracks altered four ways. */
+static int model_data_main(const char *model_path, const char *data, const char *list, const char *table,
+                           const char *cache, int no_cache, int batch, int robust, int json, const char *report,
+                           const char *curves) {
   mgc_model *m;
   if (mgc_model_load(model_path, &m)) tool_die(NULL);
   mgc_feature_kind kind = MGC_KIND_LOGMEL;
@@ -561,47 +616,67 @@ int main(int argc, char **argv) {
                100 * mt[v]->track_acc_vote, 100 * mt[v]->window_acc, mt[v]->macro_f1);
     }
   }
-  if (report) {
-    char curves_default[1100];
-    snprintf(curves_default, sizeof curves_default, "%s.curves.csv", model_path);
-    char curves_saved[1100];
-    if (!curves && m->curves) {
-      /* The model carries the curves of its training: hand them over. */
-      char dir[1024];
-      snprintf(dir, sizeof dir, "%s", report);
-      for (char *q = dir + 1; *q; q++)
-        if (*q == '/') {
-          *q = 0;
-          mkdir(dir, 0755);
-          *q = '/';
-        }
-      if (mkdir(dir, 0755) != 0 && errno != EEXIST) tool_die(report);
-      snprintf(curves_saved, sizeof curves_saved, "%s/curves.csv", report);
-      FILE *f = fopen(curves_saved, "w");
-      if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) tool_die(curves_saved);
-      curves = curves_saved;
-    }
-    if (!curves) {
-      FILE *f = fopen(curves_default, "r");
-      if (f) {
-        fclose(f);
-        curves = curves_default;
-      }
-    }
-    mgc_report_extra extra[4];
-    for (int v = 1; v < n_cond; v++) extra[v - 1] = (mgc_report_extra){labels[v], mt[v]};
-    char info[2048];
-    snprintf(info, sizeof info, "model: %s\narchitecture: %s (%s)\nclasses: %d\nmetrics at training: %s",
-             model_path, m->arch->name, m->arch->description, m->n_classes,
-             m->metrics ? m->metrics : "(none)");
-    if (mgc_report_write(report, m->arch->name[0] ? m->arch->name : "mgc model", info, mt[0],
-                         curves, extra, n_cond - 1))
-      tool_die("report");
-    fprintf(stderr, "report: %s/index.html\n", report);
-  }
+  if (report) model_report(report, curves, model_path, m, mt, labels, n_cond);
   for (int v = 0; v < n_cond; v++) mgc_metrics_free(mt[v]);
   mgc_dataset_free(ds);
   mgc_featcache_free(fc);
   mgc_model_free(m);
   return 0;
+}
+
+int main(int argc, char **argv) {
+  tool_init("mgc-eval");
+  const char *model_path = NULL, *data = NULL, *list = NULL, *report = NULL, *cache = NULL,
+             *curves = NULL, *table = NULL, *ensemble = NULL, *fit = NULL, *rule = NULL, *detector = NULL;
+  int json = 0, robust = 0, no_cache = 0, batch = 16, calibrate = 0;
+  static const struct option lo[] = {
+      {"model", 1, 0, 'm'},  {"data", 1, 0, 'd'},       {"list", 1, 0, 'l'},
+      {"json", 0, 0, 'j'},   {"report", 1, 0, 'r'},     {"robustness", 0, 0, 'R'},
+      {"cache", 1, 0, 'c'},  {"no-cache", 0, 0, 'C'},   {"batch", 1, 0, 'b'},
+      {"curves", 1, 0, 'u'}, {"help", 0, 0, 'h'},       {"table", 1, 0, 'T'},
+      {"ensemble", 1, 0, 'E'}, {"fit", 1, 0, 'F'},     {"rule", 1, 0, 'U'},
+      {"calibrate", 0, 0, 'K'}, {"detector", 1, 0, 'D'}, {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'm': model_path = optarg; break;
+    case 'd': data = optarg; break;
+    case 'l': list = optarg; break;
+    case 'j': json = 1; break;
+    case 'r': report = optarg; break;
+    case 'R': robust = 1; break;
+    case 'c': cache = optarg; break;
+    case 'C': no_cache = 1; break;
+    case 'b': batch = (int)tool_int_opt("--batch", optarg, 1, 4096); break;
+    case 'u': curves = optarg; break;
+    case 'T': table = optarg; break;
+    case 'E': ensemble = optarg; break;
+    case 'F': fit = optarg; break;
+    case 'U': rule = optarg; break;
+    case 'K': calibrate = 1; break;
+    case 'D': detector = optarg; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (ensemble && optind == argc && !model_path && !data && !table && !list && !robust &&
+      (fit || !rule))
+    return ensemble_main(ensemble, fit, rule, json, report, calibrate);
+  if (optind != argc || ensemble || fit || rule || calibrate || !model_path || !data == !table ||
+      (table && robust) || batch < 1) {
+    usage(stderr);
+    return 2;
+  }
+  if (mgc_ensemble_is_path(model_path) && (table || robust || curves)) {
+    fprintf(stderr, "mgc-eval: --table, --robustness and --curves take a model file, not an "
+                    "ensemble\n");
+    return 2;
+  }
+  if (detector && (table || robust || curves)) {
+    fprintf(stderr, "mgc-eval: --detector evaluates recordings as mgc-classify decides them; not with "
+                    "--table, --robustness or --curves\n");
+    return 2;
+  }
+  if (mgc_ensemble_is_path(model_path) || detector) return ensemble_data_main(model_path, detector, data, list, json, report);
+  return model_data_main(model_path, data, list, table, cache, no_cache, batch, robust, json, report, curves);
 }
