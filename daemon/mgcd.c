@@ -659,36 +659,35 @@ static void ready(mgcd *d) {
   }
 }
 
-int main(int argc, char **argv) {
-  mgcd d;
-  memset(&d, 0, sizeof d);
-  int check = 0;
+/* The command line into ov (and --check-config into *check); returns -1
+ * to go on, else the exit status (--help, --version, a usage error). */
+static int parse_options(int argc, char **argv, overrides *ov, int *check) {
   static const struct option lo[] = {
       {"config", 1, 0, 'c'},      {"input", 1, 0, 'i'},     {"socket", 1, 0, 's'},
       {"model", 1, 0, 'm'},       {"fast", 0, 0, 'f'},      {"foreground", 0, 0, 'F'},
       {"raw", 1, 0, 'r'},         {"log-level", 1, 0, 'l'}, {"wait-clients", 1, 0, 'w'},
       {"check-config", 0, 0, 'C'}, {"version", 0, 0, 'V'},  {"help", 0, 0, 'h'},
       {"min-confidence", 1, 0, 'n'}, {"detector", 1, 0, 'D'}, {0, 0, 0, 0}};
-  d.ov.min_confidence = NAN;
+  ov->min_confidence = NAN;
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
-    case 'c': d.ov.config = optarg; break;
-    case 'i': d.ov.input = optarg; break;
-    case 's': d.ov.socket = optarg; break;
-    case 'm': d.ov.model = optarg; break;
-    case 'D': d.ov.detector = optarg; break;
-    case 'f': d.ov.fast = 1; break;
-    case 'F': d.ov.foreground = 1; break;
-    case 'r': d.ov.raw = optarg; break;
-    case 'l': d.ov.log_level = optarg; break;
+    case 'c': ov->config = optarg; break;
+    case 'i': ov->input = optarg; break;
+    case 's': ov->socket = optarg; break;
+    case 'm': ov->model = optarg; break;
+    case 'D': ov->detector = optarg; break;
+    case 'f': ov->fast = 1; break;
+    case 'F': ov->foreground = 1; break;
+    case 'r': ov->raw = optarg; break;
+    case 'l': ov->log_level = optarg; break;
     case 'w': {
       long v;
       if (mgc_parse_int("--wait-clients", optarg, 0, 1000, &v)) {
         fprintf(stderr, "mgcd: %s\n", mgc_error_message());
         return 2;
       }
-      d.ov.wait_clients = (int)v;
+      ov->wait_clients = (int)v;
       break;
     }
     case 'n': {
@@ -698,10 +697,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mgcd: --min-confidence: '%s' is not a number in [0, 1]\n", optarg);
         return 2;
       }
-      d.ov.min_confidence = v;
+      ov->min_confidence = v;
       break;
     }
-    case 'C': check = 1; break;
+    case 'C': *check = 1; break;
     case 'V': printf("mgcd %s (protocol %d)\n", MGC_VERSION, PROTOCOL); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -711,6 +710,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  mgcd d;
+  memset(&d, 0, sizeof d);
+  int check = 0, rc0 = parse_options(argc, argv, &d.ov, &check);
+  if (rc0 >= 0) return rc0;
   if (d.ov.config && access(d.ov.config, R_OK) != 0) {
     fprintf(stderr, "mgcd: cannot read %s: %s\n", d.ov.config, strerror(errno));
     return 1;
