@@ -146,6 +146,45 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
   return 0;
 }
 
+/* The matrix in librosa's layout (one row per feature, one column per
+ * frame) as .npy; returns the exit status. */
+static int write_npy(const char *out_path, const mgc_feature_matrix *m) {
+  float *t = malloc(sizeof(float) * (m->n_frames * m->dim + 1));
+  if (!t) {
+    fprintf(stderr, "mgc-features: out of memory\n");
+    return 1;
+  }
+  for (size_t i = 0; i < m->n_frames; i++)
+    for (size_t d = 0; d < m->dim; d++) t[d * m->n_frames + i] = m->data[i * m->dim + d];
+  size_t shape[2] = {m->dim, m->n_frames};
+  int rc = 0;
+  if (mgc_npy_write(out_path, t, 2, shape)) {
+    fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+    rc = 1;
+  }
+  free(t);
+  return rc;
+}
+
+/* What was computed, in a few lines (and the spectrogram drawn with --ascii). */
+static void print_summary(const char *path, const mgc_audio *a, mgc_feature_kind kind, const mgc_feature_matrix *m,
+                          int ascii, const char *out_path) {
+  double mn = INFINITY, mx = -INFINITY, sum = 0;
+  for (size_t i = 0; i < m->n_frames * m->dim; i++) {
+    mn = fmin(mn, m->data[i]);
+    mx = fmax(mx, m->data[i]);
+    sum += m->data[i];
+  }
+  printf("%s: %.2f s (%d Hz, %d ch) -> %zu samples at %d Hz\n", path,
+         (double)a->n / a->rate, a->source_rate, a->source_channels, a->n, a->rate);
+  printf("%s: [%zu, %zu] (features x frames)  min %.4g  max %.4g  mean %.4g", mgc_feature_kind_name(kind),
+         m->dim, m->n_frames, mn, mx, m->n_frames ? sum / (double)(m->n_frames * m->dim) : 0.0);
+  if (kind == MGC_KIND_CHROMA) printf("  tuning %+.2f bins", m->tuning);
+  printf("\n");
+  if (ascii) draw_ascii(m, kind == MGC_KIND_LOGMEL);
+  if (out_path) printf("wrote %s\n", out_path);
+}
+
 int main(int argc, char **argv) {
   mgc_frontend_params p;
   mgc_frontend_params_default(&p);
@@ -248,40 +287,8 @@ int main(int argc, char **argv) {
     mgc_audio_free(&audio);
     return 1;
   }
-  int rc = 0;
-  if (out_path) {
-    /* librosa's layout: one row per feature, one column per frame. */
-    float *t = malloc(sizeof(float) * (m.n_frames * m.dim + 1));
-    if (!t) {
-      fprintf(stderr, "mgc-features: out of memory\n");
-      rc = 1;
-    } else {
-      for (size_t i = 0; i < m.n_frames; i++)
-        for (size_t d = 0; d < m.dim; d++) t[d * m.n_frames + i] = m.data[i * m.dim + d];
-      size_t shape[2] = {m.dim, m.n_frames};
-      if (mgc_npy_write(out_path, t, 2, shape)) {
-        fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
-        rc = 1;
-      }
-      free(t);
-    }
-  }
-  if (!quiet && rc == 0) {
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
-    for (size_t i = 0; i < m.n_frames * m.dim; i++) {
-      mn = fmin(mn, m.data[i]);
-      mx = fmax(mx, m.data[i]);
-      sum += m.data[i];
-    }
-    printf("%s: %.2f s (%d Hz, %d ch) -> %zu samples at %d Hz\n", path,
-           (double)audio.n / audio.rate, audio.source_rate, audio.source_channels, audio.n, audio.rate);
-    printf("%s: [%zu, %zu] (features x frames)  min %.4g  max %.4g  mean %.4g", mgc_feature_kind_name(kind),
-           m.dim, m.n_frames, mn, mx, m.n_frames ? sum / (double)(m.n_frames * m.dim) : 0.0);
-    if (kind == MGC_KIND_CHROMA) printf("  tuning %+.2f bins", m.tuning);
-    printf("\n");
-    if (ascii) draw_ascii(&m, kind == MGC_KIND_LOGMEL);
-    if (out_path) printf("wrote %s\n", out_path);
-  }
+  int rc = out_path ? write_npy(out_path, &m) : 0;
+  if (!quiet && rc == 0) print_summary(path, &audio, kind, &m, ascii, out_path);
   mgc_feature_matrix_free(&m);
   mgc_audio_free(&audio);
   return rc;
