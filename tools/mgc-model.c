@@ -496,6 +496,40 @@ static int finish_model(mgc_model *m, const char *frontend_path, const char *out
   return 0;
 }
 
+/* import and init: a model file made from weights or from nothing, with
+ * --classes/--classes-file, --frontend and --seed; returns the exit status. */
+static int cmd_make(int is_import, char **pos, const char *classes_arg, const char *classes_file,
+                    const char *frontend, unsigned long long seed) {
+  int rc;
+  str_list classes = {0, NULL};
+  if (classes_arg && split_classes(classes_arg, &classes)) {
+    fprintf(stderr, "mgc-model: --classes: '%s' has an empty name\n", classes_arg);
+    list_free(&classes);
+    return 2;
+  }
+  if (classes_file && read_classes_file(classes_file, &classes)) {
+    list_free(&classes);
+    return fail();
+  }
+  const char *const *names = classes.n ? (const char *const *)classes.v : NULL;
+  mgc_model *m = NULL;
+  mgc_status st;
+  if (is_import) {
+    st = mgc_model_import(pos[0], pos[1], names, classes.n, &m);
+  } else {
+    mgc_arch *arch;
+    st = mgc_arch_load(pos[0], &arch);
+    if (!st) {
+      st = mgc_model_new(arch, classes.n, names, seed, &m);
+      mgc_arch_free(arch);
+    }
+  }
+  rc = st ? fail() : finish_model(m, frontend, pos[is_import ? 2 : 1]);
+  mgc_model_free(m);
+  list_free(&classes);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr, 0);
@@ -523,7 +557,7 @@ int main(int argc, char **argv) {
       {"batch", required_argument, 0, O_BATCH},  {"quiet", no_argument, 0, 'q'},
       {"layer", required_argument, 0, O_LAYER},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-  int as_json = 0, quiet = 0, max_batch = 32, c, rc = 0;
+  int as_json = 0, quiet = 0, max_batch = 32, c;
   const char *out_path = NULL, *classes_arg = NULL, *classes_file = NULL, *frontend = NULL,
              *layer = NULL;
   unsigned long long seed = 0;
@@ -591,31 +625,5 @@ int main(int argc, char **argv) {
   if (is_run) return cmd_run(pos[0], pos[1], out_path, max_batch, quiet);
   if (is_cal) return cmd_calibrate(pos[0], pos[1], out_path);
 
-  str_list classes = {0, NULL};
-  if (classes_arg && split_classes(classes_arg, &classes)) {
-    fprintf(stderr, "mgc-model: --classes: '%s' has an empty name\n", classes_arg);
-    list_free(&classes);
-    return 2;
-  }
-  if (classes_file && read_classes_file(classes_file, &classes)) {
-    list_free(&classes);
-    return fail();
-  }
-  const char *const *names = classes.n ? (const char *const *)classes.v : NULL;
-  mgc_model *m = NULL;
-  mgc_status st;
-  if (is_import) {
-    st = mgc_model_import(pos[0], pos[1], names, classes.n, &m);
-  } else {
-    mgc_arch *arch;
-    st = mgc_arch_load(pos[0], &arch);
-    if (!st) {
-      st = mgc_model_new(arch, classes.n, names, seed, &m);
-      mgc_arch_free(arch);
-    }
-  }
-  rc = st ? fail() : finish_model(m, frontend, pos[is_import ? 2 : 1]);
-  mgc_model_free(m);
-  list_free(&classes);
-  return rc;
+  return cmd_make(is_import, pos, classes_arg, classes_file, frontend, seed);
 }
