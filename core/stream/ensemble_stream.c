@@ -335,94 +335,91 @@ static mgc_status check_detector(const mgc_ensemble_stream *s, const mgc_ensembl
                        d->sample_rate, d->hop_length, d->n_fft);
 }
 
-mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_params *p,
-                                   mgc_ensemble_stream **out) {
-  *out = NULL;
-  mgc_ensemble_stream *s = calloc(1, sizeof *s);
-  if (!s) return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
-  s->e = e;
-  s->M = e->n_members;
-  mgc_status st = mgc_music_params_validate(&p->music);
-  if (st) goto fail;
-  mgc_music_state_init(&s->ms, &p->music);
-  if (e->detector_loaded) {
-    const mgc_model *d = e->detector_loaded;
-    if ((s->det_music = mgc_model_class(d, "music")) < 0) {
-      st = mgc_error_set(MGC_EINVAL, "%s: the detector %s has no class 'music'", e->origin, e->detector_path);
-      goto fail;
-    }
-    if ((st = mgc_pipeline_new(d, p, &s->det))) {
-      mgc_error_prefix(st, "%s: detector %s: ", e->origin, e->detector_path);
-      goto fail;
-    }
-    mgc_pipeline_set_sink(s->det, on_detector_window, s);
-    s->n_framers++;
-  }
+/* The ensemble's music detector, when it has one: a pipeline of its own. */
+static mgc_status open_detector(mgc_ensemble_stream *s, const mgc_pipeline_params *p) {
+  const mgc_ensemble *e = s->e;
+  const mgc_model *d = e->detector_loaded;
+  if (!d) return MGC_OK;
+  if ((s->det_music = mgc_model_class(d, "music")) < 0)
+    return mgc_error_set(MGC_EINVAL, "%s: the detector %s has no class 'music'", e->origin, e->detector_path);
+  mgc_status st = mgc_pipeline_new(d, p, &s->det);
+  if (st) return mgc_error_prefix(st, "%s: detector %s: ", e->origin, e->detector_path);
+  mgc_pipeline_set_sink(s->det, on_detector_window, s);
+  s->n_framers++;
+  return MGC_OK;
+}
+
+/* Window member m: its pipeline, sharing the framer of the detector or of
+ * an earlier member of the same front-end. */
+static mgc_status open_window_member(mgc_ensemble_stream *s, int m, const mgc_pipeline_params *p) {
+  const mgc_ensemble *e = s->e;
+  const mgc_ensemble_member *mb = &e->members[m];
+  const mgc_frontend_params *a = &mb->loaded->frontend;
+  if (s->n_win > 0 && (a->sample_rate != mgc_pipeline_model(s->pipe[0])->frontend.sample_rate ||
+                       a->hop_length != mgc_pipeline_model(s->pipe[0])->frontend.hop_length))
+    return mgc_error_set(MGC_EINVAL, "%s: member '%s' frames audio at %d Hz / hop %d, the others at %d Hz / hop %d",
+                         e->origin, mb->name, a->sample_rate, a->hop_length,
+                         mgc_pipeline_model(s->pipe[0])->frontend.sample_rate,
+                         mgc_pipeline_model(s->pipe[0])->frontend.hop_length);
+  mgc_status st = check_detector(s, mb);
+  if (st) return st;
+  int lead = 0;
+  while (lead < s->n_win && !mgc_pipeline_can_share(s->pipe[lead], mb->loaded)) lead++;
+  if (s->det && mgc_pipeline_can_share(s->det, mb->loaded))
+    st = mgc_pipeline_new_shared(mb->loaded, p, s->det, &s->pipe[s->n_win]);
+  else if (lead < s->n_win) st = mgc_pipeline_new_shared(mb->loaded, p, s->pipe[lead], &s->pipe[s->n_win]);
+  else if (!(st = mgc_pipeline_new(mb->loaded, p, &s->pipe[s->n_win]))) s->n_framers++;
+  if (st) return mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
+  s->mctx[s->n_win] = (member_ctx){s, s->n_win};
+  mgc_pipeline_set_sink(s->pipe[s->n_win], on_member_window, &s->mctx[s->n_win]);
+  if (s->det) mgc_pipeline_set_gate(s->pipe[s->n_win], music_gate, s);
+  s->slot[m] = s->n_win++;
+  return MGC_OK;
+}
+
+/* Every member: window members get their pipelines, context members are
+ * listed (opened by open_contexts); all must share the classes. */
+static mgc_status open_members(mgc_ensemble_stream *s, const mgc_pipeline_params *p) {
+  const mgc_ensemble *e = s->e;
   const mgc_model *ref = NULL;
   for (int m = 0; m < s->M; m++) {
     const mgc_ensemble_member *mb = &e->members[m];
     s->slot[m] = -1;
-    if (!mb->loaded) {
-      st = mgc_error_set(MGC_ESTATE, "%s: member '%s': model not loaded", e->origin, mb->name);
-      goto fail;
-    }
+    if (!mb->loaded) return mgc_error_set(MGC_ESTATE, "%s: member '%s': model not loaded", e->origin, mb->name);
     if (!ref) ref = mb->loaded;
-    if (mb->loaded->n_classes != ref->n_classes || mb->loaded->n_classes > 64) {
-      st = mgc_error_set(MGC_EINVAL, "%s: member '%s' has %d classes, not %d", e->origin, mb->name,
-                         mb->loaded->n_classes, ref->n_classes);
-      goto fail;
-    }
+    if (mb->loaded->n_classes != ref->n_classes || mb->loaded->n_classes > 64)
+      return mgc_error_set(MGC_EINVAL, "%s: member '%s' has %d classes, not %d", e->origin, mb->name,
+                           mb->loaded->n_classes, ref->n_classes);
     if (mb->input == MGC_ENS_INPUT_CONTEXT) {
       s->ctx_member[s->n_ctx++] = m;
       continue;
     }
-    const mgc_frontend_params *a = &mb->loaded->frontend;
-    if (s->n_win > 0 && (a->sample_rate != mgc_pipeline_model(s->pipe[0])->frontend.sample_rate ||
-                         a->hop_length != mgc_pipeline_model(s->pipe[0])->frontend.hop_length)) {
-      st = mgc_error_set(MGC_EINVAL, "%s: member '%s' frames audio at %d Hz / hop %d, the others at %d Hz / hop %d",
-                         e->origin, mb->name, a->sample_rate, a->hop_length,
-                         mgc_pipeline_model(s->pipe[0])->frontend.sample_rate,
-                         mgc_pipeline_model(s->pipe[0])->frontend.hop_length);
-      goto fail;
-    }
-    if ((st = check_detector(s, mb))) goto fail;
-    /* The detector, or an earlier member, of the same front-end frames for
-     * both. */
-    int lead = 0;
-    while (lead < s->n_win && !mgc_pipeline_can_share(s->pipe[lead], mb->loaded)) lead++;
-    if (s->det && mgc_pipeline_can_share(s->det, mb->loaded))
-      st = mgc_pipeline_new_shared(mb->loaded, p, s->det, &s->pipe[s->n_win]);
-    else if (lead < s->n_win) st = mgc_pipeline_new_shared(mb->loaded, p, s->pipe[lead], &s->pipe[s->n_win]);
-    else if (!(st = mgc_pipeline_new(mb->loaded, p, &s->pipe[s->n_win]))) s->n_framers++;
-    if (st) {
-      mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
-      goto fail;
-    }
-    s->mctx[s->n_win] = (member_ctx){s, s->n_win};
-    mgc_pipeline_set_sink(s->pipe[s->n_win], on_member_window, &s->mctx[s->n_win]);
-    if (s->det) mgc_pipeline_set_gate(s->pipe[s->n_win], music_gate, s);
-    s->slot[m] = s->n_win++;
+    mgc_status st = open_window_member(s, m, p);
+    if (st) return st;
   }
-  if (s->n_win == 0) {
-    st = mgc_error_set(MGC_EINVAL, "%s: no window member: the live stream needs at least one", e->origin);
-    goto fail;
-  }
+  if (s->n_win == 0)
+    return mgc_error_set(MGC_EINVAL, "%s: no window member: the live stream needs at least one", e->origin);
   s->C = ref->n_classes;
   s->rate = mgc_pipeline_model(s->pipe[0])->frontend.sample_rate;
   s->hop_samples = (size_t)lround(mgc_pipeline_hop_s(s->pipe[0]) * s->rate);
   for (int k = 1; k < s->n_win; k++)
-    if (fabs(mgc_pipeline_hop_s(s->pipe[k]) - mgc_pipeline_hop_s(s->pipe[0])) > 1e-9) {
-      st = mgc_error_set(MGC_EINVAL, "%s: the window members' windows do not hop together", e->origin);
-      goto fail;
-    }
+    if (fabs(mgc_pipeline_hop_s(s->pipe[k]) - mgc_pipeline_hop_s(s->pipe[0])) > 1e-9)
+      return mgc_error_set(MGC_EINVAL, "%s: the window members' windows do not hop together", e->origin);
   if (s->det && (fabs(mgc_pipeline_hop_s(s->det) - mgc_pipeline_hop_s(s->pipe[0])) > 1e-9 ||
-                 fabs(mgc_pipeline_window_s(s->det) - mgc_pipeline_window_s(s->pipe[0])) > 1e-9)) {
-    st = mgc_error_set(MGC_EINVAL, "%s: the detector's windows (%.3f s every %.3f s) are not the members' "
-                       "(%.3f s every %.3f s)", e->origin, mgc_pipeline_window_s(s->det), mgc_pipeline_hop_s(s->det),
-                       mgc_pipeline_window_s(s->pipe[0]), mgc_pipeline_hop_s(s->pipe[0]));
-    goto fail;
-  }
-  if ((st = mgc_ensemble_combiner(e, &s->full))) goto fail;
+                 fabs(mgc_pipeline_window_s(s->det) - mgc_pipeline_window_s(s->pipe[0])) > 1e-9))
+    return mgc_error_set(MGC_EINVAL, "%s: the detector's windows (%.3f s every %.3f s) are not the members' "
+                         "(%.3f s every %.3f s)", e->origin, mgc_pipeline_window_s(s->det), mgc_pipeline_hop_s(s->det),
+                         mgc_pipeline_window_s(s->pipe[0]), mgc_pipeline_hop_s(s->pipe[0]));
+  return MGC_OK;
+}
+
+/* The combiners: the ensemble's for the decision, and for a window's
+ * probabilities the same rule over the window members alone (weights
+ * renormalised; stacking's mean); and the buffers they work in. */
+static mgc_status open_combiners(mgc_ensemble_stream *s) {
+  const mgc_ensemble *e = s->e;
+  mgc_status st = mgc_ensemble_combiner(e, &s->full);
+  if (st) return st;
   s->win_probs = calloc((size_t)s->n_win * s->C, sizeof(float));
   s->track_probs = calloc((size_t)s->n_win * s->C, sizeof(float));
   s->pm = calloc((size_t)s->M * s->C, sizeof(float));
@@ -430,9 +427,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
   s->dec = calloc((size_t)s->C, sizeof(float));
   s->dyn_weights = calloc((size_t)s->M, sizeof(double));
   if (!s->win_probs || !s->track_probs || !s->pm || !s->wcomb || !s->dec || !s->dyn_weights)
-    goto oom;
-  /* A window's probabilities: the window members alone, by the same rule
-   * (weights renormalised; stacking's mean). */
+    return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
   s->win_comb = s->full;
   s->win_comb.temperature = 0; /* the temperature calibrates track decisions, fitted on them */
   if (s->n_ctx > 0) {
@@ -440,7 +435,7 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     for (int m = 0; m < s->M; m++)
       if (s->slot[m] >= 0) wsum += e->weights[m];
     s->sub_weights = calloc((size_t)s->n_win, sizeof(double));
-    if (!s->sub_weights) goto oom;
+    if (!s->sub_weights) return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
     for (int m = 0; m < s->M; m++)
       if (s->slot[m] >= 0)
         s->sub_weights[s->slot[m]] = wsum > 0 ? e->weights[m] / wsum : 1.0 / s->n_win;
@@ -451,7 +446,12 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
       s->win_comb.coef = s->win_comb.intercept = NULL;
     }
   }
-  if ((st = mgc_combiner_check(&s->win_comb))) goto fail;
+  return mgc_combiner_check(&s->win_comb);
+}
+
+/* The context members, each fed at its rate by one resampler per rate. */
+static mgc_status open_contexts(mgc_ensemble_stream *s) {
+  const mgc_ensemble *e = s->e;
   for (int i = 0; i < s->n_ctx; i++) {
     const mgc_ensemble_member *mb = &e->members[s->ctx_member[i]];
     mgc_context_params cp;
@@ -459,10 +459,8 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     if (mb->span_s > 0) cp.span_s = mb->span_s;
     if (mb->first_s > 0) cp.first_s = mb->first_s;
     if (mb->every_s > 0) cp.every_s = mb->every_s;
-    if ((st = mgc_context_new(mb->loaded, &cp, &s->ctx[i]))) {
-      mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
-      goto fail;
-    }
+    mgc_status st = mgc_context_new(mb->loaded, &cp, &s->ctx[i]);
+    if (st) return mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
     int rate = mgc_model_classify_rate(mb->loaded), f = 0;
     s->ctx_feed[i] = -1;
     if (rate == s->rate) continue;
@@ -470,20 +468,32 @@ mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_par
     if (f == s->n_feeds) {
       rate_feed *rf = &s->feeds[s->n_feeds++];
       rf->rate = rate;
-      if (!(rf->tmp = malloc(sizeof(float) * CHUNK))) goto oom;
-      if ((st = mgc_resampler_new(s->rate, rate, &rf->rs))) goto fail;
+      if (!(rf->tmp = malloc(sizeof(float) * CHUNK))) return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
+      if ((st = mgc_resampler_new(s->rate, rate, &rf->rs))) return st;
     }
     s->ctx_feed[i] = f;
   }
+  return MGC_OK;
+}
+
+mgc_status mgc_ensemble_stream_new(const mgc_ensemble *e, const mgc_pipeline_params *p,
+                                   mgc_ensemble_stream **out) {
+  *out = NULL;
+  mgc_ensemble_stream *s = calloc(1, sizeof *s);
+  if (!s) return mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
+  s->e = e;
+  s->M = e->n_members;
+  mgc_status st;
+  if ((st = mgc_music_params_validate(&p->music)) || (st = open_detector(s, p)) || (st = open_members(s, p)) ||
+      (st = open_combiners(s)) || (st = open_contexts(s))) {
+    mgc_ensemble_stream_free(s);
+    return st;
+  }
+  mgc_music_state_init(&s->ms, &p->music);
   new_track(s, 1);
   for (int i = 0; s->det && i < s->n_ctx; i++) mgc_context_hold(s->ctx[i], 1); /* until there is music */
   *out = s;
   return MGC_OK;
-oom:
-  st = mgc_error_set(MGC_ENOMEM, "ensemble stream: out of memory");
-fail:
-  mgc_ensemble_stream_free(s);
-  return st;
 }
 
 void mgc_ensemble_stream_free(mgc_ensemble_stream *s) {
