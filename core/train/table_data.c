@@ -192,6 +192,99 @@ static mgc_status assign_classes(mgc_table *t, char **label_txt, const char *con
   return MGC_OK;
 }
 
+/* The header: every column named once, filename, label and the features
+ * all present; their positions into col, *col_id, *col_label. */
+static mgc_status read_header(char **fields, int nf, const char *path, int lineno, int *col, int *col_id,
+                              int *col_label) {
+  for (int i = 0; i < nf; i++)
+    for (int j = 0; j < i; j++)
+      if (!strcmp(fields[i], fields[j]))
+        return mgc_error_set(MGC_EFORMAT, "%s:%d: column '%s' appears twice (columns %d and %d)", path, lineno,
+                             fields[i], j + 1, i + 1);
+  *col_id = *col_label = -1;
+  for (int k = 0; k < MGC_TABLE_DIM; k++) col[k] = -1;
+  for (int i = 0; i < nf; i++) {
+    if (!strcmp(fields[i], "filename")) *col_id = i;
+    else if (!strcmp(fields[i], "label")) *col_label = i;
+    for (int k = 0; k < MGC_TABLE_DIM; k++)
+      if (!strcmp(fields[i], mgc_table_column_name(k))) col[k] = i;
+  }
+  const char *missing = *col_id < 0 ? "filename" : *col_label < 0 ? "label" : NULL;
+  int n_missing = (*col_id < 0) + (*col_label < 0);
+  for (int k = 0; k < MGC_TABLE_DIM; k++)
+    if (col[k] < 0) {
+      if (!missing) missing = mgc_table_column_name(k);
+      n_missing++;
+    }
+  if (missing)
+    return mgc_error_set(MGC_EFORMAT,
+                         "%s:%d: missing column '%s'%s (the header needs filename, label and "
+                         "the %d features chroma_stft_mean ... mfcc20_var)",
+                         path, lineno, missing, n_missing > 1 ? " and others" : "", MGC_TABLE_DIM);
+  return MGC_OK;
+}
+
+/* Room for one more row in t (and its label text). */
+static mgc_status grow_rows(mgc_table *t, char ***label_txt, int *cap) {
+  if (t->n_rows < *cap) return MGC_OK;
+  int nc = *cap ? *cap * 2 : 256;
+  float *x = realloc(t->x, sizeof(float) * MGC_TABLE_DIM * (size_t)nc);
+  if (x) t->x = x;
+  char **ids = realloc(t->ids, sizeof(char *) * (size_t)nc);
+  if (ids) t->ids = ids;
+  char **lt = realloc(*label_txt, sizeof(char *) * (size_t)nc);
+  if (lt) *label_txt = lt;
+  int *lines = realloc(t->lines, sizeof(int) * (size_t)nc);
+  if (lines) t->lines = lines;
+  if (!x || !ids || !lt || !lines) return oom();
+  *cap = nc;
+  return MGC_OK;
+}
+
+/* One data line: its id, label and features, appended to t. */
+static mgc_status read_row(mgc_table *t, char **fields, const int *col, int col_id, int col_label, const char *path,
+                           int lineno, char **label_txt) {
+  const char *id = fields[col_id], *label = fields[col_label];
+  if (!*id || !*label) return mgc_error_set(MGC_EFORMAT, "%s:%d: empty %s", path, lineno, !*id ? "filename" : "label");
+  float *row = t->x + (size_t)t->n_rows * MGC_TABLE_DIM;
+  for (int k = 0; k < MGC_TABLE_DIM; k++) {
+    const char *f = fields[col[k]];
+    char *end = NULL;
+    errno = 0;
+    double v = *f ? strtod(f, &end) : NAN;
+    if (!*f || *end || !isfinite(v) || !isfinite((float)v))
+      return mgc_error_set(MGC_EFORMAT, "%s:%d: column '%s' (field %d): '%s' is not a finite number", path, lineno,
+                           mgc_table_column_name(k), col[k] + 1, f);
+    row[k] = (float)v;
+  }
+  int r = t->n_rows;
+  t->lines[r] = lineno;
+  t->ids[r] = mgc_strdup(id);
+  label_txt[r] = mgc_strdup(label);
+  if (!t->ids[r] || !label_txt[r]) {
+    free(t->ids[r]);
+    free(label_txt[r]);
+    return oom();
+  }
+  t->n_rows++;
+  return MGC_OK;
+}
+
+/* A clip listed twice would sit on both sides of a split. */
+static mgc_status check_unique(const mgc_table *t, const char *path) {
+  keyed *keys = malloc(sizeof *keys * (size_t)t->n_rows);
+  if (!keys) return oom();
+  for (int i = 0; i < t->n_rows; i++) keys[i] = (keyed){t->ids[i], i};
+  qsort(keys, (size_t)t->n_rows, sizeof *keys, cmp_keyed);
+  mgc_status st = MGC_OK;
+  for (int i = 1; i < t->n_rows && !st; i++)
+    if (!strcmp(keys[i].key, keys[i - 1].key))
+      st = mgc_error_set(MGC_EFORMAT, "%s:%d: '%s' repeats line %d", path, t->lines[keys[i].idx], keys[i].key,
+                         t->lines[keys[i - 1].idx]);
+  free(keys);
+  return st;
+}
+
 mgc_status mgc_table_load(const char *path, const char *const *classes, int n_classes,
                           mgc_table **out) {
   *out = NULL;
@@ -203,7 +296,6 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
   char **fields = NULL, **label_txt = NULL;
   int nf = 0, fcap = 0, cap = 0, n_header = 0;
   int col[MGC_TABLE_DIM], col_id = -1, col_label = -1;
-  keyed *keys = NULL;
   if (!t || !(t->path = mgc_strdup(path))) {
     st = oom();
     goto done;
@@ -230,35 +322,7 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
     if (!header_line) {
       header_line = lineno;
       n_header = nf;
-      for (int i = 0; i < nf; i++)
-        for (int j = 0; j < i; j++)
-          if (!strcmp(fields[i], fields[j])) {
-            st = mgc_error_set(MGC_EFORMAT, "%s:%d: column '%s' appears twice (columns %d and %d)",
-                               path, lineno, fields[i], j + 1, i + 1);
-            goto done;
-          }
-      for (int k = 0; k < MGC_TABLE_DIM; k++) col[k] = -1;
-      for (int i = 0; i < nf; i++) {
-        if (!strcmp(fields[i], "filename")) col_id = i;
-        else if (!strcmp(fields[i], "label")) col_label = i;
-        for (int k = 0; k < MGC_TABLE_DIM; k++)
-          if (!strcmp(fields[i], mgc_table_column_name(k))) col[k] = i;
-      }
-      const char *missing = col_id < 0 ? "filename" : col_label < 0 ? "label" : NULL;
-      int n_missing = (col_id < 0) + (col_label < 0);
-      for (int k = 0; k < MGC_TABLE_DIM; k++)
-        if (col[k] < 0) {
-          if (!missing) missing = mgc_table_column_name(k);
-          n_missing++;
-        }
-      if (missing) {
-        st = mgc_error_set(MGC_EFORMAT,
-                           "%s:%d: missing column '%s'%s (the header needs filename, label and "
-                           "the %d features chroma_stft_mean ... mfcc20_var)",
-                           path, lineno, missing,
-                           n_missing > 1 ? " and others" : "", MGC_TABLE_DIM);
-        goto done;
-      }
+      if ((st = read_header(fields, nf, path, lineno, col, &col_id, &col_label))) goto done;
       continue;
     }
     if (nf != n_header) {
@@ -266,53 +330,9 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
                          n_header);
       goto done;
     }
-    if (t->n_rows == cap) {
-      int nc = cap ? cap * 2 : 256;
-      float *x = realloc(t->x, sizeof(float) * MGC_TABLE_DIM * (size_t)nc);
-      if (x) t->x = x;
-      char **ids = realloc(t->ids, sizeof(char *) * (size_t)nc);
-      if (ids) t->ids = ids;
-      char **lt = realloc(label_txt, sizeof(char *) * (size_t)nc);
-      if (lt) label_txt = lt;
-      int *lines = realloc(t->lines, sizeof(int) * (size_t)nc);
-      if (lines) t->lines = lines;
-      if (!x || !ids || !lt || !lines) {
-        st = oom();
-        goto done;
-      }
-      cap = nc;
-    }
-    const char *id = fields[col_id], *label = fields[col_label];
-    if (!*id || !*label) {
-      st = mgc_error_set(MGC_EFORMAT, "%s:%d: empty %s", path, lineno,
-                         !*id ? "filename" : "label");
+    if ((st = grow_rows(t, &label_txt, &cap)) ||
+        (st = read_row(t, fields, col, col_id, col_label, path, lineno, label_txt)))
       goto done;
-    }
-    float *row = t->x + (size_t)t->n_rows * MGC_TABLE_DIM;
-    for (int k = 0; k < MGC_TABLE_DIM; k++) {
-      const char *f = fields[col[k]];
-      char *end = NULL;
-      errno = 0;
-      double v = *f ? strtod(f, &end) : NAN;
-      if (!*f || *end || !isfinite(v) || !isfinite((float)v)) {
-        st = mgc_error_set(MGC_EFORMAT,
-                           "%s:%d: column '%s' (field %d): '%s' is not a finite number", path,
-                           lineno, mgc_table_column_name(k), col[k] + 1, f);
-        goto done;
-      }
-      row[k] = (float)v;
-    }
-    int r = t->n_rows;
-    t->lines[r] = lineno;
-    t->ids[r] = mgc_strdup(id);
-    label_txt[r] = mgc_strdup(label);
-    if (t->ids[r] && label_txt[r]) t->n_rows++;
-    else {
-      free(t->ids[r]);
-      free(label_txt[r]);
-      st = oom();
-      goto done;
-    }
   }
   if (!header_line) {
     st = mgc_error_set(MGC_EFORMAT, "%s: empty file (expected a header line)", path);
@@ -322,19 +342,7 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
     st = mgc_error_set(MGC_EFORMAT, "%s: a header but no rows", path);
     goto done;
   }
-  /* A clip listed twice would sit on both sides of a split. */
-  if (!(keys = malloc(sizeof *keys * (size_t)t->n_rows))) {
-    st = oom();
-    goto done;
-  }
-  for (int i = 0; i < t->n_rows; i++) keys[i] = (keyed){t->ids[i], i};
-  qsort(keys, (size_t)t->n_rows, sizeof *keys, cmp_keyed);
-  for (int i = 1; i < t->n_rows; i++)
-    if (!strcmp(keys[i].key, keys[i - 1].key)) {
-      st = mgc_error_set(MGC_EFORMAT, "%s:%d: '%s' repeats line %d", path, t->lines[keys[i].idx],
-                         keys[i].key, t->lines[keys[i - 1].idx]);
-      goto done;
-    }
+  if ((st = check_unique(t, path))) goto done;
   if (!(t->labels = calloc((size_t)t->n_rows, sizeof(int)))) {
     st = oom();
     goto done;
@@ -343,7 +351,6 @@ mgc_status mgc_table_load(const char *path, const char *const *classes, int n_cl
 done:
   for (int i = 0; label_txt && i < t->n_rows; i++) free(label_txt[i]);
   free(label_txt);
-  free(keys);
   free(fields);
   free(text);
   if (st) {
