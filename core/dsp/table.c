@@ -136,29 +136,88 @@ static mgc_status run_frames(const mgc_frontend_params *p, unsigned feats, const
   return st;
 }
 
+/* librosa's defaults as the table's features use them (the tuning
+ * estimated per clip). */
+static void table_params(int sr, mgc_frontend_params *p) {
+  mgc_frontend_params_default(p);
+  p->sample_rate = sr;
+  p->n_fft = N_FFT;
+  p->hop_length = HOP;
+  p->center = 1;
+  p->pad_mode = MGC_PAD_REFLECT;
+  p->n_mels = N_MELS;
+  p->fmin = 0.0;
+  p->fmax = 0.0;
+  p->mel_scale = MGC_MEL_SLANEY;
+  p->mel_norm = MGC_MELNORM_SLANEY;
+  p->amin = 1e-10;
+  p->ref = 1.0;
+  p->top_db = 0.0;
+  p->n_mfcc = N_MFCC;
+  p->n_chroma = N_CHROMA;
+  p->tuning = NAN;
+}
+
+/* rms: reflect-padded frames; zero_crossing_rate: edge-padded frames, a
+ * crossing where the sign bit changes (|x| <= 1e-10 counts as +0), over
+ * the frame's 2047 neighbour pairs divided by 2048. */
+static void rms_zcr(const float *y, size_t n, size_t T, float *rms, float *zcr) {
+  for (size_t t = 0; t < T; t++) {
+    double ss = 0.0;
+    int crossings = 0, prev_neg = 0;
+    for (int i = 0; i < N_FFT; i++) {
+      const int64_t j = (int64_t)(t * HOP) + i - N_FFT / 2;
+      const int64_t src = mgc_pad_source_index(MGC_PAD_REFLECT, j, (int64_t)n);
+      ss += (double)y[src] * y[src];
+      const float e = y[j < 0 ? 0 : j >= (int64_t)n ? (int64_t)n - 1 : j];
+      const int neg = fabsf(e) <= 1e-10f ? 0 : signbit(e) != 0;
+      if (i > 0 && neg != prev_neg) crossings++;
+      prev_neg = neg;
+    }
+    rms[t] = (float)sqrt(ss / N_FFT);
+    zcr[t] = (float)crossings / (float)N_FFT;
+  }
+}
+
+/* tempo from the onset envelope; 0 for an envelope with no onset, as
+ * beat_track gives. */
+static mgc_status tempo_feature(const float *env, size_t T, int sr, float *out) {
+  int any = 0;
+  for (size_t t = 0; t < T && !any; t++) any = env[t] != 0.0f;
+  if (!any) {
+    out[MGC_TABLE_TEMPO] = 0.0f;
+    return MGC_OK;
+  }
+  mgc_tempo_params tp;
+  mgc_tempo_params_default(&tp);
+  double bpm;
+  mgc_status st = mgc_tempo_estimate(env, T, sr, HOP, &tp, &bpm);
+  if (!st) out[MGC_TABLE_TEMPO] = (float)bpm;
+  return st;
+}
+
+/* harmony / perceptr: the two signals of effects.hpss, streamed into their
+ * means and variances. */
+static mgc_status hpss_features(const float *y, size_t n, float *out) {
+  mgc_hpss_params hp;
+  mgc_hpss_params_default(&hp);
+  mgc_hpss_moments hm;
+  mgc_status st = mgc_hpss_compute_moments(y, n, &hp, &hm);
+  if (st) return st;
+  out[MGC_TABLE_HARMONY_MEAN] = (float)hm.harm_mean;
+  out[MGC_TABLE_HARMONY_VAR] = (float)hm.harm_var;
+  out[MGC_TABLE_PERCEPTR_MEAN] = (float)hm.perc_mean;
+  out[MGC_TABLE_PERCEPTR_VAR] = (float)hm.perc_var;
+  return MGC_OK;
+}
+
 mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TABLE_DIM]) {
   for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
   if (!y || n == 0) return mgc_error_set(MGC_EINVAL, "feature table: empty signal");
   for (size_t i = 0; i < n; i++)
     if (!isfinite(y[i])) return mgc_error_set(MGC_EINVAL, "feature table: sample %zu is not finite", i);
   mgc_frontend_params p;
-  mgc_frontend_params_default(&p);
-  p.sample_rate = sr;
-  p.n_fft = N_FFT;
-  p.hop_length = HOP;
-  p.center = 1;
-  p.pad_mode = MGC_PAD_REFLECT;
-  p.n_mels = N_MELS;
-  p.fmin = 0.0;
-  p.fmax = 0.0;
-  p.mel_scale = MGC_MEL_SLANEY;
-  p.mel_norm = MGC_MELNORM_SLANEY;
-  p.amin = 1e-10;
-  p.ref = 1.0;
-  p.top_db = 0.0;
-  p.n_mfcc = N_MFCC;
-  p.n_chroma = N_CHROMA;
-  p.tuning = NAN;
+  table_params(sr, &p);
   mgc_status st = mgc_frontend_params_validate(&p);
   if (st) return mgc_error_prefix(st, "feature table: ");
 
@@ -229,24 +288,7 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   }
   mean_var(chr, T * N_CHROMA, 1, &out[MGC_TABLE_CHROMA_MEAN], &out[MGC_TABLE_CHROMA_VAR]);
 
-  /* rms: reflect-padded frames; zero_crossing_rate: edge-padded frames, a
-   * crossing where the sign bit changes (|x| <= 1e-10 counts as +0), over
-   * the frame's 2047 neighbour pairs divided by 2048. */
-  for (size_t t = 0; t < T; t++) {
-    double ss = 0.0;
-    int crossings = 0, prev_neg = 0;
-    for (int i = 0; i < N_FFT; i++) {
-      const int64_t j = (int64_t)(t * HOP) + i - N_FFT / 2;
-      const int64_t src = mgc_pad_source_index(MGC_PAD_REFLECT, j, (int64_t)n);
-      ss += (double)y[src] * y[src];
-      const float e = y[j < 0 ? 0 : j >= (int64_t)n ? (int64_t)n - 1 : j];
-      const int neg = fabsf(e) <= 1e-10f ? 0 : signbit(e) != 0;
-      if (i > 0 && neg != prev_neg) crossings++;
-      prev_neg = neg;
-    }
-    rms[t] = (float)sqrt(ss / N_FFT);
-    zcr[t] = (float)crossings / (float)N_FFT;
-  }
+  rms_zcr(y, n, T, rms, zcr);
   mean_var(rms, T, 1, &out[MGC_TABLE_RMS_MEAN], &out[MGC_TABLE_RMS_VAR]);
   mean_var(cent, T, 1, &out[MGC_TABLE_CENTROID_MEAN], &out[MGC_TABLE_CENTROID_VAR]);
   mean_var(bw, T, 1, &out[MGC_TABLE_BANDWIDTH_MEAN], &out[MGC_TABLE_BANDWIDTH_VAR]);
@@ -267,28 +309,9 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
     onset_db = mel_db2;
   }
   if ((st = mgc_onset_strength(onset_db, T, N_MELS, N_FFT, HOP, MGC_ONSET_MEDIAN, env))) goto done;
-  int any = 0;
-  for (size_t t = 0; t < T && !any; t++) any = env[t] != 0.0f;
-  if (any) {
-    mgc_tempo_params tp;
-    mgc_tempo_params_default(&tp);
-    double bpm;
-    if ((st = mgc_tempo_estimate(env, T, sr, HOP, &tp, &bpm))) goto done;
-    out[MGC_TABLE_TEMPO] = (float)bpm;
-  } else {
-    out[MGC_TABLE_TEMPO] = 0.0f; /* beat_track on an envelope with no onset */
-  }
+  if ((st = tempo_feature(env, T, sr, out))) goto done;
 
-  /* harmony / perceptr: the two signals of effects.hpss, streamed into their
-   * means and variances. */
-  mgc_hpss_params hp;
-  mgc_hpss_params_default(&hp);
-  mgc_hpss_moments hm;
-  if ((st = mgc_hpss_compute_moments(y, n, &hp, &hm))) goto done;
-  out[MGC_TABLE_HARMONY_MEAN] = (float)hm.harm_mean;
-  out[MGC_TABLE_HARMONY_VAR] = (float)hm.harm_var;
-  out[MGC_TABLE_PERCEPTR_MEAN] = (float)hm.perc_mean;
-  out[MGC_TABLE_PERCEPTR_VAR] = (float)hm.perc_var;
+  if ((st = hpss_features(y, n, out))) goto done;
 
 done:
   if (st)
