@@ -497,9 +497,8 @@ static mgc_status prepare_body(trainer *t, const mgc_optim *opt, const mgc_train
 
 /* ---- driver -------------------------------------------------------------- */
 
-mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
-                         const mgc_train_set *valid, mgc_train_result *res) {
-  memset(res, 0, sizeof *res);
+/* What mgc_train_run refuses before it starts. */
+static mgc_status check_run(const mgc_train_config *cfg, const mgc_model *model, const mgc_train_set *train) {
   /* The loss is softmax cross-entropy: it would silently train a sigmoid
    * head as if its tags were exclusive classes. */
   const mgc_layer *out_layer = mgc_net_layer(model->net, mgc_net_n_layers(model->net) - 1);
@@ -512,6 +511,53 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   if (train->n_tracks < 1) return mgc_error_set(MGC_EINVAL, "no training tracks");
   if (cfg->resume && !cfg->checkpoint)
     return mgc_error_set(MGC_EINVAL, "resume needs a checkpoint path");
+  return MGC_OK;
+}
+
+/* The trainer's buffers for batches of cfg->batch windows, and balanced
+ * class weights from the windows each class contributes. */
+static mgc_status trainer_buffers(trainer *t, const mgc_train_set *train) {
+  const mgc_train_config *cfg = t->cfg;
+  size_t B = (size_t)cfg->batch;
+  int n_win = count_windows(train, cfg);
+  t->x = malloc(B * t->d * sizeof(float));
+  t->win = malloc((size_t)cfg->win_len * t->dim * sizeof(float));
+  t->dz = malloc(B * t->classes * sizeof(float));
+  t->targets = malloc(B * t->classes * sizeof(float));
+  t->mix_scratch = malloc(B * t->d * sizeof(float));
+  t->class_w = calloc((size_t)t->classes, sizeof(float));
+  t->labels = malloc(B * sizeof(int));
+  t->perm = malloc(B * sizeof(int));
+  t->refs = malloc((size_t)n_win * sizeof *t->refs);
+  if (!t->x || !t->win || !t->dz || !t->targets || !t->mix_scratch || !t->class_w || !t->labels || !t->perm ||
+      !t->refs)
+    return mgc_error_set(MGC_ENOMEM, "out of memory");
+  double cnt[t->classes];
+  for (int k = 0; k < t->classes; k++) cnt[k] = 0;
+  for (int i = 0; i < train->n_tracks; i++)
+    cnt[train->labels[i]] += mgc_track_windows((int)train->feats[i].n_frames, cfg->win_len, cfg->win_hop);
+  for (int k = 0; k < t->classes; k++) t->class_w[k] = cnt[k] > 0 ? (float)(n_win / (t->classes * cnt[k])) : 0.0f;
+  return MGC_OK;
+}
+
+static void log_epoch(const mgc_train_config *cfg, int epoch, int has_valid, double tl, double ta, double vl,
+                      double va, double vt, double lr, double secs, double eta, int improved) {
+  if (has_valid)
+    logf_(cfg,
+          "epoch %3d/%d  train loss %.4f acc %5.1f%%  val loss %.4f acc %5.1f%% tracks %5.1f%%"
+          "  lr %.1e  %.1fs  ETA %d:%02d%s",
+          epoch + 1, cfg->epochs, tl, 100 * ta, vl, 100 * va, 100 * vt, lr, secs,
+          (int)(eta / 60), (int)eta % 60, improved ? "  *" : "");
+  else
+    logf_(cfg, "epoch %3d/%d  train loss %.4f acc %5.1f%%  lr %.1e  %.1fs  ETA %d:%02d",
+          epoch + 1, cfg->epochs, tl, 100 * ta, lr, secs, (int)(eta / 60), (int)eta % 60);
+}
+
+mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
+                         const mgc_train_set *valid, mgc_train_result *res) {
+  memset(res, 0, sizeof *res);
+  mgc_status st = check_run(cfg, model, train);
+  if (st) return st;
   trainer t = {.cfg = cfg, .model = model, .net = model->net, .classes = model->n_classes};
   t.dim = (int)train->feats[0].dim;
   mgc_shape si = model->arch->input;
@@ -523,36 +569,10 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
         train->labels[i] >= t.classes)
       return mgc_error_set(MGC_EINVAL, "training track %d: %zu features (want %d), label %d", i,
                            train->feats[i].dim, t.dim, train->labels[i]);
-  size_t B = (size_t)cfg->batch;
-  int n_win = count_windows(train, cfg);
-  t.x = malloc(B * t.d * sizeof(float));
-  t.win = malloc((size_t)cfg->win_len * t.dim * sizeof(float));
-  t.dz = malloc(B * t.classes * sizeof(float));
-  t.targets = malloc(B * t.classes * sizeof(float));
-  t.mix_scratch = malloc(B * t.d * sizeof(float));
-  t.class_w = calloc((size_t)t.classes, sizeof(float));
-  t.labels = malloc(B * sizeof(int));
-  t.perm = malloc(B * sizeof(int));
-  t.refs = malloc((size_t)n_win * sizeof *t.refs);
   float *best = NULL;
   mgc_optim *opt = NULL;
   FILE *csv = NULL;
-  mgc_status st = MGC_OK;
-  if (!t.x || !t.win || !t.dz || !t.targets || !t.mix_scratch || !t.class_w || !t.labels ||
-      !t.perm || !t.refs) {
-    st = mgc_error_set(MGC_ENOMEM, "out of memory");
-    goto done;
-  }
-  /* Balanced class weights from the windows each class contributes. */
-  {
-    double cnt[t.classes];
-    for (int k = 0; k < t.classes; k++) cnt[k] = 0;
-    for (int i = 0; i < train->n_tracks; i++)
-      cnt[train->labels[i]] += mgc_track_windows((int)train->feats[i].n_frames, cfg->win_len,
-                                                 cfg->win_hop);
-    for (int k = 0; k < t.classes; k++)
-      t.class_w[k] = cnt[k] > 0 ? (float)(n_win / (t.classes * cnt[k])) : 0.0f;
-  }
+  if ((st = trainer_buffers(&t, train))) goto done;
   /* before the plan: layers size their per-thread scratch there */
   if ((st = mgc_parallel_set_threads(cfg->threads))) goto done;
   if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = mgc_optim_new(&cfg->optim, t.net, &opt)))
@@ -617,15 +637,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     } else if (valid) {
       s.bad_epochs++;
     }
-    if (valid)
-      logf_(cfg,
-            "epoch %3d/%d  train loss %.4f acc %5.1f%%  val loss %.4f acc %5.1f%% tracks %5.1f%%"
-            "  lr %.1e  %.1fs  ETA %d:%02d%s",
-            epoch + 1, cfg->epochs, tl, 100 * ta, vl, 100 * va, 100 * vt, lr, secs,
-            (int)(eta / 60), (int)eta % 60, improved ? "  *" : "");
-    else
-      logf_(cfg, "epoch %3d/%d  train loss %.4f acc %5.1f%%  lr %.1e  %.1fs  ETA %d:%02d",
-            epoch + 1, cfg->epochs, tl, 100 * ta, lr, secs, (int)(eta / 60), (int)eta % 60);
+    log_epoch(cfg, epoch, valid != NULL, tl, ta, vl, va, vt, lr, secs, eta, improved);
     if (csv) {
       fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.3g,%.2f\n", epoch + 1, tl, ta, vl, va, vt, lr,
               secs);
