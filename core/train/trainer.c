@@ -553,6 +553,27 @@ static void log_epoch(const mgc_train_config *cfg, int epoch, int has_valid, dou
           epoch + 1, cfg->epochs, tl, 100 * ta, lr, secs, (int)(eta / 60), (int)eta % 60);
 }
 
+/* The optimiser, with the recipe's per-prefix learning-rate scales (a rule
+ * that names no parameter is a mistake, refused). */
+static mgc_status open_optimiser(const mgc_train_config *cfg, mgc_net *net, mgc_optim **opt) {
+  mgc_status st = mgc_optim_new(&cfg->optim, net, opt);
+  if (st) return st;
+  for (int i = 0; i < cfg->n_lr_rules; i++)
+    if (mgc_optim_set_lr_scale(*opt, cfg->lr_rules[i].prefix, cfg->lr_rules[i].scale) == 0)
+      return mgc_error_set(MGC_EINVAL, "learning-rate rule '%s': no trainable parameter's name "
+                           "starts with it", cfg->lr_rules[i].prefix);
+  return MGC_OK;
+}
+
+/* The learning curves' CSV: a new file with its header, or appended to on
+ * a resume. */
+static mgc_status open_curves(const mgc_train_config *cfg, FILE **csv) {
+  *csv = fopen(cfg->curves_csv, cfg->resume ? "a" : "w");
+  if (!*csv) return mgc_error_set(MGC_EIO, "%s: cannot write the learning curves", cfg->curves_csv);
+  if (!cfg->resume) fprintf(*csv, "epoch,train_loss,train_acc,val_loss,val_acc,val_track_acc,lr,seconds\n");
+  return MGC_OK;
+}
+
 mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mgc_train_set *train,
                          const mgc_train_set *valid, mgc_train_result *res) {
   memset(res, 0, sizeof *res);
@@ -575,14 +596,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
   if ((st = trainer_buffers(&t, train))) goto done;
   /* before the plan: layers size their per-thread scratch there */
   if ((st = mgc_parallel_set_threads(cfg->threads))) goto done;
-  if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = mgc_optim_new(&cfg->optim, t.net, &opt)))
-    goto done;
-  for (int i = 0; i < cfg->n_lr_rules; i++)
-    if (mgc_optim_set_lr_scale(opt, cfg->lr_rules[i].prefix, cfg->lr_rules[i].scale) == 0) {
-      st = mgc_error_set(MGC_EINVAL, "learning-rate rule '%s': no trainable parameter's name "
-                         "starts with it", cfg->lr_rules[i].prefix);
-      goto done;
-    }
+  if ((st = mgc_net_plan(t.net, cfg->batch, 1)) || (st = open_optimiser(cfg, t.net, &opt))) goto done;
   if ((st = prepare_body(&t, opt, train, valid))) goto done;
   if (valid && !(best = snapshot(t.net, NULL))) {
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
@@ -597,15 +611,7 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     logf_(cfg, "resuming after epoch %d (best so far: epoch %d, val loss %.4f)", s.epoch,
           s.best_epoch, s.best_val_loss);
   }
-  if (cfg->curves_csv) {
-    csv = fopen(cfg->curves_csv, cfg->resume ? "a" : "w");
-    if (!csv) {
-      st = mgc_error_set(MGC_EIO, "%s: cannot write the learning curves", cfg->curves_csv);
-      goto done;
-    }
-    if (!cfg->resume)
-      fprintf(csv, "epoch,train_loss,train_acc,val_loss,val_acc,val_track_acc,lr,seconds\n");
-  }
+  if (cfg->curves_csv && (st = open_curves(cfg, &csv))) goto done;
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   double last_val = NAN;
