@@ -358,6 +358,45 @@ static void read_hello(lines *L, geometry *g, int rate) {
   line_done(L);
 }
 
+/* A window event at real time: its latency from the write() that carried
+ * its last sample, and the first decision's time. */
+static void rt_window(json_t *j, const geometry *g, uint64_t n, writer *w, double *lat, results *R, double t_recv,
+                      double t0) {
+  const int rate = g->rate;
+  uint64_t idx = (uint64_t)json_integer_value(json_object_get(j, "index"));
+  double te = json_number_value(json_object_get(j, "t_end"));
+  uint64_t b = window_end(g, idx);
+  if (b <= n && fabs((double)b / rate - te) > 0.002)
+    fprintf(stderr, "bench_daemon: window %llu: t_end %.3f, expected %.3f\n", (unsigned long long)idx, te,
+            (double)b / rate);
+  R->rt_windows++;
+  if (b <= n) {
+    /* Complete before the end of the stream: a real-time window. */
+    uint64_t k = chunk_of(b - 1, rate);
+    uint64_t d;
+    /* The event can beat the writer thread back from write(). */
+    while (!(d = atomic_load(&w->done_ns[k])) && !atomic_load(&w->finished)) sched_yield();
+    if (!d) d = atomic_load(&w->done_ns[k]);
+    if (d && R->rt_latency_n < R->rt_expected + 16) lat[R->rt_latency_n++] = t_recv - (double)d * 1e-9;
+  }
+  json_t *dec = json_object_get(j, "decision");
+  json_t *genre = dec ? json_object_get(dec, "genre") : NULL;
+  if (isnan(R->first_t_end) && genre && json_is_string(genre)) {
+    R->first_t_end = te;
+    R->first_wall = t_recv - t0;
+  }
+}
+
+/* mgcd's CPU since cpu0 (at tcpu0) and its memory, from /proc. */
+static void sample_proc(pid_t pid, double cpu0, double tcpu0, double now, results *R) {
+  double cpu1 = proc_cpu_s(pid);
+  R->cpu_s = cpu1 - cpu0;
+  R->cpu_wall_s = now - tcpu0;
+  R->cpu_pct = 100.0 * R->cpu_s / R->cpu_wall_s;
+  R->hwm_mb = proc_status_mb(pid, "VmHWM");
+  R->rss_mb = proc_status_mb(pid, "VmRSS");
+}
+
 static void run_realtime(const char *mgcd, const char *model, const char *dir, const float *clip, size_t clip_n,
                          geometry *g, results *R) {
   const int rate = g->rate;
@@ -423,28 +462,7 @@ static void run_realtime(const char *mgcd, const char *model, const char *dir, c
       if (!ev) {
         fprintf(stderr, "bench_daemon: unparsed line: %.200s\n", line);
       } else if (!strcmp(ev, "window")) {
-        uint64_t idx = (uint64_t)json_integer_value(json_object_get(j, "index"));
-        double te = json_number_value(json_object_get(j, "t_end"));
-        uint64_t b = window_end(g, idx);
-        if (b <= n && fabs((double)b / rate - te) > 0.002)
-          fprintf(stderr, "bench_daemon: window %llu: t_end %.3f, expected %.3f\n", (unsigned long long)idx, te,
-                  (double)b / rate);
-        R->rt_windows++;
-        if (b <= n) {
-          /* Complete before the end of the stream: a real-time window. */
-          uint64_t k = chunk_of(b - 1, rate);
-          uint64_t d;
-          /* The event can beat the writer thread back from write(). */
-          while (!(d = atomic_load(&w.done_ns[k])) && !atomic_load(&w.finished)) sched_yield();
-          if (!d) d = atomic_load(&w.done_ns[k]);
-          if (d && R->rt_latency_n < R->rt_expected + 16) lat[R->rt_latency_n++] = t_recv - (double)d * 1e-9;
-        }
-        json_t *dec = json_object_get(j, "decision");
-        json_t *genre = dec ? json_object_get(dec, "genre") : NULL;
-        if (isnan(R->first_t_end) && genre && json_is_string(genre)) {
-          R->first_t_end = te;
-          R->first_wall = t_recv - t0;
-        }
+        rt_window(j, g, n, &w, lat, R, t_recv, t0);
       } else if (!strcmp(ev, "overrun")) {
         R->overruns++;
       } else if (!strcmp(ev, "skipped")) {
@@ -464,12 +482,7 @@ static void run_realtime(const char *mgcd, const char *model, const char *dir, c
       if (!wait_last_until) wait_last_until = now_s() + 1.0;
       if (R->rt_latency_n >= R->rt_expected_live || now_s() > wait_last_until) {
         sampled_at = now_s();
-        double cpu1 = proc_cpu_s(pid);
-        R->cpu_s = cpu1 - cpu0;
-        R->cpu_wall_s = sampled_at - tcpu0;
-        R->cpu_pct = 100.0 * R->cpu_s / R->cpu_wall_s;
-        R->hwm_mb = proc_status_mb(pid, "VmHWM");
-        R->rss_mb = proc_status_mb(pid, "VmRSS");
+        sample_proc(pid, cpu0, tcpu0, sampled_at, R);
         pthread_join(th, NULL);
         close(pfd[1]);
         closed = 1;
@@ -577,40 +590,12 @@ static void usage(FILE *f) {
              "[--wav PATH] [--json]\n");
 }
 
-int main(int argc, char **argv) {
-  const char *mgcd = NULL, *model = NULL, *clip_path = NULL, *keep_wav = NULL;
-  double seconds = 60, minutes = 5;
-  int json = 0;
-  static const struct option lo[] = {{"mgcd", 1, 0, 'd'},    {"model", 1, 0, 'm'},        {"clip", 1, 0, 'c'},
-                                     {"seconds", 1, 0, 's'}, {"fast-minutes", 1, 0, 'f'}, {"json", 0, 0, 'j'},
-                                     {"wav", 1, 0, 'w'},
-                                     {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-  int ch;
-  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    switch (ch) {
-    case 'd': mgcd = optarg; break;
-    case 'm': model = optarg; break;
-    case 'c': clip_path = optarg; break;
-    case 's': seconds = atof(optarg); break;
-    case 'f': minutes = atof(optarg); break;
-    case 'j': json = 1; break;
-    case 'w': keep_wav = optarg; break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  if (!mgcd || !model || !clip_path || optind != argc || !(seconds > 0) || !(minutes >= 0)) {
-    usage(stderr);
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-
-  /* The front-end geometry: the model's, or an ensemble's first member's
-   * (mgcd requires the window members to share it). */
+/* The front-end geometry: the model's, or an ensemble's first window
+ * member's (mgcd requires the window members to share it). */
+static geometry load_geometry(const char *model) {
   mgc_model *m;
   mgc_ensemble *ens = NULL;
-  const char *dot = strrchr(model, '.');
-  if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) {
+  if (mgc_ensemble_is_path(model)) {
     if (mgc_ensemble_load(model, MGC_ENSEMBLE_LOAD_MODELS, &ens)) die("%s", mgc_error_message());
     m = NULL;
     for (int i = 0; i < ens->n_members && !m; i++)
@@ -623,30 +608,16 @@ int main(int argc, char **argv) {
                 0, 0};
   if (ens) mgc_ensemble_free(ens);
   else mgc_model_free(m);
-  mgc_audio a;
-  if (mgc_audio_load(clip_path, g.rate, &a)) die("%s", mgc_error_message());
+  return g;
+}
 
-  const char *tmpdir = getenv("TMPDIR");
-  char dir[256];
-  snprintf(dir, sizeof dir, "%s/mgc-bench-daemon.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-  if (!mkdtemp(dir)) die("mkdtemp %s: %s", dir, strerror(errno));
-
-  results R;
-  memset(&R, 0, sizeof R);
-  R.seconds = seconds;
-  run_realtime(mgcd, model, dir, a.samples, a.n, &g, &R);
-
-  char wav[512];
-  snprintf(wav, sizeof wav, "%s", keep_wav ? keep_wav : "");
-  if (!keep_wav) snprintf(wav, sizeof wav, "%s/fast.wav", dir);
-  const uint64_t nf = (uint64_t)llround(minutes * 60.0 * g.rate);
-  if (nf > 0) {
-    write_wav(wav, a.samples, a.n, g.rate, nf);
-    run_fast(mgcd, model, dir, wav, &g, nf, &R);
-  }
-
+/* The table for people. */
+static void print_results(const char *mgcd, const char *model, const char *clip_path, const mgc_audio *a,
+                          const geometry *gp, const results *Rp, double seconds, uint64_t nf) {
+  const geometry g = *gp;
+  const results R = *Rp;
   const double fast_x_wall = R.fast_audio_s / R.fast_wall_s, fast_x_cpu = R.fast_audio_s / R.fast_cpu_s;
-  printf("mgcd %s, model %s, clip %s (%.1f s at %d Hz)\n", mgcd, model, clip_path, (double)a.n / g.rate, g.rate);
+  printf("mgcd %s, model %s, clip %s (%.1f s at %d Hz)\n", mgcd, model, clip_path, (double)a->n / g.rate, g.rate);
   printf("real time: %.0f s of audio in 10 ms writes (writer late by at most %.2f ms), window %d frames every %d\n",
          seconds, R.writer_late_max_ms, g.win_frames, g.hop_frames);
   printf("  %-34s %12s  %s\n", "measure", "value", "target");
@@ -678,54 +649,113 @@ int main(int argc, char **argv) {
            (unsigned long long)R.fast_expected, R.fast_genre);
     printf("  %-34s %12d\n", "mgcd exit status", R.fast_exit);
   }
-  if (json) {
-    json_t *o = json_object();
+}
+
+/* One JSON line, for bench/daemon's table. */
+static void print_json(const results *Rp, double seconds, uint64_t nf) {
+  const results R = *Rp;
+  const double fast_x_wall = R.fast_audio_s / R.fast_wall_s, fast_x_cpu = R.fast_audio_s / R.fast_cpu_s;
+  json_t *o = json_object();
 #define NUM(k, v) json_object_set_new(o, k, isfinite((double)(v)) ? json_real((double)(v)) : json_null())
 #define INT(k, v) json_object_set_new(o, k, json_integer((json_int_t)(v)))
-    json_object_set_new(o, "impl", json_string("mgcd"));
-    NUM("rt_seconds", seconds);
-    NUM("rt_cpu_pct", R.cpu_pct);
-    NUM("rt_cpu_s", R.cpu_s);
-    NUM("rt_cpu_wall_s", R.cpu_wall_s);
-    NUM("rt_hwm_mb", R.hwm_mb);
-    NUM("rt_rss_mb", R.rss_mb);
-    NUM("rt_maxrss_mb", R.rt_maxrss_mb);
-    NUM("rt_total_cpu_s", R.rt_total_cpu_s);
-    NUM("first_decision_audio_s", R.first_t_end);
-    NUM("first_decision_wall_s", R.first_wall);
-    NUM("latency_median_ms", R.lat_med_ms);
-    NUM("latency_p95_ms", R.lat_p95_ms);
-    NUM("latency_max_ms", R.lat_max_ms);
-    INT("latency_windows", R.rt_latency_n);
-    INT("rt_windows", R.rt_windows);
-    INT("rt_expected_windows", R.rt_expected);
-    INT("rt_end_windows", R.rt_end_windows);
-    INT("latency_expected_windows", R.rt_expected_live);
-    INT("rt_overruns", R.overruns);
-    INT("rt_skipped", R.skipped);
-    INT("rt_exit", R.rt_exit);
-    NUM("writer_late_max_ms", R.writer_late_max_ms);
-    if (nf > 0) {
-      NUM("fast_audio_s", R.fast_audio_s);
-      NUM("fast_wall_s", R.fast_wall_s);
-      NUM("fast_cpu_s", R.fast_cpu_s);
-      NUM("fast_cpu_total_s", R.fast_cpu_total_s);
-      NUM("fast_x_wall", fast_x_wall);
-      NUM("fast_x_cpu", fast_x_cpu);
-      NUM("fast_cpu_ms_per_window", 1e3 * R.fast_cpu_s / (double)R.fast_windows);
-      NUM("fast_maxrss_mb", R.fast_maxrss_mb);
-      INT("fast_windows", R.fast_windows);
-      INT("fast_expected_windows", R.fast_expected);
-      json_object_set_new(o, "fast_genre", json_string(R.fast_genre));
-      INT("fast_exit", R.fast_exit);
-    }
+  json_object_set_new(o, "impl", json_string("mgcd"));
+  NUM("rt_seconds", seconds);
+  NUM("rt_cpu_pct", R.cpu_pct);
+  NUM("rt_cpu_s", R.cpu_s);
+  NUM("rt_cpu_wall_s", R.cpu_wall_s);
+  NUM("rt_hwm_mb", R.hwm_mb);
+  NUM("rt_rss_mb", R.rss_mb);
+  NUM("rt_maxrss_mb", R.rt_maxrss_mb);
+  NUM("rt_total_cpu_s", R.rt_total_cpu_s);
+  NUM("first_decision_audio_s", R.first_t_end);
+  NUM("first_decision_wall_s", R.first_wall);
+  NUM("latency_median_ms", R.lat_med_ms);
+  NUM("latency_p95_ms", R.lat_p95_ms);
+  NUM("latency_max_ms", R.lat_max_ms);
+  INT("latency_windows", R.rt_latency_n);
+  INT("rt_windows", R.rt_windows);
+  INT("rt_expected_windows", R.rt_expected);
+  INT("rt_end_windows", R.rt_end_windows);
+  INT("latency_expected_windows", R.rt_expected_live);
+  INT("rt_overruns", R.overruns);
+  INT("rt_skipped", R.skipped);
+  INT("rt_exit", R.rt_exit);
+  NUM("writer_late_max_ms", R.writer_late_max_ms);
+  if (nf > 0) {
+    NUM("fast_audio_s", R.fast_audio_s);
+    NUM("fast_wall_s", R.fast_wall_s);
+    NUM("fast_cpu_s", R.fast_cpu_s);
+    NUM("fast_cpu_total_s", R.fast_cpu_total_s);
+    NUM("fast_x_wall", fast_x_wall);
+    NUM("fast_x_cpu", fast_x_cpu);
+    NUM("fast_cpu_ms_per_window", 1e3 * R.fast_cpu_s / (double)R.fast_windows);
+    NUM("fast_maxrss_mb", R.fast_maxrss_mb);
+    INT("fast_windows", R.fast_windows);
+    INT("fast_expected_windows", R.fast_expected);
+    json_object_set_new(o, "fast_genre", json_string(R.fast_genre));
+    INT("fast_exit", R.fast_exit);
+  }
 #undef NUM
 #undef INT
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    printf("%s\n", s);
-    free(s);
-    json_decref(o);
+  char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+  printf("%s\n", s);
+  free(s);
+  json_decref(o);
+}
+
+int main(int argc, char **argv) {
+  const char *mgcd = NULL, *model = NULL, *clip_path = NULL, *keep_wav = NULL;
+  double seconds = 60, minutes = 5;
+  int json = 0;
+  static const struct option lo[] = {{"mgcd", 1, 0, 'd'},    {"model", 1, 0, 'm'},        {"clip", 1, 0, 'c'},
+                                     {"seconds", 1, 0, 's'}, {"fast-minutes", 1, 0, 'f'}, {"json", 0, 0, 'j'},
+                                     {"wav", 1, 0, 'w'},
+                                     {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'd': mgcd = optarg; break;
+    case 'm': model = optarg; break;
+    case 'c': clip_path = optarg; break;
+    case 's': seconds = atof(optarg); break;
+    case 'f': minutes = atof(optarg); break;
+    case 'j': json = 1; break;
+    case 'w': keep_wav = optarg; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
   }
+  if (!mgcd || !model || !clip_path || optind != argc || !(seconds > 0) || !(minutes >= 0)) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  geometry g = load_geometry(model);
+  mgc_audio a;
+  if (mgc_audio_load(clip_path, g.rate, &a)) die("%s", mgc_error_message());
+
+  const char *tmpdir = getenv("TMPDIR");
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/mgc-bench-daemon.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+  if (!mkdtemp(dir)) die("mkdtemp %s: %s", dir, strerror(errno));
+
+  results R;
+  memset(&R, 0, sizeof R);
+  R.seconds = seconds;
+  run_realtime(mgcd, model, dir, a.samples, a.n, &g, &R);
+
+  char wav[512];
+  snprintf(wav, sizeof wav, "%s", keep_wav ? keep_wav : "");
+  if (!keep_wav) snprintf(wav, sizeof wav, "%s/fast.wav", dir);
+  const uint64_t nf = (uint64_t)llround(minutes * 60.0 * g.rate);
+  if (nf > 0) {
+    write_wav(wav, a.samples, a.n, g.rate, nf);
+    run_fast(mgcd, model, dir, wav, &g, nf, &R);
+  }
+
+  print_results(mgcd, model, clip_path, &a, &g, &R, seconds, nf);
+  if (json) print_json(&R, seconds, nf);
   if (!keep_wav) unlink(wav);
   char sock[512];
   snprintf(sock, sizeof sock, "%s/rt.sock", dir);
