@@ -7,7 +7,7 @@
 #include "mgc/arch.h"
 #include "mgc/model.h"
 #include "mgc/net.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 
 #ifndef MGC_CONF
 #error "MGC_CONF must point at conf/"
@@ -143,7 +143,7 @@ static void test_input_log(void **st) {
   if (mgc_arch_parse(y, strlen(y), "m.yaml", &a)) fail_msg("%s", mgc_error_message());
   assert_int_equal(a->n_input_log, 3);
   assert_int_equal(a->input_log[0], 0); /* sorted */
-  assert_string_equal(mgc_table_column_name(a->input_log[1]), "rms_var");
+  assert_string_equal(mgc_clip_feature_name(a->input_log[1]), "rms_var");
   assert_int_equal(a->input_log[2], 56);
   /* (log(max(x, floor)) - mean) / std on the listed bands, (x - mean) / std elsewhere */
   mgc_model *m;

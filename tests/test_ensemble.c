@@ -983,7 +983,7 @@ static void test_eval_real_cv(void **st) {
   snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: crnn, model: crnn.st, cv: %s}\n",
            cv);
   mgc_ensemble *e;
-  mgc_ens_table *t = NULL;
+  mgc_ens_scores *t = NULL;
   if (mgc_ensemble_parse(text, strlen(text), "one.yaml", NULL, 0, &e) ||
       mgc_ensemble_evaluate(e, &t))
     fail_msg("%s", mgc_error_message());
@@ -998,7 +998,7 @@ static void test_eval_real_cv(void **st) {
   /* With one member, mean/weighted/product/agree/vote decide as it does. */
   for (int r = 1; r <= 5; r++) assert_float_equal(t->rows[r].acc_mean, t->rows[0].acc_mean, 1e-12);
   json_decref(j);
-  mgc_ens_table_free(t);
+  mgc_ens_scores_free(t);
   mgc_ensemble_free(e);
 }
 
@@ -1078,7 +1078,7 @@ static void test_calibrate_real_cv(void **st) {
   snprintf(text, sizeof text, "rule: mean\nmembers:\n  - {name: crnn, model: crnn.st, cv: %s}\n",
            cv);
   mgc_ensemble *e;
-  mgc_ens_table *t = NULL;
+  mgc_ens_scores *t = NULL;
   if (mgc_ensemble_parse(text, strlen(text), "one.yaml", NULL, 0, &e) ||
       mgc_ensemble_evaluate(e, &t))
     fail_msg("%s", mgc_error_message());
@@ -1095,7 +1095,7 @@ static void test_calibrate_real_cv(void **st) {
   assert_int_equal(mgc_ensemble_load(out, 0, &back), MGC_OK);
   assert_float_equal(back->temperature, e->temperature, 1e-8 * e->temperature);
   mgc_ensemble_free(back);
-  mgc_ens_table_free(t);
+  mgc_ens_scores_free(t);
   mgc_ensemble_free(e);
 }
 

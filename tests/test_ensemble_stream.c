@@ -27,7 +27,7 @@
 #include "mgc/resampler.h"
 #include "mgc/trainer.h"
 #include "mgc/session.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 #include "test_util.h"
 
 #define CRNN MGC_SOURCE_DIR "/models/crnn.safetensors"
@@ -191,9 +191,9 @@ static void test_table_member(void **st) {
   double used = mgc_ensemble_stream_table_audio_s(s);
   assert_true(used >= 10.0 && used < 10.5);
   /* The answer: the MLP on the features of exactly that audio. */
-  float feats[MGC_TABLE_DIM], tp[C];
+  float feats[MGC_CLIP_DIM], tp[C];
   size_t n_used = (size_t)lround(used * g_clip.rate);
-  assert_int_equal(mgc_table_features(g_clip.samples, n_used, g_clip.rate, feats), MGC_OK);
+  assert_int_equal(mgc_clip_features(g_clip.samples, n_used, g_clip.rate, feats), MGC_OK);
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
   assert_int_equal(mgc_session_run(ts, feats, 1, tp), MGC_OK);
@@ -243,8 +243,8 @@ static void test_finish(void **st) {
   /* The table answer rests on the last 30 s of the clip (it is 30.01 s long). */
   size_t span = (size_t)(30.0 * 22050), n_used = g_clip.n < span ? g_clip.n : span;
   assert_true(fabs(mgc_ensemble_stream_table_audio_s(s) - (double)n_used / g_clip.rate) < 1e-9);
-  float feats[MGC_TABLE_DIM], tp[C];
-  assert_int_equal(mgc_table_features(g_clip.samples + (g_clip.n - n_used), n_used, g_clip.rate, feats),
+  float feats[MGC_CLIP_DIM], tp[C];
+  assert_int_equal(mgc_clip_features(g_clip.samples + (g_clip.n - n_used), n_used, g_clip.rate, feats),
                    MGC_OK);
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
@@ -318,8 +318,8 @@ static void test_offline_classifier(void **st) {
     mgc_session_free(ss);
     mgc_feature_matrix_free(&fm);
   }
-  float feats[MGC_TABLE_DIM];
-  assert_int_equal(mgc_table_features(g_clip.samples, g_clip.n, g_clip.rate, feats), MGC_OK);
+  float feats[MGC_CLIP_DIM];
+  assert_int_equal(mgc_clip_features(g_clip.samples, g_clip.n, g_clip.rate, feats), MGC_OK);
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[2].loaded, 1, &ts), MGC_OK);
   assert_int_equal(mgc_session_run(ts, feats, 1, want + 2 * C), MGC_OK);

@@ -22,7 +22,7 @@
 #include "mgc/ensemble.h"
 #include "mgc/music_scan.h"
 #include "mgc/report.h"
-#include "mgc/table_data.h"
+#include "mgc/feature_csv.h"
 
 #include "tool.h"
 
@@ -72,15 +72,15 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
     return 2;
   }
   mgc_ensemble *e = NULL;
-  mgc_ens_table *t;
+  mgc_ens_scores *t;
   if (mgc_ensemble_load(file, 0, &e) || mgc_ensemble_evaluate(e, &t)) {
     fprintf(stderr, "mgc-eval: %s\n", mgc_error_message());
     mgc_ensemble_free(e);
     return 1;
   }
-  char *js = json ? mgc_ens_table_to_json(t) : NULL;
+  char *js = json ? mgc_ens_scores_to_json(t) : NULL;
   if (json) printf("%s\n", js ? js : "null");
-  else mgc_ens_table_print(t, stdout);
+  else mgc_ens_scores_print(t, stdout);
   free(js);
   int rc = 0;
   if (report) {
@@ -124,7 +124,7 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
               file, mgc_comb_rule_name(own), e->temperature, t->n_tracks, before, after);
     }
   }
-  mgc_ens_table_free(t);
+  mgc_ens_scores_free(t);
   mgc_ensemble_free(e);
   return rc;
 }
@@ -134,28 +134,28 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
 static mgc_status table_data(const char *csv, const char *list, const mgc_model *m,
                              mgc_dataset **ds, mgc_corpus **c) {
   const mgc_shape *in = &m->arch->input;
-  if (in->ndim != 1 || in->d[0] != MGC_TABLE_DIM)
+  if (in->ndim != 1 || in->d[0] != MGC_CLIP_DIM)
     return mgc_error_set(MGC_EINVAL, "--table: the model's input is not the [%d] feature vector",
-                         MGC_TABLE_DIM);
-  mgc_table *t;
-  mgc_table_selection *sel = NULL;
-  mgc_status st = mgc_table_load(csv, (const char *const *)m->classes, m->n_classes, &t);
+                         MGC_CLIP_DIM);
+  mgc_feature_csv *t;
+  mgc_feature_csv_selection *sel = NULL;
+  mgc_status st = mgc_feature_csv_load(csv, (const char *const *)m->classes, m->n_classes, &t);
   if (st) return st;
   int *all = NULL, n = t->n_rows;
-  if (list) st = mgc_table_select_list(t, list, &sel);
+  if (list) st = mgc_feature_csv_select_list(t, list, &sel);
   else if ((all = malloc(((size_t)n + 1) * sizeof *all)))
     for (int i = 0; i < n; i++) all[i] = i;
   else st = mgc_error_set(MGC_ENOMEM, "out of memory");
   const int *rows = sel ? sel->rows : all;
   if (sel) n = sel->n;
-  if (!st) st = mgc_table_dataset(t, rows, n, ds);
-  if (!st) st = mgc_table_corpus(t, rows, n, c);
+  if (!st) st = mgc_feature_csv_dataset(t, rows, n, ds);
+  if (!st) st = mgc_feature_csv_corpus(t, rows, n, c);
   if (!st && sel) { /* the missing entries' messages move to the dataset */
     (*ds)->skipped = sel->missing, (*ds)->n_skipped = sel->n_missing;
     sel->missing = NULL, sel->n_missing = 0;
   }
-  mgc_table_selection_free(sel);
-  mgc_table_free(t);
+  mgc_feature_csv_selection_free(sel);
+  mgc_feature_csv_free(t);
   free(all);
   return st;
 }

@@ -11,7 +11,7 @@
 #include "mgc/augment.h"
 #include "mgc/features.h"
 #include "mgc/npy.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -95,7 +95,7 @@ static void put_csv_field(const char *s) {
  * failure is reported on stderr and makes the exit status 1. */
 static int run_table(char **files, int n_files, int rate, const char *variant, unsigned long long seed) {
   printf("filename");
-  for (int i = 0; i < MGC_TABLE_DIM; i++) printf(",%s", mgc_table_column_name(i));
+  for (int i = 0; i < MGC_CLIP_DIM; i++) printf(",%s", mgc_clip_feature_name(i));
   printf("\n");
   int failed = 0;
   for (int f = 0; f < n_files; f++) {
@@ -119,8 +119,8 @@ static int run_table(char **files, int n_files, int rate, const char *variant, u
       audio.samples = y;
       audio.n = n;
     }
-    float row[MGC_TABLE_DIM];
-    if (mgc_table_features(audio.samples, audio.n, audio.rate, row)) {
+    float row[MGC_CLIP_DIM];
+    if (mgc_clip_features(audio.samples, audio.n, audio.rate, row)) {
       fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
       mgc_audio_free(&audio);
       failed = 1;
@@ -128,7 +128,7 @@ static int run_table(char **files, int n_files, int rate, const char *variant, u
     }
     mgc_audio_free(&audio);
     put_csv_field(path);
-    for (int i = 0; i < MGC_TABLE_DIM; i++) printf(",%.9g", (double)row[i]);
+    for (int i = 0; i < MGC_CLIP_DIM; i++) printf(",%.9g", (double)row[i]);
     printf("\n");
     fflush(stdout);
   }

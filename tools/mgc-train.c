@@ -19,7 +19,7 @@
 #include "mgc/parse.h"
 #include "mgc/recipe.h"
 #include "mgc/report.h"
-#include "mgc/table_data.h"
+#include "mgc/feature_csv.h"
 
 #include "tool.h"
 
@@ -284,15 +284,15 @@ static void log_missing(char *const *msg, int n) {
 /* --groups F1,F2,...: each row's list in d->group (d->n_groups for rows in
  * none); a row in two lists is an error, since the lists must not share
  * artists. */
-static void load_groups(const opts *o, const mgc_table *t, data *d) {
+static void load_groups(const opts *o, const mgc_feature_csv *t, data *d) {
   char *copy = strdup(o->groups);
   if (!copy || !(d->group = malloc(((size_t)t->n_rows + 1) * sizeof *d->group)))
     tool_die("out of memory");
   for (int i = 0; i < t->n_rows; i++) d->group[i] = -1;
   char *save = NULL;
   for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-    mgc_table_selection *sel;
-    if (mgc_table_select_list(t, f, &sel)) tool_die(NULL);
+    mgc_feature_csv_selection *sel;
+    if (mgc_feature_csv_select_list(t, f, &sel)) tool_die(NULL);
     log_missing(sel->missing, sel->n_missing);
     for (int i = 0; i < sel->n; i++) {
       int row = sel->rows[i];
@@ -304,7 +304,7 @@ static void load_groups(const opts *o, const mgc_table *t, data *d) {
     }
     d->n_groups++;
     fprintf(stderr, "group %d: %d rows listed in %s\n", d->n_groups, sel->n, f);
-    mgc_table_selection_free(sel);
+    mgc_feature_csv_selection_free(sel);
   }
   for (int i = 0; i < t->n_rows; i++)
     if (d->group[i] < 0) d->group[i] = d->n_groups;
@@ -322,7 +322,7 @@ static void load_groups(const opts *o, const mgc_table *t, data *d) {
  * run makes them, fixed on the rows of its tracks (d->fold, d->arows); those
  * rows take the dataset's track names, so that out-of-fold results join an
  * audio model's track by track. */
-static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **tab,
+static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_feature_csv **tab,
                        mgc_corpus **vclean) {
   mgc_dataset *ads = NULL;
   if (o->data) {
@@ -330,26 +330,26 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
                 : mgc_dataset_scan(o->data, &ads))
       tool_die(NULL);
     log_missing(ads->skipped, ads->n_skipped);
-    if (mgc_table_load(o->table, (const char *const *)ads->classes, ads->n_classes, tab))
+    if (mgc_feature_csv_load(o->table, (const char *const *)ads->classes, ads->n_classes, tab))
       tool_die(NULL);
-  } else if (mgc_table_load(o->table, NULL, 0, tab)) {
+  } else if (mgc_feature_csv_load(o->table, NULL, 0, tab)) {
     tool_die(NULL);
   }
-  mgc_table *t = *tab;
+  mgc_feature_csv *t = *tab;
   int n = t->n_rows, *rows = malloc(((size_t)n + 1) * sizeof *rows);
   if (!rows) tool_die("out of memory");
   for (int i = 0; i < n; i++) rows[i] = i;
   int n_missing = 0;
   if (!o->data && o->list) {
-    mgc_table_selection *sel;
-    if (mgc_table_select_list(t, o->list, &sel)) tool_die(NULL);
+    mgc_feature_csv_selection *sel;
+    if (mgc_feature_csv_select_list(t, o->list, &sel)) tool_die(NULL);
     log_missing(sel->missing, sel->n_missing);
     n = sel->n;
     n_missing = sel->n_missing;
     memcpy(rows, sel->rows, (size_t)n * sizeof *rows);
-    mgc_table_selection_free(sel);
+    mgc_feature_csv_selection_free(sel);
   }
-  if (mgc_table_dataset(t, rows, n, &d->ds) || mgc_table_corpus(t, rows, n, &d->clean))
+  if (mgc_feature_csv_dataset(t, rows, n, &d->ds) || mgc_feature_csv_corpus(t, rows, n, &d->clean))
     tool_die(NULL);
   free(rows);
   if (o->list && !o->data)
@@ -358,13 +358,13 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
   else
     fprintf(stderr, "table %s: %d rows in %d classes\n", o->table, t->n_rows, t->n_classes);
   if (o->valid_list) {
-    mgc_table_selection *vs;
-    if (mgc_table_select_list(t, o->valid_list, &vs)) tool_die(NULL);
+    mgc_feature_csv_selection *vs;
+    if (mgc_feature_csv_select_list(t, o->valid_list, &vs)) tool_die(NULL);
     log_missing(vs->missing, vs->n_missing);
-    if (mgc_table_corpus(t, vs->rows, vs->n, vclean)) tool_die(NULL);
+    if (mgc_feature_csv_corpus(t, vs->rows, vs->n, vclean)) tool_die(NULL);
     fprintf(stderr, "validation: %d rows listed in %s (%d not found)\n", vs->n, o->valid_list,
             vs->n_missing);
-    mgc_table_selection_free(vs);
+    mgc_feature_csv_selection_free(vs);
   }
   if (!ads) return;
   int na = ads->n_tracks;
@@ -372,7 +372,7 @@ static void load_table(const opts *o, const mgc_recipe *r, data *d, mgc_table **
   d->arows = malloc(((size_t)na + 1) * sizeof *d->arows);
   d->fold = malloc(((size_t)t->n_rows + 1) * sizeof *d->fold);
   if (!afold || !d->arows || !d->fold) tool_die("out of memory");
-  if (mgc_table_match_dataset(t, ads, d->arows)) tool_die(o->data);
+  if (mgc_feature_csv_match_dataset(t, ads, d->arows)) tool_die(o->data);
   if (mgc_dataset_folds(ads, o->folds, r->train.seed, afold)) tool_die("folds");
   d->n_audio = na;
   for (int i = 0; i < t->n_rows; i++) d->fold[i] = -1;
@@ -719,13 +719,13 @@ int main(int argc, char **argv) {
   data d = {0};
   mgc_corpus *vclean = NULL;
   mgc_dataset *vds = NULL;
-  mgc_table *tab = NULL;
+  mgc_feature_csv *tab = NULL;
   double t0 = now_s();
   if (o.table) {
-    if (arch->input.ndim != 1 || arch->input.d[0] != MGC_TABLE_DIM) {
+    if (arch->input.ndim != 1 || arch->input.d[0] != MGC_CLIP_DIM) {
       fprintf(stderr, "mgc-train: --table needs an architecture whose input is the [%d] feature "
               "vector (feature: table, e.g. conf/models/mlp.yaml); %s is not one\n",
-              MGC_TABLE_DIM, r->architecture);
+              MGC_CLIP_DIM, r->architecture);
       mgc_arch_free(arch);
       mgc_recipe_free(r);
       return 2;
@@ -761,7 +761,7 @@ int main(int argc, char **argv) {
   mgc_corpus_free(d.clean);
   mgc_dataset_free(vds);
   mgc_dataset_free(d.ds);
-  mgc_table_free(tab);
+  mgc_feature_csv_free(tab);
   free(d.arows);
   free(d.fold);
   free(d.group);

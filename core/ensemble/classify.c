@@ -8,7 +8,7 @@
 #include "mgc/features.h"
 #include "mgc/model.h"
 #include "mgc/session.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 #include "mgc/predict.h"
 
 #define BATCH 8

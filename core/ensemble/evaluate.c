@@ -151,7 +151,7 @@ static mgc_status gather(const mgc_ensemble *e, aligned *a) {
 
 /* ---- the table ---- */
 
-void mgc_ens_table_free(mgc_ens_table *t) {
+void mgc_ens_scores_free(mgc_ens_scores *t) {
   if (!t) return;
   for (int r = 0; t->rows && r < t->n_rows; r++) {
     free(t->rows[r].acc);
@@ -239,7 +239,7 @@ static mgc_status oof_temperature(const float *p, const int *labels, const int *
   return st;
 }
 
-static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
+static mgc_status evaluate_folds(const aligned *a, mgc_ens_scores *t) {
   const int n = a->n, M = a->M, C = a->C, K = a->K;
   const size_t MC = (size_t)M * C;
   int *te = malloc((size_t)n * sizeof *te), *tl = malloc((size_t)n * sizeof *tl);
@@ -318,7 +318,7 @@ static mgc_status evaluate_folds(const aligned *a, mgc_ens_table *t) {
 /* Every row's out-of-fold distributions calibrated (each fold by the
  * temperature fitted on the other folds' tracks), the folds' calibrated NLL,
  * and ECE over every out-of-fold track before and after. */
-static mgc_status calibrate_rows(const aligned *a, mgc_ens_table *t) {
+static mgc_status calibrate_rows(const aligned *a, mgc_ens_scores *t) {
   const int n = a->n, C = a->C, K = t->n_folds;
   int *off = malloc(((size_t)n + 1) * sizeof *off);
   if (!off) return mgc_error_set(MGC_ENOMEM, "out of memory");
@@ -349,13 +349,13 @@ static mgc_status calibrate_rows(const aligned *a, mgc_ens_table *t) {
   return st;
 }
 
-mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
+mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_scores **out) {
   *out = NULL;
   aligned a;
   mgc_status st = gather(e, &a);
   if (st) return st;
   const int M = a.M, K = a.K;
-  mgc_ens_table *t = calloc(1, sizeof *t);
+  mgc_ens_scores *t = calloc(1, sizeof *t);
   if (!t) {
     aligned_free(&a);
     return mgc_error_set(MGC_ENOMEM, "out of memory");
@@ -404,7 +404,7 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
   if (!st) st = calibrate_rows(&a, t);
   aligned_free(&a);
   if (st) {
-    mgc_ens_table_free(t);
+    mgc_ens_scores_free(t);
     return st;
   }
   for (int r = 0; r < t->n_rows; r++) {
@@ -426,7 +426,7 @@ mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out) {
   return MGC_OK;
 }
 
-void mgc_ens_table_print(const mgc_ens_table *t, FILE *f) {
+void mgc_ens_scores_print(const mgc_ens_scores *t, FILE *f) {
   const int K = t->n_folds, M = t->n_members;
   fprintf(f, "ensemble %s: %d member%s, %d-fold cross-validation, %d tracks, %d classes\n",
           t->origin, M, M == 1 ? "" : "s", K, t->n_tracks, t->n_classes);
@@ -475,7 +475,7 @@ static json_t *jarr(const double *v, int n) {
   return a;
 }
 
-char *mgc_ens_table_to_json(const mgc_ens_table *t) {
+char *mgc_ens_scores_to_json(const mgc_ens_scores *t) {
   static const char *const kinds[] = {"member", "rule", "oracle"};
   const int K = t->n_folds, M = t->n_members;
   json_t *o = json_object(), *rows = json_array(), *cls = json_array(), *ft = json_array(),

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mgc/model.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 #include "mgc/yaml_util.h"
 
 static mgc_status copy_scalar(const mgc_arch *a, const yaml_node_t *n, const char *key,
@@ -134,8 +134,8 @@ static mgc_status parse_input_log(mgc_arch *a, yaml_document_t *doc, yaml_node_t
     if (end == s || *end) {
       b = -1;
       if (strcmp(a->feature, "table") == 0)
-        for (int c = 0; c < MGC_TABLE_DIM; c++)
-          if (strcmp(mgc_table_column_name(c), s) == 0) b = c;
+        for (int c = 0; c < MGC_CLIP_DIM; c++)
+          if (strcmp(mgc_clip_feature_name(c), s) == 0) b = c;
       if (b < 0)
         return mgc_yaml_err_at(a->origin, v, "'input_log': '%s' is not a band index%s", s,
                                strcmp(a->feature, "table") == 0 ? " or a table column name" : "");

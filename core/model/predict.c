@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 
 int mgc_track_windows(int n_frames, int win_len, int win_hop) {
   if (n_frames < win_len) return 1;
@@ -60,7 +60,7 @@ mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int
 int mgc_model_is_table(const mgc_model *m) { return !strcmp(m->arch->feature, "table"); }
 
 int mgc_model_classify_rate(const mgc_model *m) {
-  return mgc_model_is_table(m) ? MGC_TABLE_RATE : m->frontend.sample_rate;
+  return mgc_model_is_table(m) ? MGC_CLIP_RATE : m->frontend.sample_rate;
 }
 
 mgc_status mgc_model_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out) {
@@ -99,10 +99,10 @@ mgc_status mgc_model_classify_features(mgc_session *s, const mgc_feature_matrix 
 mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
   const mgc_model *model = mgc_session_model(s);
   if (mgc_model_is_table(model)) {
-    if (mgc_shape_size(&model->arch->input) != MGC_TABLE_DIM)
-      return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_TABLE_DIM);
-    float x[MGC_TABLE_DIM];
-    mgc_status st = mgc_table_features(y, n, MGC_TABLE_RATE, x);
+    if (mgc_shape_size(&model->arch->input) != MGC_CLIP_DIM)
+      return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_CLIP_DIM);
+    float x[MGC_CLIP_DIM];
+    mgc_status st = mgc_clip_features(y, n, MGC_CLIP_RATE, x);
     if (!st) st = mgc_session_run(s, x, 1, probs);
     if (!st && windows) *windows = 1;
     return st;

@@ -12,7 +12,7 @@
 static const char *const COL_MEMBER = "#4e79a7", *const COL_RULE = "#f28e2b",
                          *const COL_ORACLE = "#bab0ac";
 
-static void svg_ensemble(mgc_sbuf *b, const mgc_ens_table *t, int standalone) {
+static void svg_ensemble(mgc_sbuf *b, const mgc_ens_scores *t, int standalone) {
   const double PL = 200, PW = 420, PT = 58, RH = 24, GAP = 12;
   const int n = t->n_rows;
   const double H = PT + n * RH + 2 * GAP + 44, W = PL + PW + 150;
@@ -70,7 +70,7 @@ static void svg_ensemble(mgc_sbuf *b, const mgc_ens_table *t, int standalone) {
   mgc_sb_puts(b, "</svg>\n");
 }
 
-static void html_ensemble(mgc_sbuf *b, const mgc_ens_table *t, const mgc_sbuf *rel) {
+static void html_ensemble(mgc_sbuf *b, const mgc_ens_scores *t, const mgc_sbuf *rel) {
   mgc_sb_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
   mgc_sb_esc(b, t->origin);
@@ -123,7 +123,7 @@ static void html_ensemble(mgc_sbuf *b, const mgc_ens_table *t, const mgc_sbuf *r
 
 /* Reliability diagrams of a row's out-of-fold tracks, before and after its
  * temperature, into rel[0] and rel[1]. */
-static mgc_status row_reliability(const mgc_ens_table *t, const mgc_ens_row *row, mgc_sbuf *rel) {
+static mgc_status row_reliability(const mgc_ens_scores *t, const mgc_ens_row *row, mgc_sbuf *rel) {
   int *off = malloc(((size_t)t->n_tracks + 1) * sizeof *off);
   if (!off) return mgc_error_set(MGC_ENOMEM, "report: out of memory");
   for (int i = 0; i <= t->n_tracks; i++) off[i] = i;
@@ -143,7 +143,7 @@ static mgc_status row_reliability(const mgc_ens_table *t, const mgc_ens_row *row
   return st;
 }
 
-mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_table *t) {
+mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_scores *t) {
   if (!dir || !*dir || !t) return mgc_error_set(MGC_EINVAL, "report: no directory or no table");
   mgc_sbuf svg = {0}, html = {0}, rel[4] = {{0}};
   static const char *const rel_names[4] = {"calibration-member-before.svg",

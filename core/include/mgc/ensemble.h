@@ -165,7 +165,9 @@ typedef struct mgc_ens_row {
   float *oof, *oof_cal;
 } mgc_ens_row;
 
-typedef struct mgc_ens_table {
+/* The ensemble's score table: every member, rule and the oracle, per fold
+ * and overall. */
+typedef struct mgc_ens_scores {
   char *origin;
   int n_folds, n_tracks, n_members, n_classes;
   char **classes;
@@ -178,16 +180,16 @@ typedef struct mgc_ens_table {
   int best_rule;         /* highest mean accuracy, then macro-F1, then the earlier
                             (simpler) rule in mgc_comb_rule's order */
   int best_member;       /* likewise among the members */
-} mgc_ens_table;
+} mgc_ens_scores;
 
 /* Each member's cv file is read with mgc_cv_load (mgc/crossval.h). */
 
-mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_table **out);
-void mgc_ens_table_free(mgc_ens_table *t);
+mgc_status mgc_ensemble_evaluate(const mgc_ensemble *e, mgc_ens_scores **out);
+void mgc_ens_scores_free(mgc_ens_scores *t);
 /* The table for people: one row per member, rule and the oracle. */
-void mgc_ens_table_print(const mgc_ens_table *t, FILE *f);
+void mgc_ens_scores_print(const mgc_ens_scores *t, FILE *f);
 /* Everything, per fold included, as JSON (malloc'd; NULL when out of memory). */
-char *mgc_ens_table_to_json(const mgc_ens_table *t);
+char *mgc_ens_scores_to_json(const mgc_ens_scores *t);
 
 /* Fit weighted's weights and stack's coefficients (l2 by cross-validation
  * over the folds) on every out-of-fold prediction of the members' cv files,

@@ -47,6 +47,6 @@ mgc_status mgc_report_write(const char *dir, const char *title, const char *mode
  * accuracy over the folds, a whisker of one standard deviation each side,
  * a dot per fold; the best member and rule in bold), and DIR/index.html
  * showing it above the table's numbers. */
-mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_table *t);
+mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_scores *t);
 
 #endif

@@ -1,4 +1,4 @@
-#include "mgc/table_data.h"
+#include "mgc/feature_csv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -141,7 +141,7 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void mgc_table_free(mgc_table *t) {
+void mgc_feature_csv_free(mgc_feature_csv *t) {
   if (!t) return;
   for (int i = 0; t->ids && i < t->n_rows; i++) free(t->ids[i]);
   for (int i = 0; t->classes && i < t->n_classes; i++) free(t->classes[i]);
@@ -155,7 +155,7 @@ void mgc_table_free(mgc_table *t) {
 }
 
 /* Class list: fixed (copied) or the sorted set of labels; then label indices. */
-static mgc_status assign_classes(mgc_table *t, char **label_txt, const char *const *classes,
+static mgc_status assign_classes(mgc_feature_csv *t, char **label_txt, const char *const *classes,
                                  int n_classes) {
   if (classes && n_classes > 0) {
     t->classes = calloc((size_t)n_classes, sizeof(char *));
@@ -202,33 +202,33 @@ static mgc_status read_header(char **fields, int nf, const char *path, int linen
         return mgc_error_set(MGC_EFORMAT, "%s:%d: column '%s' appears twice (columns %d and %d)", path, lineno,
                              fields[i], j + 1, i + 1);
   *col_id = *col_label = -1;
-  for (int k = 0; k < MGC_TABLE_DIM; k++) col[k] = -1;
+  for (int k = 0; k < MGC_CLIP_DIM; k++) col[k] = -1;
   for (int i = 0; i < nf; i++) {
     if (!strcmp(fields[i], "filename")) *col_id = i;
     else if (!strcmp(fields[i], "label")) *col_label = i;
-    for (int k = 0; k < MGC_TABLE_DIM; k++)
-      if (!strcmp(fields[i], mgc_table_column_name(k))) col[k] = i;
+    for (int k = 0; k < MGC_CLIP_DIM; k++)
+      if (!strcmp(fields[i], mgc_clip_feature_name(k))) col[k] = i;
   }
   const char *missing = *col_id < 0 ? "filename" : *col_label < 0 ? "label" : NULL;
   int n_missing = (*col_id < 0) + (*col_label < 0);
-  for (int k = 0; k < MGC_TABLE_DIM; k++)
+  for (int k = 0; k < MGC_CLIP_DIM; k++)
     if (col[k] < 0) {
-      if (!missing) missing = mgc_table_column_name(k);
+      if (!missing) missing = mgc_clip_feature_name(k);
       n_missing++;
     }
   if (missing)
     return mgc_error_set(MGC_EFORMAT,
                          "%s:%d: missing column '%s'%s (the header needs filename, label and "
                          "the %d features chroma_stft_mean ... mfcc20_var)",
-                         path, lineno, missing, n_missing > 1 ? " and others" : "", MGC_TABLE_DIM);
+                         path, lineno, missing, n_missing > 1 ? " and others" : "", MGC_CLIP_DIM);
   return MGC_OK;
 }
 
 /* Room for one more row in t (and its label text). */
-static mgc_status grow_rows(mgc_table *t, char ***label_txt, int *cap) {
+static mgc_status grow_rows(mgc_feature_csv *t, char ***label_txt, int *cap) {
   if (t->n_rows < *cap) return MGC_OK;
   int nc = *cap ? *cap * 2 : 256;
-  float *x = realloc(t->x, sizeof(float) * MGC_TABLE_DIM * (size_t)nc);
+  float *x = realloc(t->x, sizeof(float) * MGC_CLIP_DIM * (size_t)nc);
   if (x) t->x = x;
   char **ids = realloc(t->ids, sizeof(char *) * (size_t)nc);
   if (ids) t->ids = ids;
@@ -242,19 +242,19 @@ static mgc_status grow_rows(mgc_table *t, char ***label_txt, int *cap) {
 }
 
 /* One data line: its id, label and features, appended to t. */
-static mgc_status read_row(mgc_table *t, char **fields, const int *col, int col_id, int col_label, const char *path,
+static mgc_status read_row(mgc_feature_csv *t, char **fields, const int *col, int col_id, int col_label, const char *path,
                            int lineno, char **label_txt) {
   const char *id = fields[col_id], *label = fields[col_label];
   if (!*id || !*label) return mgc_error_set(MGC_EFORMAT, "%s:%d: empty %s", path, lineno, !*id ? "filename" : "label");
-  float *row = t->x + (size_t)t->n_rows * MGC_TABLE_DIM;
-  for (int k = 0; k < MGC_TABLE_DIM; k++) {
+  float *row = t->x + (size_t)t->n_rows * MGC_CLIP_DIM;
+  for (int k = 0; k < MGC_CLIP_DIM; k++) {
     const char *f = fields[col[k]];
     char *end = NULL;
     errno = 0;
     double v = *f ? strtod(f, &end) : NAN;
     if (!*f || *end || !isfinite(v) || !isfinite((float)v))
       return mgc_error_set(MGC_EFORMAT, "%s:%d: column '%s' (field %d): '%s' is not a finite number", path, lineno,
-                           mgc_table_column_name(k), col[k] + 1, f);
+                           mgc_clip_feature_name(k), col[k] + 1, f);
     row[k] = (float)v;
   }
   int r = t->n_rows;
@@ -271,7 +271,7 @@ static mgc_status read_row(mgc_table *t, char **fields, const int *col, int col_
 }
 
 /* A clip listed twice would sit on both sides of a split. */
-static mgc_status check_unique(const mgc_table *t, const char *path) {
+static mgc_status check_unique(const mgc_feature_csv *t, const char *path) {
   keyed *keys = malloc(sizeof *keys * (size_t)t->n_rows);
   if (!keys) return oom();
   for (int i = 0; i < t->n_rows; i++) keys[i] = (keyed){t->ids[i], i};
@@ -285,22 +285,22 @@ static mgc_status check_unique(const mgc_table *t, const char *path) {
   return st;
 }
 
-mgc_status mgc_table_load(const char *path, const char *const *classes, int n_classes,
-                          mgc_table **out) {
+mgc_status mgc_feature_csv_load(const char *path, const char *const *classes, int n_classes,
+                          mgc_feature_csv **out) {
   *out = NULL;
   if (n_classes < 0) return mgc_error_set(MGC_EINVAL, "table: negative class count");
   char *text;
   mgc_status st = slurp(path, &text);
   if (st) return st;
-  mgc_table *t = calloc(1, sizeof *t);
+  mgc_feature_csv *t = calloc(1, sizeof *t);
   char **fields = NULL, **label_txt = NULL;
   int nf = 0, fcap = 0, cap = 0, n_header = 0;
-  int col[MGC_TABLE_DIM], col_id = -1, col_label = -1;
+  int col[MGC_CLIP_DIM], col_id = -1, col_label = -1;
   if (!t || !(t->path = mgc_strdup(path))) {
     st = oom();
     goto done;
   }
-  t->n_features = MGC_TABLE_DIM;
+  t->n_features = MGC_CLIP_DIM;
   char *p = text;
   if ((unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
     p += 3;
@@ -354,7 +354,7 @@ done:
   free(fields);
   free(text);
   if (st) {
-    mgc_table_free(t);
+    mgc_feature_csv_free(t);
     return st;
   }
   *out = t;
@@ -386,7 +386,7 @@ static int same_track(const char *a, const char *b) {
   return hx && hy && lx == ly && !memcmp(x, y, lx);
 }
 
-int mgc_table_find(const mgc_table *t, const char *name) {
+int mgc_feature_csv_find(const mgc_feature_csv *t, const char *name) {
   if (!t || !name) return -1;
   for (int i = 0; i < t->n_rows; i++)
     if (same_track(t->ids[i], name)) return i;
@@ -395,7 +395,7 @@ int mgc_table_find(const mgc_table *t, const char *name) {
 
 /* ---- selections ------------------------------------------------------------ */
 
-void mgc_table_selection_free(mgc_table_selection *s) {
+void mgc_feature_csv_selection_free(mgc_feature_csv_selection *s) {
   if (!s) return;
   for (int i = 0; i < s->n_missing; i++) free(s->missing[i]);
   free(s->missing);
@@ -403,13 +403,13 @@ void mgc_table_selection_free(mgc_table_selection *s) {
   free(s);
 }
 
-mgc_status mgc_table_select_list(const mgc_table *t, const char *list_path,
-                                 mgc_table_selection **out) {
+mgc_status mgc_feature_csv_select_list(const mgc_feature_csv *t, const char *list_path,
+                                 mgc_feature_csv_selection **out) {
   *out = NULL;
   char *text;
   mgc_status st = slurp(list_path, &text);
   if (st) return st;
-  mgc_table_selection *s = calloc(1, sizeof *s);
+  mgc_feature_csv_selection *s = calloc(1, sizeof *s);
   int *seen = calloc((size_t)t->n_rows + 1, sizeof(int)); /* line that took each row */
   int n_entries = 0;
   if (!s || !seen || !(s->rows = malloc(sizeof(int) * ((size_t)t->n_rows + 1)))) {
@@ -428,7 +428,7 @@ mgc_status mgc_table_select_list(const mgc_table *t, const char *list_path,
     char *name = trim(line);
     if (!*name || *name == '#') continue;
     n_entries++;
-    int r = mgc_table_find(t, name);
+    int r = mgc_feature_csv_find(t, name);
     if (r < 0) {
       char **v = realloc(s->missing, sizeof(char *) * ((size_t)s->n_missing + 1));
       if (!v) {
@@ -471,17 +471,17 @@ done:
   free(seen);
   free(text);
   if (st) {
-    mgc_table_selection_free(s);
+    mgc_feature_csv_selection_free(s);
     return st;
   }
   *out = s;
   return MGC_OK;
 }
 
-mgc_status mgc_table_match_dataset(const mgc_table *t, const mgc_dataset *ds, int *rows) {
+mgc_status mgc_feature_csv_match_dataset(const mgc_feature_csv *t, const mgc_dataset *ds, int *rows) {
   for (int i = 0; i < ds->n_tracks; i++) {
     const mgc_track *tr = &ds->tracks[i];
-    int r = mgc_table_find(t, tr->name);
+    int r = mgc_feature_csv_find(t, tr->name);
     if (r < 0)
       return mgc_error_set(MGC_EINVAL, "track '%s' has no row in %s", tr->name, t->path);
     const char *a = ds->classes[tr->label], *b = t->classes[t->labels[r]];
@@ -495,14 +495,14 @@ mgc_status mgc_table_match_dataset(const mgc_table *t, const mgc_dataset *ds, in
 
 /* ---- views ------------------------------------------------------------------ */
 
-static mgc_status check_rows(const mgc_table *t, const int *rows, int n) {
+static mgc_status check_rows(const mgc_feature_csv *t, const int *rows, int n) {
   for (int i = 0; i < n; i++)
     if (rows[i] < 0 || rows[i] >= t->n_rows)
       return mgc_error_set(MGC_EINVAL, "table: row %d out of range [0, %d)", rows[i], t->n_rows);
   return MGC_OK;
 }
 
-mgc_status mgc_table_dataset(const mgc_table *t, const int *rows, int n, mgc_dataset **out) {
+mgc_status mgc_feature_csv_dataset(const mgc_feature_csv *t, const int *rows, int n, mgc_dataset **out) {
   *out = NULL;
   mgc_status st = check_rows(t, rows, n);
   if (st) return st;
@@ -537,7 +537,7 @@ mgc_status mgc_table_dataset(const mgc_table *t, const int *rows, int n, mgc_dat
   return MGC_OK;
 }
 
-mgc_status mgc_table_corpus(const mgc_table *t, const int *rows, int n, mgc_corpus **out) {
+mgc_status mgc_feature_csv_corpus(const mgc_feature_csv *t, const int *rows, int n, mgc_corpus **out) {
   *out = NULL;
   mgc_status st = check_rows(t, rows, n);
   if (st) return st;

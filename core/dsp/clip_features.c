@@ -1,4 +1,4 @@
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 
 #include <float.h>
 #include <math.h>
@@ -15,7 +15,7 @@
 
 #define MFCC_NAMES(k) "mfcc" #k "_mean", "mfcc" #k "_var"
 
-static const char *const g_names[MGC_TABLE_DIM] = {
+static const char *const g_names[MGC_CLIP_DIM] = {
     "chroma_stft_mean", "chroma_stft_var", "rms_mean", "rms_var",
     "spectral_centroid_mean", "spectral_centroid_var", "spectral_bandwidth_mean", "spectral_bandwidth_var",
     "rolloff_mean", "rolloff_var", "zero_crossing_rate_mean", "zero_crossing_rate_var",
@@ -25,7 +25,7 @@ static const char *const g_names[MGC_TABLE_DIM] = {
     MFCC_NAMES(11), MFCC_NAMES(12), MFCC_NAMES(13), MFCC_NAMES(14), MFCC_NAMES(15),
     MFCC_NAMES(16), MFCC_NAMES(17), MFCC_NAMES(18), MFCC_NAMES(19), MFCC_NAMES(20)};
 
-const char *mgc_table_column_name(int i) { return i >= 0 && i < MGC_TABLE_DIM ? g_names[i] : NULL; }
+const char *mgc_clip_feature_name(int i) { return i >= 0 && i < MGC_CLIP_DIM ? g_names[i] : NULL; }
 
 enum { N_FFT = 2048, HOP = 512, N_MELS = 128, N_MFCC = 20, N_CHROMA = 12 };
 
@@ -185,14 +185,14 @@ static mgc_status tempo_feature(const float *env, size_t T, int sr, float *out) 
   int any = 0;
   for (size_t t = 0; t < T && !any; t++) any = env[t] != 0.0f;
   if (!any) {
-    out[MGC_TABLE_TEMPO] = 0.0f;
+    out[MGC_CLIP_TEMPO] = 0.0f;
     return MGC_OK;
   }
   mgc_tempo_params tp;
   mgc_tempo_params_default(&tp);
   double bpm;
   mgc_status st = mgc_tempo_estimate(env, T, sr, HOP, &tp, &bpm);
-  if (!st) out[MGC_TABLE_TEMPO] = (float)bpm;
+  if (!st) out[MGC_CLIP_TEMPO] = (float)bpm;
   return st;
 }
 
@@ -204,15 +204,15 @@ static mgc_status hpss_features(const float *y, size_t n, float *out) {
   mgc_hpss_moments hm;
   mgc_status st = mgc_hpss_compute_moments(y, n, &hp, &hm);
   if (st) return st;
-  out[MGC_TABLE_HARMONY_MEAN] = (float)hm.harm_mean;
-  out[MGC_TABLE_HARMONY_VAR] = (float)hm.harm_var;
-  out[MGC_TABLE_PERCEPTR_MEAN] = (float)hm.perc_mean;
-  out[MGC_TABLE_PERCEPTR_VAR] = (float)hm.perc_var;
+  out[MGC_CLIP_HARMONY_MEAN] = (float)hm.harm_mean;
+  out[MGC_CLIP_HARMONY_VAR] = (float)hm.harm_var;
+  out[MGC_CLIP_PERCEPTR_MEAN] = (float)hm.perc_mean;
+  out[MGC_CLIP_PERCEPTR_VAR] = (float)hm.perc_var;
   return MGC_OK;
 }
 
-mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TABLE_DIM]) {
-  for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
+mgc_status mgc_clip_features(const float *y, size_t n, int sr, float out[MGC_CLIP_DIM]) {
+  for (int i = 0; i < MGC_CLIP_DIM; i++) out[i] = NAN;
   if (!y || n == 0) return mgc_error_set(MGC_EINVAL, "feature table: empty signal");
   for (size_t i = 0; i < n; i++)
     if (!isfinite(y[i])) return mgc_error_set(MGC_EINVAL, "feature table: sample %zu is not finite", i);
@@ -286,14 +286,14 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
     st = mgc_error_set(MGC_ESTATE, "feature table: framer gave %zu frames, expected %zu", c2.t, T);
     goto done;
   }
-  mean_var(chr, T * N_CHROMA, 1, &out[MGC_TABLE_CHROMA_MEAN], &out[MGC_TABLE_CHROMA_VAR]);
+  mean_var(chr, T * N_CHROMA, 1, &out[MGC_CLIP_CHROMA_MEAN], &out[MGC_CLIP_CHROMA_VAR]);
 
   rms_zcr(y, n, T, rms, zcr);
-  mean_var(rms, T, 1, &out[MGC_TABLE_RMS_MEAN], &out[MGC_TABLE_RMS_VAR]);
-  mean_var(cent, T, 1, &out[MGC_TABLE_CENTROID_MEAN], &out[MGC_TABLE_CENTROID_VAR]);
-  mean_var(bw, T, 1, &out[MGC_TABLE_BANDWIDTH_MEAN], &out[MGC_TABLE_BANDWIDTH_VAR]);
-  mean_var(roll, T, 1, &out[MGC_TABLE_ROLLOFF_MEAN], &out[MGC_TABLE_ROLLOFF_VAR]);
-  mean_var(zcr, T, 1, &out[MGC_TABLE_ZCR_MEAN], &out[MGC_TABLE_ZCR_VAR]);
+  mean_var(rms, T, 1, &out[MGC_CLIP_RMS_MEAN], &out[MGC_CLIP_RMS_VAR]);
+  mean_var(cent, T, 1, &out[MGC_CLIP_CENTROID_MEAN], &out[MGC_CLIP_CENTROID_VAR]);
+  mean_var(bw, T, 1, &out[MGC_CLIP_BANDWIDTH_MEAN], &out[MGC_CLIP_BANDWIDTH_VAR]);
+  mean_var(roll, T, 1, &out[MGC_CLIP_ROLLOFF_MEAN], &out[MGC_CLIP_ROLLOFF_VAR]);
+  mean_var(zcr, T, 1, &out[MGC_CLIP_ZCR_MEAN], &out[MGC_CLIP_ZCR_VAR]);
 
   /* mfcc: power_to_db of the mel spectrogram with top_db 80 over the whole
    * clip (librosa's default), then the DCT. */
@@ -301,7 +301,7 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
   if ((st = mgc_mfcc_new(N_MELS, N_MFCC, &dct))) goto done;
   for (size_t t = 0; t < T; t++) mgc_mfcc_process(dct, mel_db + t * N_MELS, mfcc + t * N_MFCC);
   for (int k = 0; k < N_MFCC; k++)
-    mean_var(mfcc + k, T, N_MFCC, &out[MGC_TABLE_MFCC + 2 * k], &out[MGC_TABLE_MFCC + 2 * k + 1]);
+    mean_var(mfcc + k, T, N_MFCC, &out[MGC_CLIP_MFCC + 2 * k], &out[MGC_CLIP_MFCC + 2 * k + 1]);
 
   const float *onset_db = mel_db;
   if (mel_db2) {
@@ -315,7 +315,7 @@ mgc_status mgc_table_features(const float *y, size_t n, int sr, float out[MGC_TA
 
 done:
   if (st)
-    for (int i = 0; i < MGC_TABLE_DIM; i++) out[i] = NAN;
+    for (int i = 0; i < MGC_CLIP_DIM; i++) out[i] = NAN;
   mgc_mel_free(mel_onset);
   mgc_mfcc_free(dct);
   mgc_tuning_acc_free(&c1.tuning);

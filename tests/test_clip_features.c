@@ -1,4 +1,4 @@
-/* The GTZAN feature table (mgc/table.h) and its parts: the running median
+/* The GTZAN feature table (mgc/clip_features.h) and its parts: the running median
  * against a brute-force one, closed-form signals (a square wave's zero-
  * crossing rate, a cosine's centroid, bandwidth, rolloff and rms, HPSS of a
  * tone and of clicks, onset strength of a dB step, the tempo of click
@@ -17,7 +17,7 @@
 #include "mgc/audio.h"
 #include "mgc/hpss.h"
 #include "mgc/medfilt.h"
-#include "mgc/table.h"
+#include "mgc/clip_features.h"
 #include "mgc/tempo.h"
 #include "test_util.h"
 
@@ -134,19 +134,19 @@ static double now_s(void) {
 
 static void test_column_names(void **st) {
   (void)st;
-  assert_int_equal(MGC_TABLE_DIM, 57);
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_CHROMA_MEAN), "chroma_stft_mean");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_ZCR_VAR), "zero_crossing_rate_var");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_PERCEPTR_VAR), "perceptr_var");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_TEMPO), "tempo");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_MFCC), "mfcc1_mean");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_MFCC + 1), "mfcc1_var");
-  assert_string_equal(mgc_table_column_name(MGC_TABLE_MFCC + 2 * 19), "mfcc20_mean");
-  assert_string_equal(mgc_table_column_name(56), "mfcc20_var");
-  assert_null(mgc_table_column_name(-1));
-  assert_null(mgc_table_column_name(57));
+  assert_int_equal(MGC_CLIP_DIM, 57);
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_CHROMA_MEAN), "chroma_stft_mean");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_ZCR_VAR), "zero_crossing_rate_var");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_PERCEPTR_VAR), "perceptr_var");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_TEMPO), "tempo");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_MFCC), "mfcc1_mean");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_MFCC + 1), "mfcc1_var");
+  assert_string_equal(mgc_clip_feature_name(MGC_CLIP_MFCC + 2 * 19), "mfcc20_mean");
+  assert_string_equal(mgc_clip_feature_name(56), "mfcc20_var");
+  assert_null(mgc_clip_feature_name(-1));
+  assert_null(mgc_clip_feature_name(57));
   for (int i = 0; i < 57; i++)
-    for (int j = 0; j < i; j++) assert_string_not_equal(mgc_table_column_name(i), mgc_table_column_name(j));
+    for (int j = 0; j < i; j++) assert_string_not_equal(mgc_clip_feature_name(i), mgc_clip_feature_name(j));
 }
 
 /* scipy.ndimage 'reflect', written differently from the library's. */
@@ -200,8 +200,8 @@ static void test_zcr_square_wave(void **st) {
   float *y = malloc(sizeof(float) * n);
   assert_non_null(y);
   for (size_t i = 0; i < n; i++) y[i] = (i / 32) % 2 ? -0.5f : 0.5f;
-  float out[MGC_TABLE_DIM];
-  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+  float out[MGC_CLIP_DIM];
+  assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
   const size_t T = 1 + n / HOP;
   double s = 0, ss = 0;
   for (size_t t = 0; t < T; t++) {
@@ -215,16 +215,16 @@ static void test_zcr_square_wave(void **st) {
     ss += z * z;
   }
   const double mean = s / (double)T, var = ss / (double)T - mean * mean;
-  print_message("square wave: zcr mean %.6f (closed form %.6f), var %.3g (%.3g)\n", out[MGC_TABLE_ZCR_MEAN], mean,
-                out[MGC_TABLE_ZCR_VAR], var);
-  assert_float_equal(out[MGC_TABLE_ZCR_MEAN], mean, 1e-7);
-  assert_float_equal(out[MGC_TABLE_ZCR_VAR], var, 1e-9);
+  print_message("square wave: zcr mean %.6f (closed form %.6f), var %.3g (%.3g)\n", out[MGC_CLIP_ZCR_MEAN], mean,
+                out[MGC_CLIP_ZCR_VAR], var);
+  assert_float_equal(out[MGC_CLIP_ZCR_MEAN], mean, 1e-7);
+  assert_float_equal(out[MGC_CLIP_ZCR_VAR], var, 1e-9);
   assert_float_equal(mean, 63.0 / 2048.0, 0.02 * 63.0 / 2048.0); /* interior frames: 63 crossings */
 
   /* Samples within 1e-10 of zero count as +0: no crossing at all. */
   for (size_t i = 0; i < n; i++) y[i] = i % 2 ? -1e-11f : 1e-11f;
-  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
-  assert_true(out[MGC_TABLE_ZCR_MEAN] == 0.0f);
+  assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
+  assert_true(out[MGC_CLIP_ZCR_MEAN] == 0.0f);
   free(y);
 }
 
@@ -238,44 +238,44 @@ static void test_tones_spectral_shape_and_rms(void **st) {
   const double df = (double)SR / 2048, amp = 0.5;
   float *y = malloc(sizeof(float) * n);
   assert_non_null(y);
-  float out[MGC_TABLE_DIM];
+  float out[MGC_CLIP_DIM];
 
   /* Bin 100 alone: centroid f100, rolloff (85 % of the sum) f101, rms A/sqrt 2. */
   for (size_t i = 0; i < n; i++) y[i] = (float)(amp * cos(2.0 * M_PI * 100.0 * (double)i / 2048.0));
-  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+  assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
   print_message("cosine on bin 100 (%.3f Hz): centroid %.4f, bandwidth %.4f (df/sqrt2 %.4f), rolloff %.3f, rms %.6f\n",
-                100 * df, out[MGC_TABLE_CENTROID_MEAN], out[MGC_TABLE_BANDWIDTH_MEAN], df / sqrt(2.0),
-                out[MGC_TABLE_ROLLOFF_MEAN], out[MGC_TABLE_RMS_MEAN]);
-  assert_float_equal(out[MGC_TABLE_CENTROID_MEAN], 100 * df, 0.02);
-  assert_float_equal(out[MGC_TABLE_CENTROID_VAR], 0.0, 1e-3);
-  assert_float_equal(out[MGC_TABLE_ROLLOFF_MEAN], 101 * df, 1e-3);
-  assert_float_equal(out[MGC_TABLE_ROLLOFF_VAR], 0.0, 1e-6);
-  assert_float_equal(out[MGC_TABLE_RMS_MEAN], amp / sqrt(2.0), 1e-6);
-  assert_float_equal(out[MGC_TABLE_RMS_VAR], 0.0, 1e-9);
+                100 * df, out[MGC_CLIP_CENTROID_MEAN], out[MGC_CLIP_BANDWIDTH_MEAN], df / sqrt(2.0),
+                out[MGC_CLIP_ROLLOFF_MEAN], out[MGC_CLIP_RMS_MEAN]);
+  assert_float_equal(out[MGC_CLIP_CENTROID_MEAN], 100 * df, 0.02);
+  assert_float_equal(out[MGC_CLIP_CENTROID_VAR], 0.0, 1e-3);
+  assert_float_equal(out[MGC_CLIP_ROLLOFF_MEAN], 101 * df, 1e-3);
+  assert_float_equal(out[MGC_CLIP_ROLLOFF_VAR], 0.0, 1e-6);
+  assert_float_equal(out[MGC_CLIP_RMS_MEAN], amp / sqrt(2.0), 1e-6);
+  assert_float_equal(out[MGC_CLIP_RMS_VAR], 0.0, 1e-9);
   /* The bandwidth of a lone pure tone is df/sqrt2 = 7.61 Hz in exact
    * arithmetic, but it weights every bin by its squared distance (up to
    * (10 kHz)^2), so the float32 FFT's noise floor, ~1e-7 of the peak in every
    * bin, adds ~45 Hz^2: measured 10.18 Hz. librosa's float64 FFT would stay
    * near 7.61. On music (and on the GTZAN clips, 1e-8) the recording's own
    * noise floor is far above the FFT's and the difference vanishes. */
-  assert_true(out[MGC_TABLE_BANDWIDTH_MEAN] > df / sqrt(2.0) && out[MGC_TABLE_BANDWIDTH_MEAN] < 1.45 * df / sqrt(2.0));
+  assert_true(out[MGC_CLIP_BANDWIDTH_MEAN] > df / sqrt(2.0) && out[MGC_CLIP_BANDWIDTH_MEAN] < 1.45 * df / sqrt(2.0));
   /* A steady tone has no onsets at all: beat_track reports 0 */
-  assert_true(out[MGC_TABLE_TEMPO] == 0.0f);
+  assert_true(out[MGC_CLIP_TEMPO] == 0.0f);
 
   /* Bins 100 and 300, equal amplitudes: normalised weights 1/8, 1/4, 1/8
    * around each, centroid f200, variance df^2 * 2 (20002 / 8 + 10000 / 4) =
    * 10000.5 df^2, rolloff: the running sum passes 0.85 at bin 300 (0.875). */
   for (size_t i = 0; i < n; i++)
     y[i] = (float)(amp * (cos(2.0 * M_PI * 100.0 * (double)i / 2048.0) + cos(2.0 * M_PI * 300.0 * (double)i / 2048.0)));
-  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+  assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
   print_message("cosines on bins 100 + 300: centroid %.4f (%.4f), bandwidth %.4f (%.4f), rolloff %.3f, rms %.6f\n",
-                out[MGC_TABLE_CENTROID_MEAN], 200 * df, out[MGC_TABLE_BANDWIDTH_MEAN], df * sqrt(10000.5),
-                out[MGC_TABLE_ROLLOFF_MEAN], out[MGC_TABLE_RMS_MEAN]);
-  assert_float_equal(out[MGC_TABLE_CENTROID_MEAN], 200 * df, 0.02);
-  assert_float_equal(out[MGC_TABLE_BANDWIDTH_MEAN], df * sqrt(10000.5), 0.02);
-  assert_float_equal(out[MGC_TABLE_BANDWIDTH_VAR], 0.0, 1e-3);
-  assert_float_equal(out[MGC_TABLE_ROLLOFF_MEAN], 300 * df, 1e-3);
-  assert_float_equal(out[MGC_TABLE_RMS_MEAN], amp, 1e-6); /* sqrt(A^2/2 + A^2/2) */
+                out[MGC_CLIP_CENTROID_MEAN], 200 * df, out[MGC_CLIP_BANDWIDTH_MEAN], df * sqrt(10000.5),
+                out[MGC_CLIP_ROLLOFF_MEAN], out[MGC_CLIP_RMS_MEAN]);
+  assert_float_equal(out[MGC_CLIP_CENTROID_MEAN], 200 * df, 0.02);
+  assert_float_equal(out[MGC_CLIP_BANDWIDTH_MEAN], df * sqrt(10000.5), 0.02);
+  assert_float_equal(out[MGC_CLIP_BANDWIDTH_VAR], 0.0, 1e-3);
+  assert_float_equal(out[MGC_CLIP_ROLLOFF_MEAN], 300 * df, 1e-3);
+  assert_float_equal(out[MGC_CLIP_RMS_MEAN], amp, 1e-6); /* sqrt(A^2/2 + A^2/2) */
   free(y);
 }
 
@@ -561,14 +561,14 @@ static void test_table_peak_heap(void **st) {
   for (size_t i = 0; i < n; i++)
     y[i] += (float)(0.2 * sin(2.0 * M_PI * 220.0 * (double)i / SR) + 0.1 * sin(2.0 * M_PI * 1234.5 * (double)i / SR) +
                     0.05 * ((double)(test_rand(&seed) % 2001) / 1000.0 - 1.0));
-  float out[MGC_TABLE_DIM];
-  assert_int_equal(mgc_table_features(y, SR, SR, out), MGC_OK); /* FFTW's planner state, made once */
+  float out[MGC_CLIP_DIM];
+  assert_int_equal(mgc_clip_features(y, SR, SR, out), MGC_OK); /* FFTW's planner state, made once */
   mark = heap_mark();
-  assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+  assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
   const long long peak = heap_peak_since(mark);
   print_message("peak heap of one 30 s table call: %.2f MiB (limit %.2f MiB)\n", (double)peak / (1 << 20),
                 (double)TABLE_PEAK_HEAP_LIMIT / (1 << 20));
-  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_true(isfinite(out[i]));
+  for (int i = 0; i < MGC_CLIP_DIM; i++) assert_true(isfinite(out[i]));
   assert_true(peak > 0);
   assert_true(peak <= TABLE_PEAK_HEAP_LIMIT);
   free(y);
@@ -604,24 +604,24 @@ static void test_tempo_click_tracks(void **st) {
   const size_t n = 20 * SR;
   float *y = malloc(sizeof(float) * n);
   assert_non_null(y);
-  float out[MGC_TABLE_DIM];
+  float out[MGC_CLIP_DIM];
   const int lags[] = {26, 21, 18};
   for (int i = 0; i < 3; i++) {
     clicks(y, n, (double)lags[i] * HOP, 100 + (uint64_t)i);
-    assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+    assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
     const double expect = 60.0 * SR / (HOP * lags[i]);
-    print_message("clicks every %d hops: tempo %.4f (expected %.4f)\n", lags[i], out[MGC_TABLE_TEMPO], expect);
-    assert_float_equal(out[MGC_TABLE_TEMPO], expect, 1e-3);
+    print_message("clicks every %d hops: tempo %.4f (expected %.4f)\n", lags[i], out[MGC_CLIP_TEMPO], expect);
+    assert_float_equal(out[MGC_CLIP_TEMPO], expect, 1e-3);
   }
   const double bpms[] = {100, 120, 140};
   for (int i = 0; i < 3; i++) {
     const double period = 60.0 * SR / bpms[i], lag = period / HOP;
     clicks(y, n, period, 200 + (uint64_t)i);
-    assert_int_equal(mgc_table_features(y, n, SR, out), MGC_OK);
+    assert_int_equal(mgc_clip_features(y, n, SR, out), MGC_OK);
     const double lo = 60.0 * SR / (HOP * ceil(lag)), hi = 60.0 * SR / (HOP * floor(lag));
-    print_message("clicks at %.0f BPM: tempo %.4f (grid neighbours %.2f, %.2f)\n", bpms[i], out[MGC_TABLE_TEMPO], lo,
+    print_message("clicks at %.0f BPM: tempo %.4f (grid neighbours %.2f, %.2f)\n", bpms[i], out[MGC_CLIP_TEMPO], lo,
                   hi);
-    assert_true(fabs(out[MGC_TABLE_TEMPO] - lo) < 1e-3 || fabs(out[MGC_TABLE_TEMPO] - hi) < 1e-3);
+    assert_true(fabs(out[MGC_CLIP_TEMPO] - lo) < 1e-3 || fabs(out[MGC_CLIP_TEMPO] - hi) < 1e-3);
   }
   free(y);
 }
@@ -649,24 +649,24 @@ static void test_tempo_estimate_direct(void **st) {
 
 static void test_errors(void **st) {
   (void)st;
-  float out[MGC_TABLE_DIM], y[4096] = {0};
-  assert_int_equal(mgc_table_features(y, 0, SR, out), MGC_EINVAL);
+  float out[MGC_CLIP_DIM], y[4096] = {0};
+  assert_int_equal(mgc_clip_features(y, 0, SR, out), MGC_EINVAL);
   assert_true(strstr(mgc_error_message(), "empty") != NULL);
-  assert_int_equal(mgc_table_features(y, 4096, 0, out), MGC_EINVAL);
+  assert_int_equal(mgc_clip_features(y, 4096, 0, out), MGC_EINVAL);
   y[100] = NAN;
-  assert_int_equal(mgc_table_features(y, 4096, SR, out), MGC_EINVAL);
+  assert_int_equal(mgc_clip_features(y, 4096, SR, out), MGC_EINVAL);
   assert_true(strstr(mgc_error_message(), "sample 100") != NULL);
-  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_true(isnan(out[i]));
+  for (int i = 0; i < MGC_CLIP_DIM; i++) assert_true(isnan(out[i]));
   /* digital silence is valid: no crossings, no energy, no tempo */
   y[100] = 0.0f;
-  assert_int_equal(mgc_table_features(y, 4096, SR, out), MGC_OK);
-  assert_true(out[MGC_TABLE_RMS_MEAN] == 0.0f && out[MGC_TABLE_ZCR_MEAN] == 0.0f);
-  assert_true(out[MGC_TABLE_CENTROID_MEAN] == 0.0f && out[MGC_TABLE_TEMPO] == 0.0f);
-  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_true(isfinite(out[i]));
+  assert_int_equal(mgc_clip_features(y, 4096, SR, out), MGC_OK);
+  assert_true(out[MGC_CLIP_RMS_MEAN] == 0.0f && out[MGC_CLIP_ZCR_MEAN] == 0.0f);
+  assert_true(out[MGC_CLIP_CENTROID_MEAN] == 0.0f && out[MGC_CLIP_TEMPO] == 0.0f);
+  for (int i = 0; i < MGC_CLIP_DIM; i++) assert_true(isfinite(out[i]));
   /* shorter than one FFT frame still works (numpy-reflect padding repeats) */
   for (int i = 0; i < 300; i++) y[i] = (float)sin(0.3 * i);
-  assert_int_equal(mgc_table_features(y, 300, SR, out), MGC_OK);
-  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_true(isfinite(out[i]));
+  assert_int_equal(mgc_clip_features(y, 300, SR, out), MGC_OK);
+  for (int i = 0; i < MGC_CLIP_DIM; i++) assert_true(isfinite(out[i]));
 }
 
 /* mgc-features --kind table: the header, one row per readable file with the
@@ -681,16 +681,16 @@ static void test_cli_table(void **st) {
            fx, g_dir);
   assert_int_equal(run(cmd, outbuf, sizeof outbuf), 1);
   char header[4096] = "filename";
-  for (int i = 0; i < MGC_TABLE_DIM; i++) {
+  for (int i = 0; i < MGC_CLIP_DIM; i++) {
     strcat(header, ",");
-    strcat(header, mgc_table_column_name(i));
+    strcat(header, mgc_clip_feature_name(i));
   }
   strcat(header, "\n");
   assert_true(strncmp(outbuf, header, strlen(header)) == 0);
   mgc_audio a;
   assert_int_equal(mgc_audio_load(fx, SR, &a), MGC_OK);
-  float want[MGC_TABLE_DIM];
-  assert_int_equal(mgc_table_features(a.samples, a.n, a.rate, want), MGC_OK);
+  float want[MGC_CLIP_DIM];
+  assert_int_equal(mgc_clip_features(a.samples, a.n, a.rate, want), MGC_OK);
   mgc_audio_free(&a);
   char *line = outbuf + strlen(header);
   int rows = 0;
@@ -700,7 +700,7 @@ static void test_cli_table(void **st) {
     *eol = 0;
     assert_true(strncmp(line, fx, strlen(fx)) == 0 && line[strlen(fx)] == ',');
     char *q = line + strlen(fx);
-    for (int i = 0; i < MGC_TABLE_DIM; i++) {
+    for (int i = 0; i < MGC_CLIP_DIM; i++) {
       assert_true(*q == ',');
       char *e;
       const float v = strtof(q + 1, &e);
@@ -778,35 +778,35 @@ static void test_gtzan_table(void **st) {
   char *save = NULL, *line = strtok_r(text, "\n", &save);
   assert_non_null(line);
   char *f[64];
-  assert_int_equal(split_csv(line, f, 64), 2 + MGC_TABLE_DIM + 1);
+  assert_int_equal(split_csv(line, f, 64), 2 + MGC_CLIP_DIM + 1);
   assert_string_equal(f[0], "filename");
   assert_string_equal(f[1], "length");
-  for (int i = 0; i < MGC_TABLE_DIM; i++) assert_string_equal(f[2 + i], mgc_table_column_name(i));
-  assert_string_equal(f[2 + MGC_TABLE_DIM], "label");
+  for (int i = 0; i < MGC_CLIP_DIM; i++) assert_string_equal(f[2 + i], mgc_clip_feature_name(i));
+  assert_string_equal(f[2 + MGC_CLIP_DIM], "label");
 
-  double(*rel)[MGC_TABLE_DIM] = calloc(MAX_CLIPS, sizeof *rel);
+  double(*rel)[MGC_CLIP_DIM] = calloc(MAX_CLIPS, sizeof *rel);
   assert_non_null(rel);
   int clips = 0, tempo_ok = 0;
   double secs = 0;
   while ((line = strtok_r(NULL, "\n", &save)) && clips < MAX_CLIPS) {
-    if (split_csv(line, f, 64) != 2 + MGC_TABLE_DIM + 1) fail_msg("malformed row '%s'", line);
+    if (split_csv(line, f, 64) != 2 + MGC_CLIP_DIM + 1) fail_msg("malformed row '%s'", line);
     char wav[2048];
-    snprintf(wav, sizeof wav, "%s/%s/%s", mini, f[2 + MGC_TABLE_DIM], f[0]);
+    snprintf(wav, sizeof wav, "%s/%s/%s", mini, f[2 + MGC_CLIP_DIM], f[0]);
     if (stat(wav, &sb) != 0) continue; /* the table has all 1000 tracks */
     mgc_audio a;
     if (mgc_audio_load(wav, SR, &a)) fail_msg("%s", mgc_error_message());
     assert_int_equal(a.n, (size_t)strtoul(f[1], NULL, 10)); /* the table's "length" */
-    float got[MGC_TABLE_DIM];
+    float got[MGC_CLIP_DIM];
     const double t0 = now_s();
-    if (mgc_table_features(a.samples, a.n, a.rate, got)) fail_msg("%s: %s", wav, mgc_error_message());
+    if (mgc_clip_features(a.samples, a.n, a.rate, got)) fail_msg("%s: %s", wav, mgc_error_message());
     secs += now_s() - t0;
     mgc_audio_free(&a);
-    for (int i = 0; i < MGC_TABLE_DIM; i++) {
+    for (int i = 0; i < MGC_CLIP_DIM; i++) {
       const double want = strtod(f[2 + i], NULL);
       const double d = fabs((double)got[i] - want);
       rel[clips][i] = want != 0.0 ? d / fabs(want) : d;
     }
-    if (fabs((double)got[MGC_TABLE_TEMPO] - strtod(f[2 + MGC_TABLE_TEMPO], NULL)) <= 1.0) tempo_ok++;
+    if (fabs((double)got[MGC_CLIP_TEMPO] - strtod(f[2 + MGC_CLIP_TEMPO], NULL)) <= 1.0) tempo_ok++;
     clips++;
   }
   free(text);
@@ -815,7 +815,7 @@ static void test_gtzan_table(void **st) {
   print_message("%-26s %12s %12s  %s\n", "column", "median rel", "max rel", "verdict");
   double col[MAX_CLIPS];
   int bad = 0;
-  for (int i = 0; i < MGC_TABLE_DIM; i++) {
+  for (int i = 0; i < MGC_CLIP_DIM; i++) {
     double mx = 0;
     for (int c = 0; c < clips; c++) {
       col[c] = rel[c][i];
@@ -824,7 +824,7 @@ static void test_gtzan_table(void **st) {
     const double med = median_of(col, clips);
     const int pass = med <= TARGET_REL && mx <= TARGET_REL;
     bad += !pass;
-    print_message("%-26s %12.3e %12.3e  %s\n", mgc_table_column_name(i), med, mx, pass ? "PASS" : "FAIL");
+    print_message("%-26s %12.3e %12.3e  %s\n", mgc_clip_feature_name(i), med, mx, pass ? "PASS" : "FAIL");
   }
   print_message("tempo within 1 BPM: %d of %d clips (%.0f %%)\n", tempo_ok, clips, 100.0 * tempo_ok / clips);
   free(rel);

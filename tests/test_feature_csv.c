@@ -12,7 +12,7 @@
 
 #include "mgc/arch.h"
 #include "mgc/model.h"
-#include "mgc/table_data.h"
+#include "mgc/feature_csv.h"
 
 #ifndef MGC_TRAIN_BIN
 #error "MGC_TRAIN_BIN and MGC_EVAL_BIN must be defined"
@@ -53,14 +53,14 @@ static void write_table_ex(const char *rel, int n_per, int shift_odd) {
   FILE *f = fopen(pathf(p, sizeof p, rel), "w");
   assert_non_null(f);
   fprintf(f, "filename,length");
-  for (int k = 0; k < MGC_TABLE_DIM; k++) fprintf(f, ",%s", mgc_table_column_name(k));
+  for (int k = 0; k < MGC_CLIP_DIM; k++) fprintf(f, ",%s", mgc_clip_feature_name(k));
   fprintf(f, ",label\n");
   uint64_t s = 77;
   for (int i = 0; i < n_per; i++)
     for (int c = 0; c < 3; c++) {
       fprintf(f, "%s.%05d.wav,661794", g_classes[c], i);
       int look = shift_odd && i % 2 ? (c + 1) % 3 : c;
-      for (int k = 0; k < MGC_TABLE_DIM; k++) fprintf(f, ",%.9g", feature_value(look, k, &s));
+      for (int k = 0; k < MGC_CLIP_DIM; k++) fprintf(f, ",%.9g", feature_value(look, k, &s));
       fprintf(f, ",%s\n", g_classes[c]);
     }
   fclose(f);
@@ -74,21 +74,21 @@ static void test_parse_good(void **st) {
   char csv[8192], p[600];
   size_t n = 0;
   n += (size_t)snprintf(csv + n, sizeof csv - n, "\xEF\xBB\xBFlabel,\"filename\",extra");
-  for (int k = MGC_TABLE_DIM - 1; k >= 0; k--)
-    n += (size_t)snprintf(csv + n, sizeof csv - n, ",%s", mgc_table_column_name(k));
+  for (int k = MGC_CLIP_DIM - 1; k >= 0; k--)
+    n += (size_t)snprintf(csv + n, sizeof csv - n, ",%s", mgc_clip_feature_name(k));
   n += (size_t)snprintf(csv + n, sizeof csv - n, "\r\n");
   for (int r = 0; r < 3; r++) {
     n += (size_t)snprintf(csv + n, sizeof csv - n, "%s,\"%s.0000%d.wav\",x y", r == 1 ? "zeta" : "beta",
                           r == 2 ? "odd, \"\"name\"\"" : "row", r);
-    for (int k = MGC_TABLE_DIM - 1; k >= 0; k--)
+    for (int k = MGC_CLIP_DIM - 1; k >= 0; k--)
       n += (size_t)snprintf(csv + n, sizeof csv - n, ", %g", k + 0.5 + 100 * r);
     n += (size_t)snprintf(csv + n, sizeof csv - n, "\r\n%s", r == 0 ? "\r\n" : "");
   }
   write_text("good.csv", csv);
-  mgc_table *t;
-  if (mgc_table_load(pathf(p, sizeof p, "good.csv"), NULL, 0, &t)) fail_msg("%s", mgc_error_message());
+  mgc_feature_csv *t;
+  if (mgc_feature_csv_load(pathf(p, sizeof p, "good.csv"), NULL, 0, &t)) fail_msg("%s", mgc_error_message());
   assert_int_equal(t->n_rows, 3);
-  assert_int_equal(t->n_features, MGC_TABLE_DIM);
+  assert_int_equal(t->n_features, MGC_CLIP_DIM);
   assert_int_equal(t->n_classes, 2);
   assert_string_equal(t->classes[0], "beta"); /* sorted */
   assert_string_equal(t->classes[1], "zeta");
@@ -99,20 +99,20 @@ static void test_parse_good(void **st) {
   assert_int_equal(t->lines[0], 2);
   assert_int_equal(t->lines[1], 4); /* after the blank line */
   for (int r = 0; r < 3; r++)
-    for (int k = 0; k < MGC_TABLE_DIM; k++)
-      assert_float_equal(t->x[r * MGC_TABLE_DIM + k], k + 0.5 + 100 * r, 1e-4);
+    for (int k = 0; k < MGC_CLIP_DIM; k++)
+      assert_float_equal(t->x[r * MGC_CLIP_DIM + k], k + 0.5 + 100 * r, 1e-4);
   /* lookups by basename, .wav and .au alike */
-  assert_int_equal(mgc_table_find(t, "row.00001.wav"), 1);
-  assert_int_equal(mgc_table_find(t, "zeta/row.00001.au"), 1);
-  assert_int_equal(mgc_table_find(t, "row.00001"), -1);
-  assert_int_equal(mgc_table_find(t, "row.00003.wav"), -1);
-  mgc_table_free(t);
+  assert_int_equal(mgc_feature_csv_find(t, "row.00001.wav"), 1);
+  assert_int_equal(mgc_feature_csv_find(t, "zeta/row.00001.au"), 1);
+  assert_int_equal(mgc_feature_csv_find(t, "row.00001"), -1);
+  assert_int_equal(mgc_feature_csv_find(t, "row.00003.wav"), -1);
+  mgc_feature_csv_free(t);
   /* a fixed class list: the order is kept, unknown labels are refused */
   const char *fixed[] = {"zeta", "beta"};
-  if (mgc_table_load(p, fixed, 2, &t)) fail_msg("%s", mgc_error_message());
+  if (mgc_feature_csv_load(p, fixed, 2, &t)) fail_msg("%s", mgc_error_message());
   assert_int_equal(t->labels[0], 1);
-  mgc_table_free(t);
-  assert_int_not_equal(mgc_table_load(p, fixed, 1, &t), MGC_OK);
+  mgc_feature_csv_free(t);
+  assert_int_not_equal(mgc_feature_csv_load(p, fixed, 1, &t), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "good.csv:2: label 'beta' is not one of the 1 classes"));
 }
 
@@ -121,14 +121,14 @@ static void expect_bad(const char *header_extra, const char *bad, const char *wa
   char csv[16384], p[600], row[4096];
   size_t n = (size_t)snprintf(csv, sizeof csv, "filename,label%s", header_extra);
   size_t m = 0;
-  for (int k = 0; k < MGC_TABLE_DIM; k++) {
-    n += (size_t)snprintf(csv + n, sizeof csv - n, ",%s", mgc_table_column_name(k));
+  for (int k = 0; k < MGC_CLIP_DIM; k++) {
+    n += (size_t)snprintf(csv + n, sizeof csv - n, ",%s", mgc_clip_feature_name(k));
     m += (size_t)snprintf(row + m, sizeof row - m, ",%d", k);
   }
   snprintf(csv + n, sizeof csv - n, "\na.wav,x%s\n%s\n", row, bad);
   write_text("bad.csv", csv);
-  mgc_table *t = NULL;
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "bad.csv"), NULL, 0, &t), MGC_OK);
+  mgc_feature_csv *t = NULL;
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "bad.csv"), NULL, 0, &t), MGC_OK);
   assert_null(t);
   if (!strstr(mgc_error_message(), want)) fail_msg("'%s' lacks '%s'", mgc_error_message(), want);
 }
@@ -136,7 +136,7 @@ static void expect_bad(const char *header_extra, const char *bad, const char *wa
 static void test_parse_errors(void **st) {
   char row[4096], bad[4200];
   size_t m = 0;
-  for (int k = 0; k < MGC_TABLE_DIM; k++) m += (size_t)snprintf(row + m, sizeof row - m, ",%d", k);
+  for (int k = 0; k < MGC_CLIP_DIM; k++) m += (size_t)snprintf(row + m, sizeof row - m, ",%d", k);
   expect_bad("", "b.wav,x,1,2", "bad.csv:3: 4 fields, the header has 59");
   snprintf(bad, sizeof bad, "b.wav,x%s,7", row);
   expect_bad("", bad, "bad.csv:3: 60 fields, the header has 59");
@@ -162,28 +162,28 @@ static void test_parse_errors(void **st) {
 
   /* missing columns, named */
   char p[600];
-  mgc_table *t = NULL;
+  mgc_feature_csv *t = NULL;
   write_text("nolabel.csv", "filename,chroma_stft_mean\na.wav,1\n");
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "nolabel.csv"), NULL, 0, &t), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "nolabel.csv"), NULL, 0, &t), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "nolabel.csv:1: missing column 'label' and others"));
   char hdr[4096];
   m = (size_t)snprintf(hdr, sizeof hdr, "filename,label");
-  for (int k = 0; k < MGC_TABLE_DIM - 1; k++)
-    m += (size_t)snprintf(hdr + m, sizeof hdr - m, ",%s", mgc_table_column_name(k));
+  for (int k = 0; k < MGC_CLIP_DIM - 1; k++)
+    m += (size_t)snprintf(hdr + m, sizeof hdr - m, ",%s", mgc_clip_feature_name(k));
   snprintf(hdr + m, sizeof hdr - m, "\n");
   write_text("nocol.csv", hdr);
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "nocol.csv"), NULL, 0, &t), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "nocol.csv"), NULL, 0, &t), MGC_OK);
   if (!strstr(mgc_error_message(), "nocol.csv:1: missing column 'mfcc20_var' (the header"))
     fail_msg("%s", mgc_error_message());
   write_text("empty.csv", "\n\n");
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "empty.csv"), NULL, 0, &t), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "empty.csv"), NULL, 0, &t), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "empty.csv: empty file"));
   hdr[m] = '\0';
   strcat(hdr, ",mfcc20_var\n");
   write_text("norows.csv", hdr);
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "norows.csv"), NULL, 0, &t), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "norows.csv"), NULL, 0, &t), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "norows.csv: a header but no rows"));
-  assert_int_not_equal(mgc_table_load(pathf(p, sizeof p, "absent.csv"), NULL, 0, &t), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_load(pathf(p, sizeof p, "absent.csv"), NULL, 0, &t), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "absent.csv"));
   assert_null(t);
 }
@@ -191,13 +191,13 @@ static void test_parse_errors(void **st) {
 static void test_select_list(void **st) {
   char p[600], lp[600];
   write_table("sel.csv", 4);
-  mgc_table *t;
-  if (mgc_table_load(pathf(p, sizeof p, "sel.csv"), NULL, 0, &t)) fail_msg("%s", mgc_error_message());
+  mgc_feature_csv *t;
+  if (mgc_feature_csv_load(pathf(p, sizeof p, "sel.csv"), NULL, 0, &t)) fail_msg("%s", mgc_error_message());
   assert_int_equal(t->n_rows, 12);
   write_text("sel.txt", "# a list\n\ngamma/gamma.00001.wav\nalpha.00002.au\n"
                         "beta/beta.00009.wav\n  beta/beta.00000.wav  \n");
-  mgc_table_selection *s;
-  if (mgc_table_select_list(t, pathf(lp, sizeof lp, "sel.txt"), &s)) fail_msg("%s", mgc_error_message());
+  mgc_feature_csv_selection *s;
+  if (mgc_feature_csv_select_list(t, pathf(lp, sizeof lp, "sel.txt"), &s)) fail_msg("%s", mgc_error_message());
   assert_int_equal(s->n, 3);
   assert_string_equal(t->ids[s->rows[0]], "gamma.00001.wav"); /* the list's order */
   assert_string_equal(t->ids[s->rows[1]], "alpha.00002.wav");
@@ -205,27 +205,27 @@ static void test_select_list(void **st) {
   assert_int_equal(s->n_missing, 1);
   if (!strstr(s->missing[0], "sel.txt:5: beta/beta.00009.wav: no row in"))
     fail_msg("%s", s->missing[0]);
-  mgc_table_selection_free(s);
+  mgc_feature_csv_selection_free(s);
   /* errors, with list:line */
   write_text("wrong.txt", "alpha/alpha.00000.wav\nbeta/gamma.00002.wav\n");
-  assert_int_not_equal(mgc_table_select_list(t, pathf(lp, sizeof lp, "wrong.txt"), &s), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_select_list(t, pathf(lp, sizeof lp, "wrong.txt"), &s), MGC_OK);
   assert_null(s);
   assert_non_null(strstr(mgc_error_message(), "wrong.txt:2: 'beta/gamma.00002.wav' is labelled 'gamma'"));
   write_text("twice.txt", "alpha/alpha.00000.wav\n#\nalpha/alpha.00000.au\n");
-  assert_int_not_equal(mgc_table_select_list(t, pathf(lp, sizeof lp, "twice.txt"), &s), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_select_list(t, pathf(lp, sizeof lp, "twice.txt"), &s), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "twice.txt:3: 'alpha/alpha.00000.au' repeats line 1"));
   write_text("none.txt", "x/y.wav\n");
-  assert_int_not_equal(mgc_table_select_list(t, pathf(lp, sizeof lp, "none.txt"), &s), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_select_list(t, pathf(lp, sizeof lp, "none.txt"), &s), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "none of its 1 entries has a row"));
   write_text("blank.txt", "# nothing\n");
-  assert_int_not_equal(mgc_table_select_list(t, pathf(lp, sizeof lp, "blank.txt"), &s), MGC_OK);
+  assert_int_not_equal(mgc_feature_csv_select_list(t, pathf(lp, sizeof lp, "blank.txt"), &s), MGC_OK);
   assert_non_null(strstr(mgc_error_message(), "blank.txt: no entries"));
 
   /* the views: rows as a dataset and a corpus of 1-frame tracks */
   int rows[] = {5, 0};
   mgc_dataset *d = NULL;
   mgc_corpus *c = NULL;
-  if (mgc_table_dataset(t, rows, 2, &d) || mgc_table_corpus(t, rows, 2, &c))
+  if (mgc_feature_csv_dataset(t, rows, 2, &d) || mgc_feature_csv_corpus(t, rows, 2, &c))
     fail_msg("%s", mgc_error_message());
   assert_int_equal(d->n_tracks, 2);
   assert_int_equal(d->n_classes, 3);
@@ -235,14 +235,14 @@ static void test_select_list(void **st) {
   assert_int_equal(c->n_tracks, 2);
   assert_int_equal(c->src[1], 1);
   assert_int_equal((int)c->feats[0].n_frames, 1);
-  assert_int_equal((int)c->feats[0].dim, MGC_TABLE_DIM);
-  assert_memory_equal(c->feats[0].data, t->x + 5 * MGC_TABLE_DIM, MGC_TABLE_DIM * sizeof(float));
+  assert_int_equal((int)c->feats[0].dim, MGC_CLIP_DIM);
+  assert_memory_equal(c->feats[0].data, t->x + 5 * MGC_CLIP_DIM, MGC_CLIP_DIM * sizeof(float));
   int out_of_range = 12;
   mgc_corpus *c2 = NULL;
-  assert_int_equal(mgc_table_corpus(t, &out_of_range, 1, &c2), MGC_EINVAL);
+  assert_int_equal(mgc_feature_csv_corpus(t, &out_of_range, 1, &c2), MGC_EINVAL);
   mgc_corpus_free(c);
   mgc_dataset_free(d);
-  mgc_table_free(t);
+  mgc_feature_csv_free(t);
 }
 
 /* The [57] input takes a window of one frame, and only that. */
@@ -253,11 +253,11 @@ static void test_window_layout(void **st) {
   if (mgc_arch_parse(y, strlen(y), "t.yaml", &a)) fail_msg("%s", mgc_error_message());
   mgc_model *m;
   if (mgc_model_new(a, 0, NULL, 1, &m)) fail_msg("%s", mgc_error_message());
-  float win[2 * MGC_TABLE_DIM], x[2 * MGC_TABLE_DIM];
-  for (int i = 0; i < 2 * MGC_TABLE_DIM; i++) win[i] = (float)i;
-  assert_int_equal(mgc_model_window_layout(m, win, 1, MGC_TABLE_DIM, x), MGC_OK);
-  assert_memory_equal(x, win, MGC_TABLE_DIM * sizeof(float));
-  assert_int_equal(mgc_model_window_layout(m, win, 2, MGC_TABLE_DIM, x), MGC_EINVAL);
+  float win[2 * MGC_CLIP_DIM], x[2 * MGC_CLIP_DIM];
+  for (int i = 0; i < 2 * MGC_CLIP_DIM; i++) win[i] = (float)i;
+  assert_int_equal(mgc_model_window_layout(m, win, 1, MGC_CLIP_DIM, x), MGC_OK);
+  assert_memory_equal(x, win, MGC_CLIP_DIM * sizeof(float));
+  assert_int_equal(mgc_model_window_layout(m, win, 2, MGC_CLIP_DIM, x), MGC_EINVAL);
   assert_int_equal(mgc_model_window_layout(m, win, 1, 56, x), MGC_EINVAL);
   assert_int_equal(mgc_model_band_axis(m->arch), 0);
   mgc_model_free(m);
@@ -313,24 +313,24 @@ static void test_train_eval(void **st) {
    * windows of one frame. */
   mgc_model *m;
   if (mgc_model_load(model, &m)) fail_msg("%s", mgc_error_message());
-  assert_int_equal(m->norm_dim, MGC_TABLE_DIM);
+  assert_int_equal(m->norm_dim, MGC_CLIP_DIM);
   assert_int_equal(m->frontend.segment_frames, 1);
   assert_int_equal(m->frontend.segment_hop, 1);
-  mgc_table *t;
-  if (mgc_table_load(csv, NULL, 0, &t)) fail_msg("%s", mgc_error_message());
-  for (int k = 0; k < MGC_TABLE_DIM; k += 11) {
+  mgc_feature_csv *t;
+  if (mgc_feature_csv_load(csv, NULL, 0, &t)) fail_msg("%s", mgc_error_message());
+  for (int k = 0; k < MGC_CLIP_DIM; k += 11) {
     double sum = 0, sq = 0;
     for (int r = 0; r < t->n_rows; r++) {
       int idx = atoi(strchr(t->ids[r], '.') + 1);
       if (idx >= 30) continue;
-      sum += t->x[r * MGC_TABLE_DIM + k];
-      sq += (double)t->x[r * MGC_TABLE_DIM + k] * t->x[r * MGC_TABLE_DIM + k];
+      sum += t->x[r * MGC_CLIP_DIM + k];
+      sq += (double)t->x[r * MGC_CLIP_DIM + k] * t->x[r * MGC_CLIP_DIM + k];
     }
     double mean = sum / 90, sd = sqrt(sq / 90 - mean * mean);
     assert_float_equal(m->norm_mean[k], mean, 1e-4 * (fabs(mean) + sd));
     assert_float_equal(m->norm_std[k], sd, 1e-3 * sd);
   }
-  mgc_table_free(t);
+  mgc_feature_csv_free(t);
   mgc_model_free(m);
   /* held-out rows */
   snprintf(cmd, sizeof cmd, "%s --model %s --table %s --list %s --json", MGC_EVAL_BIN, model, csv,
@@ -391,14 +391,14 @@ static void test_train_input_log(void **st) {
   assert_int_equal(m->arch->n_input_log, 2);
   assert_int_equal(m->arch->input_log[0], 1);  /* chroma_stft_var */
   assert_int_equal(m->arch->input_log[1], 13);
-  mgc_table *t;
-  if (mgc_table_load(csv, NULL, 0, &t)) fail_msg("%s", mgc_error_message());
+  mgc_feature_csv *t;
+  if (mgc_feature_csv_load(csv, NULL, 0, &t)) fail_msg("%s", mgc_error_message());
   int cols[] = {1, 13, 2};
   for (int j = 0; j < 3; j++) {
     int k = cols[j];
     double sum = 0, sq = 0;
     for (int r = 0; r < t->n_rows; r++) {
-      double v = t->x[r * MGC_TABLE_DIM + k];
+      double v = t->x[r * MGC_CLIP_DIM + k];
       if (k != 2) v = log(v > 1e-12 ? v : 1e-12);
       sum += v;
       sq += v * v;
@@ -407,7 +407,7 @@ static void test_train_input_log(void **st) {
     assert_float_equal(m->norm_mean[k], mean, 1e-4 * (fabs(mean) + sd));
     assert_float_equal(m->norm_std[k], sd, 1e-3 * sd);
   }
-  mgc_table_free(t);
+  mgc_feature_csv_free(t);
   mgc_model_free(m);
   snprintf(cmd, sizeof cmd, "%s --model %s --table %s --json", MGC_EVAL_BIN, model, csv);
   rc = run(cmd, out, sizeof out);
