@@ -53,7 +53,7 @@ static void test_head_of_embedding_is_the_model(void **st) {
   mgc_session *s;
   assert_int_equal(mgc_session_new(m, 2, &s), MGC_OK);
   float p[C];
-  assert_int_equal(mgc_model_classify(s, a.samples, a.n, p, &nw), MGC_OK);
+  assert_int_equal(mgc_predict_recording(s, a.samples, a.n, p, &nw), MGC_OK);
   assert_int_equal(nw, 1);
   for (int k = 0; k < C; k++)
     if (fabs(z[k] / sum - p[k]) > 1e-5)

@@ -441,7 +441,7 @@ static void test_context_member_other_rate(void **st) {
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[1].loaded, 1, &ts), MGC_OK);
   float tp[C];
-  assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
+  assert_int_equal(mgc_predict_recording(ts, y16, used, tp, NULL), MGC_OK);
   mgc_context_info cb;
   mgc_ensemble_stream_context_info(s, 1, &cb);
   assert_true(cb.in_decision && cb.audio_s == ci.audio_s && !cb.error && !ci.error);
@@ -459,7 +459,7 @@ static void test_context_member_other_rate(void **st) {
   assert_true(ci.runs >= 2);
   used = (size_t)lround(ci.audio_s * 16000);
   assert_true(used <= n16 && used + 16000 > n16); /* all of it but the resampler's delay */
-  assert_int_equal(mgc_model_classify(ts, y16, used, tp, NULL), MGC_OK);
+  assert_int_equal(mgc_predict_recording(ts, y16, used, tp, NULL), MGC_OK);
   mgc_decision da;
   mgc_pipeline_current(pa, &da);
   for (int k = 0; k < C; k++) assert_true(fabsf(d.probs[k] - (da.probs[k] + 2 * tp[k]) / 3) < 1e-5f);
@@ -490,7 +490,7 @@ static void test_offline_other_rate(void **st) {
   mgc_session *ts;
   assert_int_equal(mgc_session_new(e->members[1].loaded, 4, &ts), MGC_OK);
   int windows = 0;
-  assert_int_equal(mgc_model_classify(ts, y16, n16, want, &windows), MGC_OK);
+  assert_int_equal(mgc_predict_recording(ts, y16, n16, want, &windows), MGC_OK);
   assert_int_equal(windows, 1 + ((int)mgc_frontend_frame_count(&e->members[1].loaded->frontend, n16) - 200) / 100);
   for (int k = 0; k < C; k++) {
     assert_true(fabsf(mp[C + k] - want[k]) < 1e-6f);

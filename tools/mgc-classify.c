@@ -98,7 +98,7 @@ static mgc_status classifier_new(const char *path, const char *detector, classif
   if ((st = mgc_model_load(path, &c->m)) || (st = mgc_session_new(c->m, 8, &c->s))) return st;
   c->C = c->m->n_classes;
   c->classes = (const char *const *)c->m->classes;
-  c->rate = mgc_model_classify_rate(c->m);
+  c->rate = mgc_predict_rate(c->m);
   c->table = !strcmp(c->m->arch->feature, "table");
   return MGC_OK;
 }
@@ -143,7 +143,7 @@ static mgc_status classify(classifier *c, const char *path, double *mean, int *n
     return MGC_OK;
   }
   st = c->ec ? mgc_ensemble_classifier_process(c->ec, a.samples, a.n, p, c->member_probs, nw)
-             : mgc_model_classify(c->s, a.samples, a.n, p, nw);
+             : mgc_predict_recording(c->s, a.samples, a.n, p, nw);
   /* a model deciding alone carries its own calibration (an ensemble's is in its rule) */
   if (!st && !c->ec && c->m->temperature != 1) mgc_temperature_apply(p, c->C, c->m->temperature);
   free(a.samples);

@@ -53,7 +53,7 @@ mgc_status mgc_ensemble_classifier_new(const mgc_ensemble *e, mgc_ensemble_class
       st = mgc_error_set(MGC_EINVAL, "%s: member '%s': model not loaded", e->origin, mb->name);
       break;
     }
-    if (mb->input == MGC_ENS_INPUT_WINDOW && mgc_model_is_table(model)) {
+    if (mb->input == MGC_ENS_INPUT_WINDOW && mgc_predict_is_table(model)) {
       st = mgc_error_set(MGC_EINVAL, "%s: member '%s' is listed as input window, but its model "
                          "reads the table features of a whole recording (input: context)",
                          e->origin, mb->name);
@@ -61,11 +61,11 @@ mgc_status mgc_ensemble_classifier_new(const mgc_ensemble *e, mgc_ensemble_class
     }
     /* The recording comes at the first window member's rate (mgcd's stream
      * rate); members at other rates get it resampled. */
-    int rate = mgc_model_classify_rate(model);
+    int rate = mgc_predict_rate(model);
     if (!c->rate || (mb->input == MGC_ENS_INPUT_WINDOW && !c->window_rate)) c->rate = rate;
     if (mb->input == MGC_ENS_INPUT_WINDOW) c->window_rate = 1;
-    st = mgc_session_new(model, mgc_model_is_table(model) ? 1 : BATCH, &c->sessions[m]);
-    c->feat_of[m] = mgc_model_is_table(model) ? -1 : m;
+    st = mgc_session_new(model, mgc_predict_is_table(model) ? 1 : BATCH, &c->sessions[m]);
+    c->feat_of[m] = mgc_predict_is_table(model) ? -1 : m;
     for (int j = 0; j < m && c->feat_of[m] == m; j++) {
       const mgc_model *o = e->members[j].loaded;
       if (c->feat_of[j] == j && !strcmp(o->arch->feature, model->arch->feature) &&
@@ -101,7 +101,7 @@ mgc_status mgc_ensemble_classifier_process(mgc_ensemble_classifier *c, const flo
   memset(fm, 0, sizeof fm);
   mgc_status st = MGC_OK;
   for (int m = 0; m < c->M && !st; m++) {
-    int w = 0, rate = mgc_model_classify_rate(c->e->members[m].loaded), f = c->feat_of[m];
+    int w = 0, rate = mgc_predict_rate(c->e->members[m].loaded), f = c->feat_of[m];
     int from_audio = f == m || f < 0; /* else it reads an earlier member's features */
     if (from_audio && rate != c->rate && rate != r_rate) {
       free(r);
@@ -113,9 +113,9 @@ mgc_status mgc_ensemble_classifier_process(mgc_ensemble_classifier *c, const flo
     const float *ym = rate == c->rate ? y : r;
     size_t nm = rate == c->rate ? n : rn;
     float *pm = c->pm + (size_t)m * (size_t)c->C;
-    if (!st && f < 0) st = mgc_model_classify(c->sessions[m], ym, nm, pm, &w);
-    else if (!st && f == m) st = mgc_model_features(c->e->members[m].loaded, ym, nm, &fm[m]);
-    if (!st && f >= 0) st = mgc_model_classify_features(c->sessions[m], &fm[f], pm, &w);
+    if (!st && f < 0) st = mgc_predict_recording(c->sessions[m], ym, nm, pm, &w);
+    else if (!st && f == m) st = mgc_predict_features(c->e->members[m].loaded, ym, nm, &fm[m]);
+    if (!st && f >= 0) st = mgc_predict_recording_features(c->sessions[m], &fm[f], pm, &w);
     if (!nw && c->e->members[m].input == MGC_ENS_INPUT_WINDOW) nw = w;
   }
   free(r);

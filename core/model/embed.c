@@ -37,7 +37,7 @@ static int find_layer(const mgc_net *net, const char *name) {
 mgc_status mgc_embedder_new(const mgc_model *m, const char *layer, int max_batch,
                             mgc_embedder **out) {
   *out = NULL;
-  if (mgc_model_is_table(m))
+  if (mgc_predict_is_table(m))
     return mgc_error_set(MGC_EINVAL, "a model of the 57 clip features has no embedding of audio");
   if (max_batch < 1) return mgc_error_set(MGC_EINVAL, "batch size must be >= 1");
   mgc_status st = mgc_model_check_norm(m);

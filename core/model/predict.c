@@ -57,20 +57,20 @@ mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int
   return MGC_OK;
 }
 
-int mgc_model_is_table(const mgc_model *m) { return !strcmp(m->arch->feature, "table"); }
+int mgc_predict_is_table(const mgc_model *m) { return !strcmp(m->arch->feature, "table"); }
 
-int mgc_model_classify_rate(const mgc_model *m) {
-  return mgc_model_is_table(m) ? MGC_CLIP_RATE : m->frontend.sample_rate;
+int mgc_predict_rate(const mgc_model *m) {
+  return mgc_predict_is_table(m) ? MGC_CLIP_RATE : m->frontend.sample_rate;
 }
 
-mgc_status mgc_model_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out) {
+mgc_status mgc_predict_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out) {
   mgc_feature_kind kind;
   *out = (mgc_feature_matrix){0};
   mgc_status st = mgc_feature_kind_parse(m->arch->feature, &kind);
   return st ? st : mgc_features_compute(&m->frontend, kind, y, n, out);
 }
 
-mgc_status mgc_model_classify_features(mgc_session *s, const mgc_feature_matrix *fm, float *probs,
+mgc_status mgc_predict_recording_features(mgc_session *s, const mgc_feature_matrix *fm, float *probs,
                                        int *windows) {
   const mgc_model *model = mgc_session_model(s);
   const int C = model->n_classes;
@@ -96,9 +96,9 @@ mgc_status mgc_model_classify_features(mgc_session *s, const mgc_feature_matrix 
   return st;
 }
 
-mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
+mgc_status mgc_predict_recording(mgc_session *s, const float *y, size_t n, float *probs, int *windows) {
   const mgc_model *model = mgc_session_model(s);
-  if (mgc_model_is_table(model)) {
+  if (mgc_predict_is_table(model)) {
     if (mgc_shape_size(&model->arch->input) != MGC_CLIP_DIM)
       return mgc_error_set(MGC_EINVAL, "a table model must take the %d table features", MGC_CLIP_DIM);
     float x[MGC_CLIP_DIM];
@@ -108,8 +108,8 @@ mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *p
     return st;
   }
   mgc_feature_matrix fm;
-  mgc_status st = mgc_model_features(model, y, n, &fm);
-  if (!st) st = mgc_model_classify_features(s, &fm, probs, windows);
+  mgc_status st = mgc_predict_features(model, y, n, &fm);
+  if (!st) st = mgc_predict_recording_features(s, &fm, probs, windows);
   mgc_feature_matrix_free(&fm);
   return st;
 }

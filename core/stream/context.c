@@ -39,7 +39,7 @@ struct mgc_context {
 };
 
 void mgc_context_params_default(const mgc_model *m, mgc_context_params *p) {
-  if (mgc_model_is_table(m)) {
+  if (mgc_predict_is_table(m)) {
     *p = (mgc_context_params){30.0, 10.0, 10.0};
     return;
   }
@@ -59,7 +59,7 @@ static void *worker(void *arg) {
     uint64_t track = c->job_track;
     pthread_mutex_unlock(&c->mu);
     /* Off the real-time path: features of the whole span (allocates). */
-    mgc_status st = mgc_model_classify(c->session, c->job, c->job_n, probs, NULL);
+    mgc_status st = mgc_predict_recording(c->session, c->job, c->job_n, probs, NULL);
     pthread_mutex_lock(&c->mu);
     if (!st) {
       memcpy(c->res, probs, sizeof(float) * (size_t)c->C);
@@ -195,7 +195,7 @@ mgc_status mgc_context_new(const mgc_model *m, const mgc_context_params *p, mgc_
   if (!c) return mgc_error_set(MGC_ENOMEM, "context member: out of memory");
   c->m = m;
   c->p = *p;
-  c->rate = mgc_model_classify_rate(m);
+  c->rate = mgc_predict_rate(m);
   c->C = m->n_classes;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);

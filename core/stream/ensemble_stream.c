@@ -461,7 +461,7 @@ static mgc_status open_contexts(mgc_ensemble_stream *s) {
     if (mb->every_s > 0) cp.every_s = mb->every_s;
     mgc_status st = mgc_context_new(mb->loaded, &cp, &s->ctx[i]);
     if (st) return mgc_error_prefix(st, "%s: member '%s': ", e->origin, mb->name);
-    int rate = mgc_model_classify_rate(mb->loaded), f = 0;
+    int rate = mgc_predict_rate(mb->loaded), f = 0;
     s->ctx_feed[i] = -1;
     if (rate == s->rate) continue;
     while (f < s->n_feeds && s->feeds[f].rate != rate) f++;

@@ -105,7 +105,7 @@ mgc_status mgc_music_extract(const mgc_model *d, const mgc_pipeline_params *pp, 
   *nw = 0;
   *music = NULL;
   *n_music = 0;
-  int dr = mgc_model_classify_rate(d);
+  int dr = mgc_predict_rate(d);
   float *y = (float *)x;
   size_t ny = n;
   mgc_status st = dr == rate ? MGC_OK : mgc_audio_resample(x, n, rate, dr, &y, &ny);

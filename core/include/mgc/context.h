@@ -5,7 +5,7 @@
  * It keeps the track's last `span_s` seconds at the model's own rate (fed
  * at that rate: the live ensemble resamples the stream once per distinct
  * rate for all the members at it), and a worker thread runs
- * the model on them (mgc_model_classify: its windows of the model's length,
+ * the model on them (mgc_predict_recording: its windows of the model's length,
  * a shorter track repeated or padded by the model's segment_pad) when the
  * track reaches `first_s` seconds and then every `every_s`, off the
  * real-time path; the latest answer about the current track joins the
@@ -43,7 +43,7 @@ void mgc_context_free(mgc_context *c);
 /* A new track starts (its audio so far forgotten, its answer dropped). */
 void mgc_context_new_track(mgc_context *c, uint64_t track);
 /* n samples of the current track at the model's rate
- * (mgc_model_classify_rate); hands the worker a job when
+ * (mgc_predict_rate); hands the worker a job when
  * one is due and it is idle. */
 void mgc_context_feed(mgc_context *c, const float *x, size_t n);
 /* While held, audio is kept but no run starts (a live ensemble holds its

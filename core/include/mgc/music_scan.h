@@ -25,7 +25,7 @@ typedef struct mgc_music_window {
   mgc_music_verdict v;
 } mgc_music_window;
 
-/* Runs detector d on n samples at its rate (mgc_model_classify_rate) with
+/* Runs detector d on n samples at its rate (mgc_predict_rate) with
  * pipeline parameters pp (windows, silence_db, music states). *out is
  * malloc'd, one entry per window (a recording shorter than a window gets
  * one, padded); the caller frees it. */

@@ -31,22 +31,22 @@ mgc_status mgc_predict_track(mgc_session *s, const mgc_feature_matrix *feat, int
 
 /* Whether the model reads the 57 clip features of a recording (feature:
  * table) rather than frames. */
-int mgc_model_is_table(const mgc_model *m);
+int mgc_predict_is_table(const mgc_model *m);
 
 /* One model on a whole recording y[0..n): the mean of its window
  * probabilities, the rule every mgc decision uses (a table model: its
- * answer on y's 57 features). y must be at mgc_model_classify_rate; s is a
+ * answer on y's 57 features). y must be at mgc_predict_rate; s is a
  * session of the model (any max batch). probs gets [n_classes]; windows
  * (NULL if unwanted) the windows seen, 1 for a table model. Allocates. */
-mgc_status mgc_model_classify(mgc_session *s, const float *y, size_t n, float *probs, int *windows);
-/* The two halves of mgc_model_classify for a frame-based model, so that
+mgc_status mgc_predict_recording(mgc_session *s, const float *y, size_t n, float *probs, int *windows);
+/* The two halves of mgc_predict_recording for a frame-based model, so that
  * members of one front-end compute a recording's features once: the
  * features of y (at the model's rate; out is freed with
  * mgc_feature_matrix_free), and the mean window probabilities on them. */
-mgc_status mgc_model_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out);
-mgc_status mgc_model_classify_features(mgc_session *s, const mgc_feature_matrix *fm, float *probs,
+mgc_status mgc_predict_features(const mgc_model *m, const float *y, size_t n, mgc_feature_matrix *out);
+mgc_status mgc_predict_recording_features(mgc_session *s, const mgc_feature_matrix *fm, float *probs,
                                        int *windows);
 /* The model's front-end rate, or for a table model the table's 22050 Hz. */
-int mgc_model_classify_rate(const mgc_model *m);
+int mgc_predict_rate(const mgc_model *m);
 
 #endif
