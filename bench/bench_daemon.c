@@ -45,11 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mgc/audio.h"
-#include "mgc/ensemble.h"
-#include "mgc/frontend.h"
-#include "mgc/model.h"
-#include "mgc/windower.h"
+#include "mgc/audio/audio.h"
+#include "mgc/ensemble/ensemble.h"
+#include "mgc/dsp/frontend.h"
+#include "mgc/model/model.h"
+#include "mgc/stream/windower.h"
 
 #define CHUNKS_PER_S 100 /* 10 ms writes */
 

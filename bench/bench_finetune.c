@@ -1,6 +1,6 @@
 /* Training steps (forward, softmax cross-entropy, backward, Adam) of one
  * architecture at a small batch, with the batch split across N threads
- * (mgc/parallel.h): the workload of fine-tuning the FCN. Prints one JSON
+ * (mgc/nn/parallel.h): the workload of fine-tuning the FCN. Prints one JSON
  * line: median step time, windows/s and a CRC of every weight after the
  * steps, which must be the same for any thread count. bench/finetune runs
  * it side by side with PyTorch.
@@ -16,12 +16,12 @@
 #include <time.h>
 
 #include "bench_util.h"
-#include "mgc/arch.h"
-#include "mgc/crc32.h"
-#include "mgc/loss.h"
-#include "mgc/net.h"
-#include "mgc/optim.h"
-#include "mgc/parallel.h"
+#include "mgc/model/arch.h"
+#include "mgc/util/crc32.h"
+#include "mgc/nn/loss.h"
+#include "mgc/model/net.h"
+#include "mgc/train/optim.h"
+#include "mgc/nn/parallel.h"
 
 static double now(void) { return bench_now(); }
 

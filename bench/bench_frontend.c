@@ -27,12 +27,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "mgc/audio.h"
-#include "mgc/error.h"
-#include "mgc/features.h"
-#include "mgc/framer.h"
-#include "mgc/npy.h"
-#include "mgc/params.h"
+#include "mgc/audio/audio.h"
+#include "mgc/util/error.h"
+#include "mgc/dsp/features.h"
+#include "mgc/dsp/framer.h"
+#include "mgc/io/npy.h"
+#include "mgc/dsp/params.h"
 
 #define CLIP_SECONDS 30
 #define CHUNK 512

@@ -15,10 +15,10 @@
 #include <time.h>
 
 #include "bench_util.h"
-#include "mgc/arch.h"
-#include "mgc/loss.h"
-#include "mgc/net.h"
-#include "mgc/optim.h"
+#include "mgc/model/arch.h"
+#include "mgc/nn/loss.h"
+#include "mgc/model/net.h"
+#include "mgc/train/optim.h"
 
 static double now(void) { return bench_now(); }
 

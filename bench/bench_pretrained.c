@@ -17,9 +17,9 @@
 #include <time.h>
 
 #include "bench_util.h"
-#include "mgc/model.h"
-#include "mgc/npy.h"
-#include "mgc/session.h"
+#include "mgc/model/model.h"
+#include "mgc/io/npy.h"
+#include "mgc/model/session.h"
 
 static double now(void) { return bench_now(); }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "mgc/error.h"
+#include "mgc/util/error.h"
 
 static inline double bench_now(void) {
   struct timespec ts;

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/yaml_util.h"
+#include "mgc/util/yaml_util.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
 

@@ -7,9 +7,9 @@
 
 #include <stddef.h>
 
-#include "mgc/aggregator.h"
-#include "mgc/error.h"
-#include "mgc/music_state.h"
+#include "mgc/stream/aggregator.h"
+#include "mgc/util/error.h"
+#include "mgc/stream/music_state.h"
 
 /* CMake passes the install prefix's path (/etc/mgcd/mgcd.yaml for /usr). */
 #ifndef MGC_CONFIG_DEFAULT_PATH

@@ -4,7 +4,7 @@
  *
  * Every kind is a producer thread (the PortAudio callback, or a reader
  * thread for files and stdin) writing into a lock-free SPSC ring
- * (mgc/ring.h); mgc_input_read is the consumer and never blocks. Files and
+ * (mgc/stream/ring.h); mgc_input_read is the consumer and never blocks. Files and
  * stdin are paced at real time unless `fast`, where the reader waits for
  * ring space instead. Resampling (soxr) never happens in the callback: it
  * is on the consumer side for devices and in the reader thread for files.
@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "mgc/error.h"
+#include "mgc/util/error.h"
 
 typedef enum { MGC_INPUT_RUNNING = 0, MGC_INPUT_LOST = 1, MGC_INPUT_ENDED = 2 } mgc_input_state;
 

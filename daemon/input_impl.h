@@ -10,8 +10,8 @@
 #include <stdatomic.h>
 
 #include "input.h"
-#include "mgc/resampler.h"
-#include "mgc/ring.h"
+#include "mgc/audio/resampler.h"
+#include "mgc/stream/ring.h"
 
 #define RING_SECONDS 4
 #define RT_STEP_S 0.010 /* real-time pacing granularity of the file reader */

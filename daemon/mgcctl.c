@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "mgc/parse.h"
+#include "mgc/util/parse.h"
 
 #ifndef MGC_VERSION
 #define MGC_VERSION "unknown"

@@ -24,9 +24,9 @@
 #include "config.h"
 #include "input.h"
 #include "log.h"
-#include "mgc/json_quote.h"
-#include "mgc/parse.h"
-#include "mgc/ensemble_stream.h"
+#include "mgc/util/json_quote.h"
+#include "mgc/util/parse.h"
+#include "mgc/stream/ensemble_stream.h"
 #include "notify.h"
 #include "server.h"
 

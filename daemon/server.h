@@ -13,7 +13,7 @@
 #include <poll.h>
 #include <stddef.h>
 
-#include "mgc/error.h"
+#include "mgc/util/error.h"
 
 typedef struct mgc_server_params {
   const char *path;       /* socket path */

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference for tests/test_ensemble.c test_fit_stack_reference: an L2-regularised
-multinomial logistic regression (the stacking combiner, mgc/combine.h) fitted by
+multinomial logistic regression (the stacking combiner, mgc/ensemble/combine.h) fitted by
 Newton's method in float64 on float32 member probabilities. Prints the C arrays
 the test hard-codes (REF_P, REF_W, REF_B, REF_F). Needs only numpy:
   /usr/bin/python3 tests/ensemble_stack_ref.py"""

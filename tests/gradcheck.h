@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/arch.h"
-#include "mgc/layer.h"
-#include "mgc/net.h"
-#include "mgc/rng.h"
+#include "mgc/model/arch.h"
+#include "mgc/nn/layer.h"
+#include "mgc/model/net.h"
+#include "mgc/nn/rng.h"
 
 #define GC_FLOOR 1e-4
 #define GC_SAMPLES 48

@@ -4,7 +4,7 @@
  * the held-out streak, min_track_windows, no triggers on noise), reset,
  * parameter validation, no allocation while processing, and skipped windows
  * (not music): no vote, a track that ends with the music, a broken silence run. */
-#include "mgc/aggregator.h"
+#include "mgc/stream/aggregator.h"
 
 #include <math.h>
 

@@ -4,10 +4,10 @@
 
 #include <math.h>
 
-#include "mgc/arch.h"
-#include "mgc/model.h"
-#include "mgc/net.h"
-#include "mgc/clip_features.h"
+#include "mgc/model/arch.h"
+#include "mgc/model/model.h"
+#include "mgc/model/net.h"
+#include "mgc/dsp/clip_features.h"
 
 #ifndef MGC_CONF
 #error "MGC_CONF must point at conf/"

@@ -4,8 +4,8 @@
 #include <sndfile.h>
 #include <unistd.h>
 
-#include "mgc/audio.h"
-#include "mgc/stft.h"
+#include "mgc/audio/audio.h"
+#include "mgc/dsp/stft.h"
 #include "test_util.h"
 
 static const char *tmp(char *buf, size_t cap, const char *name) {

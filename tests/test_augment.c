@@ -5,9 +5,9 @@
 #include <fftw3.h>
 #include <math.h>
 
-#include "mgc/audio.h"
-#include "mgc/augment.h"
-#include "mgc/features.h"
+#include "mgc/audio/audio.h"
+#include "mgc/train/augment.h"
+#include "mgc/dsp/features.h"
 
 #define assert_near(a, b, eps)                                                              \
   do {                                                                                      \

@@ -1,4 +1,4 @@
-/* The GTZAN feature table (mgc/clip_features.h) and its parts: the running median
+/* The GTZAN feature table (mgc/dsp/clip_features.h) and its parts: the running median
  * against a brute-force one, closed-form signals (a square wave's zero-
  * crossing rate, a cosine's centroid, bandwidth, rolloff and rms, HPSS of a
  * tone and of clicks, onset strength of a dB step, the tempo of click
@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mgc/audio.h"
-#include "mgc/hpss.h"
-#include "mgc/medfilt.h"
-#include "mgc/clip_features.h"
-#include "mgc/tempo.h"
+#include "mgc/audio/audio.h"
+#include "mgc/dsp/hpss.h"
+#include "mgc/dsp/medfilt.h"
+#include "mgc/dsp/clip_features.h"
+#include "mgc/dsp/tempo.h"
 #include "test_util.h"
 
 #ifndef MGC_SHARED_DATA

@@ -22,7 +22,7 @@
 #include "alsa_fixture.h"
 #include "config.h"
 #include "input.h"
-#include "mgc/audio.h"
+#include "mgc/audio/audio.h"
 
 static double now_s(void) {
   struct timespec t;

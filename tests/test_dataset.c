@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/audio.h"
-#include "mgc/bandstats.h"
-#include "mgc/dataset.h"
-#include "mgc/featcache.h"
-#include "mgc/features.h"
+#include "mgc/audio/audio.h"
+#include "mgc/train/bandstats.h"
+#include "mgc/train/dataset.h"
+#include "mgc/train/featcache.h"
+#include "mgc/dsp/features.h"
 #include "test_util.h"
 
 /* ---- helpers ------------------------------------------------------------ */

@@ -3,11 +3,11 @@
  * orthonormality, chroma of a tone on its pitch class. */
 #include <math.h>
 
-#include "mgc/chroma.h"
-#include "mgc/frontend.h"
-#include "mgc/mel.h"
-#include "mgc/mfcc.h"
-#include "mgc/stft.h"
+#include "mgc/dsp/chroma.h"
+#include "mgc/dsp/frontend.h"
+#include "mgc/dsp/mel.h"
+#include "mgc/dsp/mfcc.h"
+#include "mgc/dsp/stft.h"
 #include "test_util.h"
 
 static void test_mel_scale_values(void **st) {

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mgc/audio.h"
-#include "mgc/embed.h"
-#include "mgc/predict.h"
+#include "mgc/audio/audio.h"
+#include "mgc/model/embed.h"
+#include "mgc/model/predict.h"
 
 #define FCN MGC_SOURCE_DIR "/models/fcn_msd.safetensors"
 #define CLIP MGC_SOURCE_DIR "/tests/fixtures/cc/jazz_macleod_vibe_ace_30s.ogg"

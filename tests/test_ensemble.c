@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "alloc_count.h"
-#include "mgc/combine.h"
-#include "mgc/crossval.h"
-#include "mgc/ensemble.h"
+#include "mgc/ensemble/combine.h"
+#include "mgc/train/crossval.h"
+#include "mgc/ensemble/ensemble.h"
+#include "mgc/train/ensemble_eval.h"
 #include "test_util.h"
 
 #if !defined(MGC_EVAL_BIN) || !defined(MGC_SOURCE_DIR)

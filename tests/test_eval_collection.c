@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/dataset.h"
-#include "mgc/metrics.h"
-#include "mgc/model.h"
-#include "mgc/temperature.h"
+#include "mgc/train/dataset.h"
+#include "mgc/train/metrics.h"
+#include "mgc/model/model.h"
+#include "mgc/util/temperature.h"
 
 #ifndef MGC_EVAL_BIN
 #error "MGC_EVAL_BIN, MGC_CLASSIFY_BIN and MGC_SOURCE_DIR must be defined"

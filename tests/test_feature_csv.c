@@ -10,9 +10,9 @@
 #include <sndfile.h>
 #include <sys/stat.h>
 
-#include "mgc/arch.h"
-#include "mgc/model.h"
-#include "mgc/feature_csv.h"
+#include "mgc/model/arch.h"
+#include "mgc/model/model.h"
+#include "mgc/train/feature_csv.h"
 
 #ifndef MGC_TRAIN_BIN
 #error "MGC_TRAIN_BIN and MGC_EVAL_BIN must be defined"

@@ -15,12 +15,12 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mgc/arch.h"
-#include "mgc/model.h"
-#include "mgc/optim.h"
-#include "mgc/predict.h"
-#include "mgc/recipe.h"
-#include "mgc/trainer.h"
+#include "mgc/model/arch.h"
+#include "mgc/model/model.h"
+#include "mgc/train/optim.h"
+#include "mgc/model/predict.h"
+#include "mgc/train/recipe.h"
+#include "mgc/train/trainer.h"
 
 static const char body[] = "name: t\nfeature: logmel\ninput: [1, 4, 8]\nclasses: %d\nlayers:\n"
                            "  - {type: conv2d, name: body.conv, out: 2, kernel: 3, padding: 1}\n"

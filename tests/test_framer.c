@@ -3,8 +3,8 @@
  * modes and centred or not; and no allocation while streaming. */
 #include <math.h>
 
-#include "mgc/features.h"
-#include "mgc/framer.h"
+#include "mgc/dsp/features.h"
+#include "mgc/dsp/framer.h"
 #include "test_util.h"
 
 #include "alloc_count.h"

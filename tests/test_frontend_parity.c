@@ -9,8 +9,8 @@
  *  - estimated tuning: equal to the 0.01-bin histogram resolution. */
 #include <math.h>
 
-#include "mgc/audio.h"
-#include "mgc/features.h"
+#include "mgc/audio/audio.h"
+#include "mgc/dsp/features.h"
 #include "test_util.h"
 
 #define MFCC_TOL 0.1 /* measured: 0.0015 on music, 0.041 on the synthetic signal */

@@ -2,8 +2,8 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "mgc/parse.h"
-#include "mgc/params.h"
+#include "mgc/util/parse.h"
+#include "mgc/dsp/params.h"
 #include "test_util.h"
 
 static void test_params_default_valid(void **st) {

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/metrics.h"
-#include "mgc/report.h"
+#include "mgc/train/metrics.h"
+#include "mgc/report/report.h"
 #include "test_util.h"
 
 /* ---- the worked example: 3 classes, 5 tracks, 12 windows ----

@@ -5,9 +5,9 @@
 #include <math.h>
 #include <sys/wait.h>
 
-#include "mgc/model.h"
-#include "mgc/safetensors.h"
-#include "mgc/session.h"
+#include "mgc/model/model.h"
+#include "mgc/model/safetensors.h"
+#include "mgc/model/session.h"
 #include "test_util.h"
 
 #ifndef MGC_MODEL_BIN

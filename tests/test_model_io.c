@@ -5,12 +5,12 @@
  * standardise like the model says and never allocate while running. */
 #include <math.h>
 
-#include "mgc/model.h"
-#include "mgc/net.h"
-#include "mgc/parallel.h"
-#include "mgc/safetensors.h"
-#include "mgc/session.h"
-#include "mgc/trainer.h"
+#include "mgc/model/model.h"
+#include "mgc/model/net.h"
+#include "mgc/nn/parallel.h"
+#include "mgc/model/safetensors.h"
+#include "mgc/model/session.h"
+#include "mgc/train/trainer.h"
 #include "test_util.h"
 
 #include "alloc_count.h"

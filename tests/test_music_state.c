@@ -1,17 +1,17 @@
-/* Music states (mgc/music_state.h): the defaults and their validation, the
+/* Music states (mgc/stream/music_state.h): the defaults and their validation, the
  * hysteresis (enter fast, leave slowly, a broken run starts over), the
  * threshold's edge and NaN, changed/previous, the names, no allocation.
- * The offline scan (mgc/music_scan.h): the music of a recording cut from
+ * The offline scan (mgc/stream/music_scan.h): the music of a recording cut from
  * hand-made windows, and the shipped detector on music, speech and digital
  * silence. */
 #include <math.h>
 
 #include "alloc_count.h"
-#include "mgc/audio.h"
-#include "mgc/model.h"
-#include "mgc/music_scan.h"
-#include "mgc/music_state.h"
-#include "mgc/pipeline.h"
+#include "mgc/audio/audio.h"
+#include "mgc/model/model.h"
+#include "mgc/stream/music_scan.h"
+#include "mgc/stream/music_state.h"
+#include "mgc/stream/pipeline.h"
 #include "test_util.h"
 
 #ifndef MGC_SOURCE_DIR

@@ -2,9 +2,9 @@
 #include "test_util.h"
 
 #include "gradcheck.h"
-#include "mgc/loss.h"
-#include "mgc/optim.h"
-#include "mgc/schedule.h"
+#include "mgc/nn/loss.h"
+#include "mgc/train/optim.h"
+#include "mgc/nn/schedule.h"
 
 /* cmocka 1.1 has no assert_double_equal. */
 #define assert_double_equal(a, b, eps)                                                   \

@@ -6,12 +6,12 @@
 
 #include "test_util.h"
 
-#include "mgc/arch.h"
-#include "mgc/loss.h"
-#include "mgc/net.h"
-#include "mgc/optim.h"
-#include "mgc/parallel.h"
-#include "mgc/recipe.h"
+#include "mgc/model/arch.h"
+#include "mgc/nn/loss.h"
+#include "mgc/model/net.h"
+#include "mgc/train/optim.h"
+#include "mgc/nn/parallel.h"
+#include "mgc/train/recipe.h"
 
 /* ---- the pool ------------------------------------------------------------ */
 

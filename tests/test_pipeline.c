@@ -14,11 +14,11 @@
 #include <cmocka.h>
 
 #include "alloc_count.h"
-#include "mgc/audio.h"
-#include "mgc/features.h"
-#include "mgc/pipeline.h"
-#include "mgc/session.h"
-#include "mgc/trainer.h"
+#include "mgc/audio/audio.h"
+#include "mgc/dsp/features.h"
+#include "mgc/stream/pipeline.h"
+#include "mgc/model/session.h"
+#include "mgc/train/trainer.h"
 #include "test_util.h"
 
 #define MODEL MGC_SOURCE_DIR "/models/crnn.safetensors"

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "mgc/audio.h"
-#include "mgc/model.h"
+#include "mgc/audio/audio.h"
+#include "mgc/model/model.h"
 
 #if !defined(MGC_SOURCE_DIR) || !defined(MGC_SHARED_DIR) || !defined(MGC_BUILD_DIR)
 #error "MGC_SOURCE_DIR, MGC_SHARED_DIR and MGC_BUILD_DIR must be defined"

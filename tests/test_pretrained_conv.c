@@ -8,7 +8,7 @@
 
 #include <math.h>
 
-#include "mgc/net.h"
+#include "mgc/model/net.h"
 
 typedef struct {
   const char *yaml;

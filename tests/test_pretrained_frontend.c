@@ -14,8 +14,8 @@
  * Skipped with a message where torch or the shared files are absent. */
 #include "test_pretrained_common.h"
 
-#include "mgc/features.h"
-#include "mgc/mel.h"
+#include "mgc/dsp/features.h"
+#include "mgc/dsp/mel.h"
 
 #define CLIP "rock/rock.00000.wav"
 /* Filterbank weights are at most 1. torchaudio evaluates the triangles in

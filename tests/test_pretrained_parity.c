@@ -9,8 +9,8 @@
  * own net. Skipped where torch or the shared files are absent. */
 #include "test_pretrained_common.h"
 
-#include "mgc/features.h"
-#include "mgc/session.h"
+#include "mgc/dsp/features.h"
+#include "mgc/model/session.h"
 
 #define PROB_TOL 1e-4
 

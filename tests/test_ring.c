@@ -2,7 +2,7 @@
  * exact overrun counts, the stereo/multichannel downmix, a two-thread stress
  * test that checks every sample of a long counting sequence in order, and
  * no allocation on the real-time paths. */
-#include "mgc/ring.h"
+#include "mgc/stream/ring.h"
 
 #include <pthread.h>
 

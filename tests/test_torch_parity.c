@@ -13,10 +13,10 @@
 #include <math.h>
 #include <sys/wait.h>
 
-#include "mgc/loss.h"
-#include "mgc/model.h"
-#include "mgc/optim.h"
-#include "mgc/safetensors.h"
+#include "mgc/nn/loss.h"
+#include "mgc/model/model.h"
+#include "mgc/train/optim.h"
+#include "mgc/model/safetensors.h"
 
 #ifndef MGC_SOURCE_DIR
 #error "MGC_SOURCE_DIR must point at the repository"

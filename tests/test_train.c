@@ -8,7 +8,7 @@
 #include <sndfile.h>
 #include <sys/stat.h>
 
-#include "mgc/recipe.h"
+#include "mgc/train/recipe.h"
 
 #ifndef MGC_TRAIN_BIN
 #error "MGC_TRAIN_BIN, MGC_EVAL_BIN, MGC_CLASSIFY_BIN and MGC_CONF must be defined"

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include <sys/wait.h>
 
-#include "mgc/error.h"
-#include "mgc/npy.h"
+#include "mgc/util/error.h"
+#include "mgc/io/npy.h"
 
 #ifndef MGC_FIXTURES
 #error "MGC_FIXTURES must point at tests/fixtures"

@@ -1,6 +1,6 @@
 /* Window scheduler: every window holds exactly the frames [k*hop, k*hop+len),
  * in order, for overlapping, adjacent and gapped hops; reset restarts. */
-#include "mgc/windower.h"
+#include "mgc/stream/windower.h"
 #include "test_util.h"
 
 typedef struct {

@@ -4,7 +4,7 @@
  * member's track probabilities combined by the ensemble's rule, the table
  * member on the whole file (mgc_ensemble_classifier). With a music detector
  * (the ensemble's, or --detector) only the file's music is classified, the
- * windows mgcd would let vote (mgc/music_scan.h); a file without any is
+ * windows mgcd would let vote (mgc/stream/music_scan.h); a file without any is
  * "no music". */
 #include <getopt.h>
 #include <math.h>
@@ -13,14 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mgc/audio.h"
-#include "mgc/ensemble_classify.h"
-#include "mgc/json_quote.h"
-#include "mgc/music_scan.h"
-#include "mgc/argmax.h"
-#include "mgc/parse.h"
-#include "mgc/session.h"
-#include "mgc/temperature.h"
+#include "mgc/audio/audio.h"
+#include "mgc/ensemble/classify.h"
+#include "mgc/util/json_quote.h"
+#include "mgc/stream/music_scan.h"
+#include "mgc/util/argmax.h"
+#include "mgc/util/parse.h"
+#include "mgc/model/session.h"
+#include "mgc/util/temperature.h"
 
 #include "audio_files.h"
 #include "tool.h"

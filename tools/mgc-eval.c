@@ -13,16 +13,17 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mgc/argmax.h"
-#include "mgc/audio.h"
-#include "mgc/ensemble_classify.h"
-#include "mgc/json_quote.h"
-#include "mgc/parse.h"
-#include "mgc/corpus.h"
-#include "mgc/ensemble.h"
-#include "mgc/music_scan.h"
-#include "mgc/report.h"
-#include "mgc/feature_csv.h"
+#include "mgc/util/argmax.h"
+#include "mgc/audio/audio.h"
+#include "mgc/ensemble/classify.h"
+#include "mgc/util/json_quote.h"
+#include "mgc/util/parse.h"
+#include "mgc/train/corpus.h"
+#include "mgc/ensemble/ensemble.h"
+#include "mgc/train/ensemble_eval.h"
+#include "mgc/stream/music_scan.h"
+#include "mgc/report/report.h"
+#include "mgc/train/feature_csv.h"
 
 #include "tool.h"
 
@@ -52,7 +53,7 @@ static void usage(FILE *f) {
           "       mgc-eval --ensemble FILE [--json] [--report DIR] [--fit OUT.yaml [--rule R]]\n"
           "                [--calibrate]\n"
           "  --ensemble FILE   every member alone and every combination rule side by side, from\n"
-          "                    the members' cross-validation files (see mgc/ensemble.h)\n"
+          "                    the members' cross-validation files (see mgc/ensemble/ensemble.h)\n"
           "  --fit OUT.yaml    fit the weights and the stacking on all out-of-fold predictions\n"
           "                    and write the ensemble with rule R (default: the table's best)\n"
           "                    and its temperature\n"
@@ -96,7 +97,7 @@ static int ensemble_main(const char *file, const char *fit_out, const char *rule
     const mgc_ens_row *row = &t->rows[t->n_members + rule];
     char header[1024];
     snprintf(header, sizeof header,
-             "mgc ensemble (core/include/mgc/ensemble.h), written by\n"
+             "mgc ensemble (core/include/mgc/ensemble/ensemble.h), written by\n"
              "  mgc-eval --ensemble %s --fit %s%s%s\n"
              "rule %s (%s): cross-validated track accuracy %.1f %% +- %.1f over %d folds;\n"
              "weights and stack fitted on all %d out-of-fold predictions of the members' cv files.",

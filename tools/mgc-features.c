@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/audio.h"
-#include "mgc/augment.h"
-#include "mgc/features.h"
-#include "mgc/npy.h"
-#include "mgc/clip_features.h"
+#include "mgc/audio/audio.h"
+#include "mgc/train/augment.h"
+#include "mgc/dsp/features.h"
+#include "mgc/io/npy.h"
+#include "mgc/dsp/clip_features.h"
 
 static void usage(FILE *f) {
   fprintf(f,

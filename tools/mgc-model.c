@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/audio.h"
-#include "mgc/embed.h"
-#include "mgc/ensemble.h"
-#include "mgc/json_quote.h"
-#include "mgc/model.h"
-#include "mgc/npy.h"
-#include "mgc/session.h"
+#include "mgc/audio/audio.h"
+#include "mgc/model/embed.h"
+#include "mgc/ensemble/ensemble.h"
+#include "mgc/train/ensemble_eval.h"
+#include "mgc/util/json_quote.h"
+#include "mgc/model/model.h"
+#include "mgc/io/npy.h"
+#include "mgc/model/session.h"
 
 #include "audio_files.h"
 

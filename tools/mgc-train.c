@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mgc/arch.h"
-#include "mgc/bandstats.h"
-#include "mgc/corpus.h"
-#include "mgc/crossval.h"
-#include "mgc/parse.h"
-#include "mgc/recipe.h"
-#include "mgc/report.h"
-#include "mgc/feature_csv.h"
+#include "mgc/model/arch.h"
+#include "mgc/train/bandstats.h"
+#include "mgc/train/corpus.h"
+#include "mgc/train/crossval.h"
+#include "mgc/util/parse.h"
+#include "mgc/train/recipe.h"
+#include "mgc/report/report.h"
+#include "mgc/train/feature_csv.h"
 
 #include "tool.h"
 

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "mgc/error.h"
-#include "mgc/parse.h"
+#include "mgc/util/error.h"
+#include "mgc/util/parse.h"
 
 static const char *g_name = "mgc";
 

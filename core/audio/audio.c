@@ -1,4 +1,4 @@
-#include "mgc/audio.h"
+#include "mgc/audio/audio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "mgc/resampler.h"
+#include "mgc/audio/resampler.h"
 
 /* Growable float vector used while decoding (length unknown up front for
  * compressed formats and after resampling). */

@@ -1,4 +1,4 @@
-#include "mgc/resampler.h"
+#include "mgc/audio/resampler.h"
 
 #include <soxr.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "mgc/chroma.h"
+#include "mgc/dsp/chroma.h"
 
 #include <float.h>
 #include <math.h>

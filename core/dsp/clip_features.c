@@ -1,17 +1,17 @@
-#include "mgc/clip_features.h"
+#include "mgc/dsp/clip_features.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/chroma.h"
-#include "mgc/framer.h"
-#include "mgc/frontend.h"
-#include "mgc/hpss.h"
-#include "mgc/mel.h"
-#include "mgc/mfcc.h"
-#include "mgc/tempo.h"
+#include "mgc/dsp/chroma.h"
+#include "mgc/dsp/framer.h"
+#include "mgc/dsp/frontend.h"
+#include "mgc/dsp/hpss.h"
+#include "mgc/dsp/mel.h"
+#include "mgc/dsp/mfcc.h"
+#include "mgc/dsp/tempo.h"
 
 #define MFCC_NAMES(k) "mfcc" #k "_mean", "mfcc" #k "_var"
 

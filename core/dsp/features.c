@@ -1,13 +1,13 @@
-#include "mgc/features.h"
+#include "mgc/dsp/features.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/chroma.h"
-#include "mgc/framer.h"
-#include "mgc/mel.h"
-#include "mgc/mfcc.h"
+#include "mgc/dsp/chroma.h"
+#include "mgc/dsp/framer.h"
+#include "mgc/dsp/mel.h"
+#include "mgc/dsp/mfcc.h"
 
 /* Indexed by mgc_feature_kind. */
 static const char *kind_names[] = {"stft", "logmel", "mfcc", "chroma", "waveform"};

@@ -1,13 +1,13 @@
-#include "mgc/frontend.h"
+#include "mgc/dsp/frontend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/chroma.h"
-#include "mgc/mel.h"
-#include "mgc/mfcc.h"
-#include "mgc/stft.h"
+#include "mgc/dsp/chroma.h"
+#include "mgc/dsp/mel.h"
+#include "mgc/dsp/mfcc.h"
+#include "mgc/dsp/stft.h"
 
 struct mgc_frontend {
   mgc_frontend_params p;

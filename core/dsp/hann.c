@@ -1,4 +1,4 @@
-#include "mgc/hann.h"
+#include "mgc/dsp/hann.h"
 
 #include <math.h>
 

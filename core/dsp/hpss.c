@@ -1,4 +1,4 @@
-#include "mgc/hpss.h"
+#include "mgc/dsp/hpss.h"
 
 #include <fftw3.h>
 #include <float.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "fftw_lock.h"
-#include "mgc/frontend.h"
-#include "mgc/medfilt.h"
-#include "mgc/hann.h"
+#include "mgc/dsp/frontend.h"
+#include "mgc/dsp/medfilt.h"
+#include "mgc/dsp/hann.h"
 
 void mgc_hpss_params_default(mgc_hpss_params *p) {
   p->n_fft = 2048;

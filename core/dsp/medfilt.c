@@ -1,4 +1,4 @@
-#include "mgc/medfilt.h"
+#include "mgc/dsp/medfilt.h"
 
 #include <math.h>
 #include <string.h>

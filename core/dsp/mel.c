@@ -1,4 +1,4 @@
-#include "mgc/mel.h"
+#include "mgc/dsp/mel.h"
 
 #include <math.h>
 #include <stdlib.h>

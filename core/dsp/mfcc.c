@@ -1,4 +1,4 @@
-#include "mgc/mfcc.h"
+#include "mgc/dsp/mfcc.h"
 
 #include <math.h>
 #include <stdlib.h>

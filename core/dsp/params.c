@@ -1,4 +1,4 @@
-#include "mgc/params.h"
+#include "mgc/dsp/params.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-#include "mgc/stft.h"
+#include "mgc/dsp/stft.h"
 
 #include "fftw_lock.h"
 
@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "mgc/hann.h"
+#include "mgc/dsp/hann.h"
 
 struct mgc_stft {
   int n_fft;

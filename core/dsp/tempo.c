@@ -1,4 +1,4 @@
-#include "mgc/tempo.h"
+#include "mgc/dsp/tempo.h"
 
 #include <fftw3.h>
 #include <float.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/hann.h"
+#include "mgc/dsp/hann.h"
 
 #include "fftw_lock.h"
 

@@ -1,15 +1,15 @@
-#include "mgc/ensemble_classify.h"
+#include "mgc/ensemble/classify.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/audio.h"
-#include "mgc/combine.h"
-#include "mgc/features.h"
-#include "mgc/model.h"
-#include "mgc/session.h"
-#include "mgc/clip_features.h"
-#include "mgc/predict.h"
+#include "mgc/audio/audio.h"
+#include "mgc/ensemble/combine.h"
+#include "mgc/dsp/features.h"
+#include "mgc/model/model.h"
+#include "mgc/model/session.h"
+#include "mgc/dsp/clip_features.h"
+#include "mgc/model/predict.h"
 
 #define BATCH 8
 

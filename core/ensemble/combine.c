@@ -1,11 +1,11 @@
-#include "mgc/combine.h"
+#include "mgc/ensemble/combine.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/argmax.h"
+#include "mgc/util/argmax.h"
 
 static const char *const RULE_NAMES[MGC_COMB_N_RULES] = {"mean", "weighted", "product",
                                                          "agree", "vote", "stack"};

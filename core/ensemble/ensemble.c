@@ -1,6 +1,6 @@
 /* The ensemble file: parsing (with the shared YAML helpers, so errors read
  * file:line:col like every other mgc YAML), member models, writing back. */
-#include "mgc/ensemble.h"
+#include "mgc/ensemble/ensemble.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "mgc/yaml_util.h"
-#include "mgc/strdup.h"
+#include "mgc/util/yaml_util.h"
+#include "mgc/util/strdup.h"
 
 #define MAX_ENSEMBLE_BYTES (4 << 20)
 

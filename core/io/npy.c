@@ -1,4 +1,4 @@
-#include "mgc/npy.h"
+#include "mgc/io/npy.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "mgc/arch.h"
+#include "mgc/model/arch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/model.h"
-#include "mgc/clip_features.h"
-#include "mgc/yaml_util.h"
+#include "mgc/model/model.h"
+#include "mgc/dsp/clip_features.h"
+#include "mgc/util/yaml_util.h"
 
 static mgc_status copy_scalar(const mgc_arch *a, const yaml_node_t *n, const char *key,
                               char *dst, size_t cap) {

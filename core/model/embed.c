@@ -1,11 +1,11 @@
-#include "mgc/embed.h"
+#include "mgc/model/embed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/features.h"
-#include "mgc/predict.h"
+#include "mgc/dsp/features.h"
+#include "mgc/model/predict.h"
 
 struct mgc_embedder {
   const mgc_model *model;

@@ -1,6 +1,6 @@
-#include "mgc/model.h"
+#include "mgc/model/model.h"
 
-#include "mgc/crc32.h"
+#include "mgc/util/crc32.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/safetensors.h"
-#include "mgc/strdup.h"
+#include "mgc/model/safetensors.h"
+#include "mgc/util/strdup.h"
 
 static void free_classes(char **c, int n) {
   for (int i = 0; c && i < n; i++) free(c[i]);

@@ -1,4 +1,4 @@
-#include "mgc/net.h"
+#include "mgc/model/net.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
-#include "mgc/predict.h"
+#include "mgc/model/predict.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/clip_features.h"
+#include "mgc/dsp/clip_features.h"
 
 int mgc_track_windows(int n_frames, int win_len, int win_hop) {
   if (n_frames < win_len) return 1;

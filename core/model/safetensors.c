@@ -1,4 +1,4 @@
-#include "mgc/safetensors.h"
+#include "mgc/model/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/strdup.h"
+#include "mgc/util/strdup.h"
 
 /* Tensor bytes are used in place and written as they lie in memory: the
  * format is little-endian, and so is every machine mgc targets. */

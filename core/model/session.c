@@ -1,4 +1,4 @@
-#include "mgc/session.h"
+#include "mgc/model/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "layers.h"
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 enum { RELU, LEAKY, ELU, TANH, SIGMOID };
 
@@ -15,7 +15,7 @@ typedef struct {
   float a; /* leaky slope or elu alpha */
 } act_state;
 
-/* The pool (mgc/parallel.h) splits the elements into blocks of this many;
+/* The pool (mgc/nn/parallel.h) splits the elements into blocks of this many;
  * each element's value does not depend on the split. */
 #define ACT_BLOCK 16384
 

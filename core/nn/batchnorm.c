@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "layers.h"
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 typedef struct {
   int c;          /* channels */
@@ -71,7 +71,7 @@ static void sums_run(const float *a, const float *b, float m, int squares, size_
   if (b || squares) *s2 += t2;
 }
 
-/* What a parallel loop body needs (mgc/parallel.h). Channels are
+/* What a parallel loop body needs (mgc/nn/parallel.h). Channels are
  * independent: the sums are split by channel, each summed over the batch in
  * sample order as with one thread; the element passes are split by plane. */
 typedef struct {

@@ -19,7 +19,7 @@
  * sample would dwarf the activations): dW = sum over groups of dY . cols^T,
  * dcols = W^T . dY, then col2im adds the columns back onto dX.
  *
- * Threads (mgc/parallel.h): groups are independent in forward and in dX,
+ * Threads (mgc/nn/parallel.h): groups are independent in forward and in dX,
  * so the pool runs them in parallel, each thread with its own columns
  * scratch. dW is a sum over groups: each group's share goes to a buffer of
  * its own and the shares are added in group order afterwards, so the sum is
@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "layers.h"
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 /* Output columns one gemm should see at least (see above). */
 #ifndef MGC_CONV_GEMM_COLS

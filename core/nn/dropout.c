@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "layers.h"
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 typedef struct {
   float p;
@@ -25,7 +25,7 @@ static mgc_status dropout_plan(mgc_layer *l, int batch, int training) {
   return MGC_OK;
 }
 
-/* The element passes are split into blocks by the pool (mgc/parallel.h);
+/* The element passes are split into blocks by the pool (mgc/nn/parallel.h);
  * the mask itself is drawn on the caller, in order, so that its random
  * stream is the same for any number of threads. */
 #define DROP_BLOCK 16384

@@ -1,4 +1,4 @@
-#include "mgc/layer.h"
+#include "mgc/nn/layer.h"
 
 #include <errno.h>
 #include <math.h>

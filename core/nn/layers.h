@@ -5,7 +5,7 @@
 #ifndef MGC_NN_LAYERS_H
 #define MGC_NN_LAYERS_H
 
-#include "mgc/layer.h"
+#include "mgc/nn/layer.h"
 
 typedef mgc_status (*mgc_layer_ctor)(mgc_layer_spec *spec, const mgc_shape *in, mgc_rng *rng,
                                      mgc_layer **out);

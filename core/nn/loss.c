@@ -1,4 +1,4 @@
-#include "mgc/loss.h"
+#include "mgc/nn/loss.h"
 
 #include <math.h>
 #include <stddef.h>

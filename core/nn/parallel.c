@@ -1,4 +1,4 @@
-/* The engine's thread pool (see mgc/parallel.h).
+/* The engine's thread pool (see mgc/nn/parallel.h).
  *
  * Workers sleep on a condition variable; a loop publishes its job under
  * the mutex and bumps a generation number, the caller works as slot 0, and
@@ -7,7 +7,7 @@
  * which (taken under the same mutex) also makes their writes visible. A
  * loop costs two wake-ups, tens of microseconds: layers call it a few
  * times per forward or backward, against milliseconds of work. */
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 #include <cblas.h>
 #include <pthread.h>

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "layers.h"
-#include "mgc/parallel.h"
+#include "mgc/nn/parallel.h"
 
 typedef struct {
   int max, global;
@@ -127,7 +127,7 @@ static void pool_row(const pool_state *s, const float *xp, int row0, int oy, flo
 }
 
 /* What a parallel loop body needs: planes (sample * c + channel) are
- * independent, so the pool (mgc/parallel.h) splits them. */
+ * independent, so the pool (mgc/nn/parallel.h) splits them. */
 typedef struct {
   const pool_state *s;
   const float *x, *dy;

@@ -1,4 +1,4 @@
-#include "mgc/rng.h"
+#include "mgc/nn/rng.h"
 
 #include <math.h>
 

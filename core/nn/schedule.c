@@ -1,4 +1,4 @@
-#include "mgc/schedule.h"
+#include "mgc/nn/schedule.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* The report's files: mgc_report_write (mgc/report.h). */
+/* The report's files: mgc_report_write (mgc/report/report.h). */
 #include "report_impl.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* The report module's own parts (mgc/report.h is its interface): a growable
+/* The report module's own parts (mgc/report/report.h is its interface): a growable
  * text buffer with HTML/XML escaping (text.c), SVG charts (svg.c), learning
  * curves read from CSV and drawn (curves.c), the HTML page (html.c), the
  * files (report.c) and an ensemble's page (ensemble_report.c). Everything
@@ -9,10 +9,10 @@
 
 #include <stddef.h>
 
-#include "mgc/ensemble.h"
-#include "mgc/error.h"
-#include "mgc/metrics.h"
-#include "mgc/report.h"
+#include "mgc/ensemble/ensemble.h"
+#include "mgc/util/error.h"
+#include "mgc/train/metrics.h"
+#include "mgc/report/report.h"
 
 /* ---- text ---- */
 

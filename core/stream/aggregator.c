@@ -1,11 +1,11 @@
-#include "mgc/aggregator.h"
+#include "mgc/stream/aggregator.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/argmax.h"
+#include "mgc/util/argmax.h"
 
 /* The change detector compares a window's profile with the mean profile of
  * the track's earlier windows. A window above change_db is held out of that

@@ -1,4 +1,4 @@
-#include "mgc/context.h"
+#include "mgc/stream/context.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/predict.h"
-#include "mgc/session.h"
+#include "mgc/model/predict.h"
+#include "mgc/model/session.h"
 
 struct mgc_context {
   const mgc_model *m;

@@ -1,4 +1,4 @@
-#include "mgc/ensemble_stream.h"
+#include "mgc/stream/ensemble_stream.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/context.h"
-#include "mgc/predict.h"
-#include "mgc/resampler.h"
+#include "mgc/stream/context.h"
+#include "mgc/model/predict.h"
+#include "mgc/audio/resampler.h"
 
 #define CHUNK 4096 /* resampled samples per step */
 
@@ -45,7 +45,7 @@ struct mgc_ensemble_stream {
   uint64_t track;
   mgc_window_event_fn fn;
   void *user;
-  /* Context members (mgc/context.h), in the ensemble's order. */
+  /* Context members (mgc/stream/context.h), in the ensemble's order. */
   int n_ctx;
   int ctx_member[MGC_ENSEMBLE_MAX_MEMBERS];
   mgc_context *ctx[MGC_ENSEMBLE_MAX_MEMBERS];

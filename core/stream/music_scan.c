@@ -1,11 +1,11 @@
-#include "mgc/music_scan.h"
+#include "mgc/stream/music_scan.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/audio.h"
-#include "mgc/predict.h"
+#include "mgc/audio/audio.h"
+#include "mgc/model/predict.h"
 
 mgc_status mgc_music_class(const mgc_model *d, int *out) {
   if ((*out = mgc_model_class(d, "music")) >= 0) return MGC_OK;

@@ -1,4 +1,4 @@
-#include "mgc/music_state.h"
+#include "mgc/stream/music_state.h"
 
 #include <math.h>
 

@@ -1,14 +1,14 @@
-#include "mgc/pipeline.h"
+#include "mgc/stream/pipeline.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/features.h"
-#include "mgc/framer.h"
-#include "mgc/session.h"
-#include "mgc/windower.h"
-#include "mgc/hann.h"
+#include "mgc/dsp/features.h"
+#include "mgc/dsp/framer.h"
+#include "mgc/model/session.h"
+#include "mgc/stream/windower.h"
+#include "mgc/dsp/hann.h"
 
 struct mgc_pipeline {
   const mgc_model *m;

@@ -1,4 +1,4 @@
-#include "mgc/ring.h"
+#include "mgc/stream/ring.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "mgc/windower.h"
+#include "mgc/stream/windower.h"
 
 #include <stdlib.h>
 #include <string.h>

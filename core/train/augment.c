@@ -1,12 +1,12 @@
-#include "mgc/augment.h"
+#include "mgc/train/augment.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/resampler.h"
-#include "mgc/hann.h"
+#include "mgc/audio/resampler.h"
+#include "mgc/dsp/hann.h"
 
 /* ---- window level ------------------------------------------------------ */
 

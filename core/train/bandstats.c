@@ -1,4 +1,4 @@
-#include "mgc/bandstats.h"
+#include "mgc/train/bandstats.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
-#include "mgc/corpus.h"
+#include "mgc/train/corpus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/augment.h"
-#include "mgc/session.h"
+#include "mgc/train/augment.h"
+#include "mgc/model/session.h"
 
 typedef struct variant_ctx {
   const char *name;

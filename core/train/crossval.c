@@ -1,7 +1,7 @@
-/* Cross-validation (mgc/crossval.h): the folds, the models trained on the
+/* Cross-validation (mgc/train/crossval.h): the folds, the models trained on the
  * other folds, the out-of-fold predictions, and the --cv-json file written
  * and read back. */
-#include "mgc/crossval.h"
+#include "mgc/train/crossval.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-#include "mgc/dataset.h"
+#include "mgc/train/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/rng.h"
-#include "mgc/strdup.h"
+#include "mgc/nn/rng.h"
+#include "mgc/util/strdup.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 

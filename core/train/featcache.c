@@ -1,4 +1,4 @@
-#include "mgc/featcache.h"
+#include "mgc/train/featcache.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mgc/audio.h"
-#include "mgc/crc32.h"
-#include "mgc/npy.h"
+#include "mgc/audio/audio.h"
+#include "mgc/util/crc32.h"
+#include "mgc/io/npy.h"
 
 /* Values in the trailer of a cache file: tuning, CRC-32 of the frame bytes
  * (two exact 16-bit halves, as floats hold 24-bit integers exactly) and the

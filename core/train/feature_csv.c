@@ -1,4 +1,4 @@
-#include "mgc/feature_csv.h"
+#include "mgc/train/feature_csv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mgc/strdup.h"
+#include "mgc/util/strdup.h"
 
 static mgc_status oom(void) { return mgc_error_set(MGC_ENOMEM, "table: out of memory"); }
 

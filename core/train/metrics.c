@@ -1,13 +1,13 @@
-/* Evaluation figures: see mgc/metrics.h for the definitions. */
-#include "mgc/metrics.h"
+/* Evaluation figures: see mgc/train/metrics.h for the definitions. */
+#include "mgc/train/metrics.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/temperature.h"
-#include "mgc/strdup.h"
+#include "mgc/util/temperature.h"
+#include "mgc/util/strdup.h"
 
 /* A softmax row sums to 1 within a few float ulps; 1e-3 still catches rows
  * that are logits, percentages or a wrong n_classes stride. */

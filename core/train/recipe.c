@@ -1,11 +1,11 @@
-#include "mgc/recipe.h"
+#include "mgc/train/recipe.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/yaml_util.h"
+#include "mgc/util/yaml_util.h"
 
 typedef struct ctx {
   const char *origin;

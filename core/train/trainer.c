@@ -1,4 +1,4 @@
-#include "mgc/trainer.h"
+#include "mgc/train/trainer.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "mgc/loss.h"
-#include "mgc/metrics.h"
-#include "mgc/parallel.h"
-#include "mgc/predict.h"
-#include "mgc/safetensors.h"
+#include "mgc/nn/loss.h"
+#include "mgc/train/metrics.h"
+#include "mgc/nn/parallel.h"
+#include "mgc/model/predict.h"
+#include "mgc/model/safetensors.h"
 
 void mgc_train_config_default(mgc_train_config *c) {
   memset(c, 0, sizeof *c);

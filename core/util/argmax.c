@@ -1,4 +1,4 @@
-#include "mgc/argmax.h"
+#include "mgc/util/argmax.h"
 
 int mgc_argmax(const float *p, int n) {
   int b = 0;

@@ -1,4 +1,4 @@
-#include "mgc/crc32.h"
+#include "mgc/util/crc32.h"
 
 uint32_t mgc_crc32(uint32_t crc, const void *data, size_t n) {
   /* A table built per call keeps this reentrant without static state; 2 KB

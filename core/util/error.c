@@ -1,4 +1,4 @@
-#include "mgc/error.h"
+#include "mgc/util/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

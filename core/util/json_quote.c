@@ -1,4 +1,4 @@
-#include "mgc/json_quote.h"
+#include "mgc/util/json_quote.h"
 
 #include <stdio.h>
 

@@ -1,4 +1,4 @@
-#include "mgc/parse.h"
+#include "mgc/util/parse.h"
 
 #include <errno.h>
 #include <math.h>

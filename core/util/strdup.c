@@ -1,9 +1,9 @@
-#include "mgc/strdup.h"
+#include "mgc/util/strdup.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgc/error.h"
+#include "mgc/util/error.h"
 
 char *mgc_strdup(const char *s) {
   if (!s) return NULL;

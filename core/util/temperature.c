@@ -1,4 +1,4 @@
-#include "mgc/temperature.h"
+#include "mgc/util/temperature.h"
 
 #include <math.h>
 #include <stddef.h>

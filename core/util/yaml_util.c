@@ -1,4 +1,4 @@
-#include "mgc/yaml_util.h"
+#include "mgc/util/yaml_util.h"
 
 #include <errno.h>
 #include <math.h>
