@@ -224,7 +224,8 @@ mgc_status mgc_clip_features(const float *y, size_t n, int sr, float out[MGC_CLI
   /* Frames are streamed, never stored whole: what is kept is the per-frame
    * values (a few floats each; the variances are two-pass) and the dB mel
    * spectrogram (128 per frame: its top_db clip needs the clip's maximum).
-   * HPSS streams too, so a 30 s clip needs ~2 MB, not ~55. */
+   * HPSS streams too, so a clip costs what clip_features.h says, not its
+   * whole spectrograms. */
   const size_t nb = N_FFT / 2 + 1;
   const size_t T = (size_t)mgc_frontend_frame_count(&p, n);
   mgc_mel *mel_onset = NULL;

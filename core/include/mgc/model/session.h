@@ -18,7 +18,7 @@ typedef struct mgc_session mgc_session;
 mgc_status mgc_session_new(const mgc_model *m, int max_batch, mgc_session **out);
 
 /* x: `batch` raw samples of the model's input shape, batch-major. Applies
- * the model's per-band standardisation (mgc_model.h), runs the net and
+ * the model's per-band standardisation (mgc/model/model.h), runs the net and
  * writes [batch, n_classes] probabilities. Never allocates. */
 mgc_status mgc_session_run(mgc_session *s, const float *x, int batch, float *probs);
 
