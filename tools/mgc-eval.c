@@ -200,45 +200,32 @@ typedef struct ens_run {
 } ens_run;
 
 static void ens_print_json(const ens_run *run) {
-  const char *path = run->path;
-  const char *rule = run->rule;
-  const char *comb_name = run->comb_name;
   const mgc_ensemble *e = run->e;
-  const mgc_model *det = run->e->detector_loaded;
-  const int M = run->e->n_members;
-  const int C = run->e->n_classes;
-  const int n = run->n;
-  const int failed = run->failed;
-  const int n_no_music = run->n_no_music;
-  const char **names = run->names;
-  const char **no_music = run->no_music;
-  const int *label = run->label;
+  const int M = e->n_members, C = e->n_classes, n = run->n;
   mgc_metrics *const *mt = run->mt;
-  const mgc_metrics *E = run->mt[run->e->n_members];
-  const mgc_dataset *ds = run->ds;
-  const double ece_uncal = run->ece_uncal;
+  const mgc_metrics *E = mt[M];
   printf("{\"model\": ");
-  json_str(path);
+  json_str(run->path);
   printf(", \"ensemble\": ");
   json_str(e->name ? e->name : "");
   printf(", \"rule\": ");
-  json_str(rule);
-  printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"detector\": ", ds->n_skipped, failed);
-  if (det) json_str(e->detector_path);
+  json_str(run->rule);
+  printf(", \"tracks_not_found\": %d, \"tracks_unreadable\": %d, \"detector\": ", run->ds->n_skipped, run->failed);
+  if (run->e->detector_loaded) json_str(e->detector_path);
   else printf("null");
   printf(", \"no_music\": [");
-  for (int t = 0; t < n_no_music; t++) {
+  for (int t = 0; t < run->n_no_music; t++) {
     printf("%s", t ? ", " : "");
-    json_str(no_music[t]);
+    json_str(run->no_music[t]);
   }
   printf("], \"track_accuracy_all\": %.6f, \"classes\": [",
-         E->track_acc * n / (double)(n + n_no_music));
+         E->track_acc * n / (double)(n + run->n_no_music));
   for (int k = 0; k < C; k++) {
     printf("%s", k ? ", " : "");
     json_str(e->classes[k]);
   }
   printf("], \"temperature\": %.6g, \"ece_without_temperature\": ", e->temperature);
-  if (isfinite(ece_uncal)) printf("%.6f", ece_uncal);
+  if (isfinite(run->ece_uncal)) printf("%.6f", run->ece_uncal);
   else printf("null");
   printf(", \"evaluated_classes\": [");
   for (int k = 0, i = 0; k < C; k++)
@@ -249,16 +236,16 @@ static void ens_print_json(const ens_run *run) {
   printf("],\n \"table\": [");
   for (int r = 0; r <= M; r++) {
     printf("%s{\"name\": ", r ? ", " : "");
-    json_str(r < M ? e->members[r].name : comb_name);
+    json_str(r < M ? e->members[r].name : run->comb_name);
     printf(", \"kind\": \"%s\", \"track_accuracy\": %.6f, \"macro_f1\": %.6f}",
            r < M ? "member" : "ensemble", mt[r]->track_acc, mt[r]->macro_f1);
   }
   printf("],\n \"files\": [");
   for (int t = 0; t < n; t++) {
     printf("%s\n  {\"file\": ", t ? "," : "");
-    json_str(names[t]);
+    json_str(run->names[t]);
     printf(", \"true\": ");
-    json_str(e->classes[label[t]]);
+    json_str(e->classes[run->label[t]]);
     printf(", \"genre\": ");
     json_str(e->classes[E->tracks[t].pred]);
     printf(", \"confidence\": %.4f, \"members\": [", E->tracks[t].confidence);
@@ -283,35 +270,22 @@ static void ens_print_json(const ens_run *run) {
 }
 
 static void ens_print_text(const ens_run *run) {
-  const char *path = run->path;
-  const char *rule = run->rule;
-  const char *comb_name = run->comb_name;
   const mgc_ensemble *e = run->e;
-  const mgc_model *det = run->e->detector_loaded;
-  const int M = run->e->n_members;
-  const int C = run->e->n_classes;
-  const int n = run->n;
-  const int failed = run->failed;
-  const int n_no_music = run->n_no_music;
-  const char **names = run->names;
-  const char **no_music = run->no_music;
-  const int *label = run->label;
+  const int M = e->n_members, C = e->n_classes, n = run->n;
   mgc_metrics *const *mt = run->mt;
-  const mgc_metrics *E = run->mt[run->e->n_members];
-  const mgc_dataset *ds = run->ds;
-  const double ece_uncal = run->ece_uncal;
+  const mgc_metrics *E = mt[M];
   printf("ensemble: %s (%s, rule %s), %d tracks evaluated, %d listed but not found, "
          "%d unreadable\n",
-         path, e->name ? e->name : "", rule, n, ds->n_skipped, failed);
+         run->path, e->name ? e->name : "", run->rule, n, run->ds->n_skipped, run->failed);
   printf("protocol: as mgc-classify decides: each window member's mean window probabilities "
          "over the\nwhole recording, the table member on the whole recording, combined by "
          "the rule\n");
-  if (det) {
+  if (run->e->detector_loaded) {
     printf("music detector: %s: only the music of each recording is classified; %d of %d "
            "tracks had none\n(not decided; counted wrong in the accuracy over all tracks, "
-           "%.1f %%)", e->detector_path, n_no_music, n + n_no_music,
-           100 * E->track_acc * n / (double)(n + n_no_music));
-    for (int t = 0; t < n_no_music; t++) printf("%s%s", t ? ", " : ": ", no_music[t]);
+           "%.1f %%)", e->detector_path, run->n_no_music, n + run->n_no_music,
+           100 * E->track_acc * n / (double)(n + run->n_no_music));
+    for (int t = 0; t < run->n_no_music; t++) printf("%s%s", t ? ", " : ": ", run->no_music[t]);
     printf("\n");
   }
   if (E->present_only) {
@@ -323,19 +297,19 @@ static void ens_print_text(const ens_run *run) {
   printf("\n%-24s %10s %9s\n", "", "track acc", "macro F1");
   for (int r = 0; r <= M; r++) {
     char row[96];
-    snprintf(row, sizeof row, "%s%s", r < M ? "member " : "", r < M ? e->members[r].name : comb_name);
+    snprintf(row, sizeof row, "%s%s", r < M ? "member " : "", r < M ? e->members[r].name : run->comb_name);
     printf("%-24s %8.1f %% %9.3f\n", row, 100 * mt[r]->track_acc, mt[r]->macro_f1);
   }
   int fw = 4;
   for (int t = 0; t < n; t++)
-    if ((int)strlen(names[t]) > fw) fw = (int)strlen(names[t]);
-  if (fw > 56) fw = 56; /* longer names push their row out rather than lose their end */
+    if ((int)strlen(run->names[t]) > fw) fw = (int)strlen(run->names[t]);
+  if (fw > 56) fw = 56; /* longer run->names push their row out rather than lose their end */
   printf("\nper file (* = wrong):\n%-*s  %-10s", fw, "file", "true");
   for (int r = 0; r <= M; r++)
     printf("  %-*.16s", r < M ? 16 : 0, r < M ? e->members[r].name : "ensemble");
   printf("\n");
   for (int t = 0; t < n; t++) {
-    printf("%-*s  %-10s", fw, names[t], e->classes[label[t]]);
+    printf("%-*s  %-10s", fw, run->names[t], e->classes[run->label[t]]);
     for (int r = 0; r <= M; r++) {
       const mgc_track_result *x = &mt[r]->tracks[t];
       char cell[64];
@@ -347,15 +321,12 @@ static void ens_print_text(const ens_run *run) {
   }
   if (e->temperature != 1)
     printf("\ncalibration: temperature %.4g; expected calibration error (15 bins, tracks) "
-           "%.4f without it, %.4f with it\n", e->temperature, ece_uncal, E->ece);
-  printf("\n%s in detail:\n", comb_name);
+           "%.4f without it, %.4f with it\n", e->temperature, run->ece_uncal, E->ece);
+  printf("\n%s in detail:\n", run->comb_name);
   mgc_metrics_print_tracks(E, stdout);
 }
 
 static int ens_write_report(const ens_run *run, const char *report) {
-  const char *path = run->path;
-  const char *rule = run->rule;
-  const char *comb_name = run->comb_name;
   const mgc_ensemble *e = run->e;
   const int M = run->e->n_members;
   mgc_metrics *const *mt = run->mt;
@@ -367,7 +338,7 @@ static int ens_write_report(const ens_run *run, const char *report) {
                    "ensemble: %s (%s), rule %s\nprotocol: one decision per track, as "
                    "mgc-classify makes it (the 'windows' of this page are the tracks);\n"
                    "the other columns of the headline table are the members alone\n",
-                   path, e->name ? e->name : "", rule);
+                   run->path, e->name ? e->name : "", run->rule);
   for (int m = 0; m < M && m < MGC_ENSEMBLE_MAX_MEMBERS; m++) {
     snprintf(labels[m], sizeof labels[m], "member %s", e->members[m].name);
     extra[m] = (mgc_report_extra){labels[m], mt[m]};
@@ -376,7 +347,7 @@ static int ens_write_report(const ens_run *run, const char *report) {
                     e->members[m].name, e->members[m].model_path,
                     e->members[m].input == MGC_ENS_INPUT_CONTEXT ? "context" : "window");
   }
-  if (mgc_report_write(report, comb_name, info, E, NULL, extra, M)) {
+  if (mgc_report_write(report, run->comb_name, info, E, NULL, extra, M)) {
     fprintf(stderr, "mgc-eval: report: %s\n", mgc_error_message());
     return 1;
   }
