@@ -91,6 +91,27 @@ static void put_csv_field(const char *s) {
   putchar('"');
 }
 
+/* path decoded at rate, through the audio variant if one is given; a
+ * failure is reported on stderr (returns -1). */
+static int load_audio(const char *path, int rate, const char *variant, unsigned long long seed, mgc_audio *a) {
+  if (mgc_audio_load(path, rate, a)) {
+    fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+    return -1;
+  }
+  if (!variant) return 0;
+  float *y;
+  size_t n;
+  if (mgc_audio_variant(variant, seed, a->samples, a->n, a->rate, &y, &n)) {
+    fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
+    mgc_audio_free(a);
+    return -1;
+  }
+  free(a->samples);
+  a->samples = y;
+  a->n = n;
+  return 0;
+}
+
 /* --kind table: a header, then one row per file that could be read; every
  * failure is reported on stderr and makes the exit status 1. */
 static int run_table(char **files, int n_files, int rate, const char *variant, unsigned long long seed) {
@@ -101,23 +122,9 @@ static int run_table(char **files, int n_files, int rate, const char *variant, u
   for (int f = 0; f < n_files; f++) {
     const char *path = files[f];
     mgc_audio audio;
-    if (mgc_audio_load(path, rate, &audio)) {
-      fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
+    if (load_audio(path, rate, variant, seed, &audio)) {
       failed = 1;
       continue;
-    }
-    if (variant) {
-      float *y;
-      size_t n;
-      if (mgc_audio_variant(variant, seed, audio.samples, audio.n, audio.rate, &y, &n)) {
-        fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
-        mgc_audio_free(&audio);
-        failed = 1;
-        continue;
-      }
-      free(audio.samples);
-      audio.samples = y;
-      audio.n = n;
     }
     float row[MGC_CLIP_DIM];
     if (mgc_clip_features(audio.samples, audio.n, audio.rate, row)) {
@@ -265,22 +272,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   mgc_audio audio;
-  if (mgc_audio_load(path, p.sample_rate, &audio)) {
-    fprintf(stderr, "mgc-features: %s\n", mgc_error_message());
-    return 1;
-  }
-  if (variant) {
-    float *y;
-    size_t n;
-    if (mgc_audio_variant(variant, seed, audio.samples, audio.n, audio.rate, &y, &n)) {
-      fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
-      mgc_audio_free(&audio);
-      return 1;
-    }
-    free(audio.samples);
-    audio.samples = y;
-    audio.n = n;
-  }
+  if (load_audio(path, p.sample_rate, variant, seed, &audio)) return 1;
   mgc_feature_matrix m;
   if (mgc_features_compute(&p, kind, audio.samples, audio.n, &m)) {
     fprintf(stderr, "mgc-features: %s: %s\n", path, mgc_error_message());
