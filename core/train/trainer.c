@@ -231,10 +231,7 @@ static mgc_status validate(trainer *t, const mgc_train_set *set, double *loss, d
       }
       seen += b;
     }
-    int best = 0;
-    for (int k = 1; k < t->classes; k++)
-      if (mean[k] > mean[best]) best = k;
-    tracks_right += best == set->labels[i];
+    tracks_right += mgc_argmax_double(mean, t->classes) == set->labels[i];
   }
   *loss = seen ? loss_sum / seen : NAN;
   *acc = seen ? (double)right / seen : NAN;

@@ -29,7 +29,7 @@ typedef struct mgc_context_params {
 } mgc_context_params;
 
 /* Defaults for model m: a table model reads 30 s, first at 10 s, every 10 s
- * (its features describe 30 s clips; a run costs ~0.12 s of CPU); any other
+ * (its features describe 30 s clips); any other
  * model reads one of its windows (segment_frames), first after 3 s (so
  * that it joins early, on the first window's audio repeated), every 10 s. */
 void mgc_context_params_default(const mgc_model *m, mgc_context_params *p);
