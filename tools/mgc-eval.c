@@ -24,6 +24,7 @@
 #include "mgc/stream/music_scan.h"
 #include "mgc/report/report.h"
 #include "mgc/train/feature_csv.h"
+#include "mgc/util/mkdirs.h"
 
 #include "tool.h"
 
@@ -481,15 +482,7 @@ static void model_report(const char *report, const char *curves, const char *mod
   char curves_saved[1100];
   if (!curves && m->curves) {
     /* The model carries the curves of its training: hand them over. */
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", report);
-    for (char *q = dir + 1; *q; q++)
-      if (*q == '/') {
-        *q = 0;
-        mkdir(dir, 0755);
-        *q = '/';
-      }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) tool_die(report);
+    if (mgc_mkdirs(report)) tool_die(NULL);
     snprintf(curves_saved, sizeof curves_saved, "%s/curves.csv", report);
     FILE *f = fopen(curves_saved, "w");
     if (!f || fputs(m->curves, f) < 0 || fclose(f) != 0) tool_die(curves_saved);

@@ -1,5 +1,6 @@
 /* An ensemble's side-by-side table as a page: mgc_report_write_ensemble. */
 #include "report_impl.h"
+#include "mgc/util/mkdirs.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -157,7 +158,7 @@ mgc_status mgc_report_write_ensemble(const char *dir, const mgc_ens_scores *t) {
   int oom = svg.oom || html.oom;
   for (int i = 0; i < 4; i++) oom |= rel[i].oom;
   if (!st && oom) st = mgc_error_set(MGC_ENOMEM, "report: out of memory");
-  if (!st) st = mgc_report_mkdir(dir);
+  if (!st) st = mgc_mkdirs(dir);
   if (!st) st = mgc_report_write_file(dir, "ensemble.svg", &svg);
   for (int i = 0; !st && i < 4; i++) st = mgc_report_write_file(dir, rel_names[i], &rel[i]);
   if (!st) st = mgc_report_write_file(dir, "index.html", &html);

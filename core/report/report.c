@@ -1,5 +1,6 @@
 /* The report's files: mgc_report_write (mgc/report/report.h). */
 #include "report_impl.h"
+#include "mgc/util/mkdirs.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -11,29 +12,6 @@
 #include <unistd.h>
 
 /* ---- files ---- */
-
-mgc_status mgc_report_mkdir(const char *dir) {
-  size_t n = strlen(dir);
-  char *p = malloc(n + 1);
-  if (!p) return mgc_error_set(MGC_ENOMEM, "out of memory");
-  memcpy(p, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (p[i] != '/' && p[i] != 0) continue;
-    char c = p[i];
-    p[i] = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-      mgc_status st = mgc_error_set(MGC_EIO, "cannot create directory %s: %s", p, strerror(errno));
-      free(p);
-      return st;
-    }
-    p[i] = c;
-  }
-  free(p);
-  struct stat sb;
-  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return mgc_error_set(MGC_EIO, "%s is not a directory", dir);
-  return MGC_OK;
-}
 
 /* Write through a temporary name and rename, so a reader never sees half a
  * page. */
@@ -84,7 +62,7 @@ mgc_status mgc_report_write(const char *dir, const char *title, const char *mode
 
   for (int i = 0; i < N_OUT && st == MGC_OK; i++)
     if (out[i].oom) st = mgc_error_set(MGC_ENOMEM, "report: out of memory");
-  if (st == MGC_OK) st = mgc_report_mkdir(dir);
+  if (st == MGC_OK) st = mgc_mkdirs(dir);
   for (int i = 0; i < N_OUT && st == MGC_OK; i++) {
     if (i == 3 && !out[i].n) {
       /* A curves.svg left by an earlier report would belong to another model. */

@@ -81,7 +81,6 @@ void mgc_svg_curves(mgc_sbuf *b, const mgc_curves *cv, int standalone);
 extern const char mgc_report_css[];
 void mgc_html_page(mgc_sbuf *b, const char *title, const char *info, const mgc_metrics *m, const mgc_curves *cv,
                    const mgc_report_extra *ex, int nx);
-mgc_status mgc_report_mkdir(const char *dir);
 mgc_status mgc_report_write_file(const char *dir, const char *name, const mgc_sbuf *b);
 
 #endif

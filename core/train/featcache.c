@@ -13,6 +13,7 @@
 #include "mgc/audio/audio.h"
 #include "mgc/util/crc32.h"
 #include "mgc/io/npy.h"
+#include "mgc/util/mkdirs.h"
 
 /* Values in the trailer of a cache file: tuning, CRC-32 of the frame bytes
  * (two exact 16-bit halves, as floats hold 24-bit integers exactly) and the
@@ -77,28 +78,10 @@ static uint64_t kh_final(const keyhash *k) {
 
 /* ---- directory ---------------------------------------------------------- */
 
-/* mkdir -p. */
+/* mkdir -p, and writable: found now, not after the first hour of decoding. */
 static mgc_status make_dirs(const char *dir) {
-  size_t n = strlen(dir);
-  char *buf = malloc(n + 1);
-  if (!buf) return mgc_error_set(MGC_ENOMEM, "feature cache: out of memory");
-  memcpy(buf, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
-    char saved = buf[i];
-    buf[i] = '\0';
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-      mgc_status st = mgc_error_set(MGC_EIO, "feature cache: cannot create %s: %s", buf, strerror(errno));
-      free(buf);
-      return st;
-    }
-    buf[i] = saved;
-  }
-  free(buf);
-  struct stat sb;
-  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return mgc_error_set(MGC_EIO, "feature cache: %s is not a directory", dir);
-  /* Found now, not after the first hour of decoding. */
+  mgc_status st = mgc_mkdirs(dir);
+  if (st) return mgc_error_prefix(st, "feature cache: ");
   if (access(dir, W_OK | X_OK) != 0)
     return mgc_error_set(MGC_EIO, "feature cache: %s is not writable: %s", dir, strerror(errno));
   return MGC_OK;
