@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mgc/util/yaml_util.h"
+#include "server.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
 
@@ -44,6 +45,7 @@ void mgc_config_default(mgc_config *c, const char *default_model) {
   c->socket_mode = 0660;
   c->max_clients = 64;
   c->client_buffer = 256 * 1024;
+  c->max_line = 1024;
   c->client_timeout_s = 5.0;
   c->log_level = MGC_LOG_INFO;
 }
@@ -313,14 +315,16 @@ static mgc_status socket_pair(mgc_yaml *y, const char *key, yaml_node_t *k, yaml
   if (!strcmp(key, "group"))
     return get_string(x, v, key, 1, c->socket_group, sizeof c->socket_group);
   if (!strcmp(key, "max_clients"))
-    return mgc_yaml_get_int(x->origin, v, key, 1, 65536, &c->max_clients);
+    return mgc_yaml_get_int(x->origin, v, key, 1, MGC_SERVER_MAX_CLIENTS, &c->max_clients);
+  if (!strcmp(key, "max_line"))
+    return get_bytes(x, v, key, MGC_SERVER_MIN_LINE, MGC_SERVER_MAX_LINE, &c->max_line);
   if (!strcmp(key, "client_buffer"))
     return get_bytes(x, v, key, 4096, (size_t)1 << 30, &c->client_buffer);
   if (!strcmp(key, "client_timeout"))
     return get_seconds(x, v, key, 0.1, 3600, &c->client_timeout_s);
   return mgc_yaml_err_at(x->origin, k,
                          "unknown key '%s' in 'socket' (path, mode, group, max_clients, "
-                         "client_buffer, client_timeout)",
+                         "max_line, client_buffer, client_timeout)",
                          key);
 }
 

@@ -48,6 +48,7 @@ typedef struct mgc_config {
   unsigned socket_mode;      /* socket.mode, octal text "0660" */
   char socket_group[64];     /* socket.group: "" = keep the process's group */
   int max_clients;           /* socket.max_clients (64) */
+  size_t max_line;           /* socket.max_line: bytes of one command line (1024) */
   size_t client_buffer;      /* socket.client_buffer: bytes queued per client (256 KiB) */
   double client_timeout_s;   /* socket.client_timeout: a client whose buffer stays full this long is cut (5 s) */
   /* log: */

@@ -299,9 +299,11 @@ static size_t on_command(void *user, const char *cmd, char *reply, size_t cap) {
     put_decision(d, &dec);
     put_detector(d);
     put_members(d);
-    put(d, ",\"overruns\":%llu,\"reconnects\":%u,\"clients\":%d,\"clients_cut\":%lu,\"events_skipped\":%lu}",
+    put(d, ",\"overruns\":%llu,\"reconnects\":%u,\"clients\":%d,\"clients_cut\":%lu,",
         (unsigned long long)(d->in ? mgc_input_overruns(d->in) : 0), d->in ? mgc_input_reconnects(d->in) : 0,
-        mgc_server_clients(d->srv), mgc_server_cut(d->srv), mgc_server_skipped(d->srv));
+        mgc_server_clients(d->srv), mgc_server_cut(d->srv));
+    put(d, "\"clients_refused\":%lu,\"events_skipped\":%lu}", mgc_server_refused(d->srv),
+        mgc_server_skipped(d->srv));
   } else {
     return 0;
   }
@@ -411,6 +413,12 @@ static int engine_load(const mgc_config *c, engine *g) {
   return 0;
 }
 
+static mgc_server_params server_params(const mgc_config *c) {
+  return (mgc_server_params){.path = c->socket_path, .mode = c->socket_mode, .group = c->socket_group,
+                             .max_clients = c->max_clients, .client_buffer = c->client_buffer,
+                             .max_line = c->max_line, .client_timeout_s = c->client_timeout_s};
+}
+
 static int same_input(const mgc_config *a, const mgc_config *b) {
   return a->input_kind == b->input_kind && !strcmp(a->device, b->device) && !strcmp(a->file, b->file) &&
          a->fast == b->fast && a->raw == b->raw && a->raw_rate == b->raw_rate &&
@@ -475,8 +483,7 @@ static void reload(mgcd *d) {
   mgc_ensemble_stream_restart(ng.s, t);
   engine_free(&d->g);
   d->g = ng;
-  mgc_server_params sp = {nc.socket_path, nc.socket_mode, nc.socket_group, nc.max_clients, nc.client_buffer,
-                          nc.client_timeout_s};
+  mgc_server_params sp = server_params(&nc);
   mgc_server_set_limits(d->srv, &sp);
   char keep_sock[sizeof d->cfg.socket_path];
   snprintf(keep_sock, sizeof keep_sock, "%s", d->cfg.socket_path);
@@ -749,8 +756,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!d.ov.foreground && !getenv("NOTIFY_SOCKET")) detach();
-  mgc_server_params sp = {d.cfg.socket_path, d.cfg.socket_mode, d.cfg.socket_group, d.cfg.max_clients,
-                          d.cfg.client_buffer, d.cfg.client_timeout_s};
+  mgc_server_params sp = server_params(&d.cfg);
   if (mgc_server_new(&sp, on_command, &d, &d.srv)) {
     mgc_log(MGC_LOG_ERROR, "%s", mgc_error_message());
     return 1;
@@ -772,7 +778,7 @@ int main(int argc, char **argv) {
   double next_ping = 0;
   int running = 1, more = 0;
   while (running && !d.ended) {
-    struct pollfd fds[1100];
+    struct pollfd fds[2 + MGC_SERVER_MAX_CLIENTS];
     fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
     int n = 1 + mgc_server_pollfds(d.srv, fds + 1, (int)(sizeof fds / sizeof fds[0]) - 1);
     int pr = poll(fds, (nfds_t)n, more ? 0 : sleep_ms(&d));

@@ -16,7 +16,6 @@
 
 #include "log.h"
 
-#define LINE_MAX_BYTES 1024 /* a command line; longer ones are refused whole */
 #define REPLY_CAP 65536
 
 typedef struct client {
@@ -25,8 +24,8 @@ typedef struct client {
   int subscribed;
   char *out;               /* queued output, out[head..tail) */
   size_t head, tail, cap;
-  char in[LINE_MAX_BYTES + 1];
-  size_t in_len;
+  char *in;                /* the line being read, max_line + 1 bytes */
+  size_t in_len, in_cap;
   int discarding;          /* inside an over-long line: drop until its newline */
   unsigned long skipped;   /* events not queued because the buffer was full */
   double full_since;       /* when skipping began (0: not skipping) */
@@ -40,8 +39,9 @@ struct mgc_server {
   void *user;
   client *c;
   int n, cap;
+  int spare;               /* a descriptor held back for refusing clients when none is left */
   unsigned next_id;
-  unsigned long cut, skipped;
+  unsigned long cut, skipped, refused;
   char reply[REPLY_CAP];
 };
 
@@ -109,6 +109,7 @@ mgc_status mgc_server_new(const mgc_server_params *p, mgc_server_command_fn fn, 
   s->p = *p;
   s->p.path = s->path;
   s->p.group = NULL;
+  s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->fn = fn;
   s->user = user;
   *out = s;
@@ -124,6 +125,7 @@ void mgc_server_set_limits(mgc_server *s, const mgc_server_params *p) {
   s->p.max_clients = p->max_clients;
   s->p.client_buffer = p->client_buffer;
   s->p.client_timeout_s = p->client_timeout_s;
+  s->p.max_line = p->max_line;
 }
 
 static void drop(mgc_server *s, int i, const char *why) {
@@ -131,6 +133,7 @@ static void drop(mgc_server *s, int i, const char *why) {
   mgc_log(MGC_LOG_DEBUG, "client %u disconnected (%s)", c->id, why);
   close(c->fd);
   free(c->out);
+  free(c->in);
   s->c[i] = s->c[--s->n];
 }
 
@@ -179,15 +182,37 @@ static int reply_error(mgc_server *s, int i, const char *msg) {
   return rc;
 }
 
+static void refuse(mgc_server *s, int fd, const char *why) {
+  char msg[128];
+  int len = snprintf(msg, sizeof msg, "{\"reply\":\"error\",\"error\":\"%s\"}\n", why);
+  (void)!send(fd, msg, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  close(fd);
+  s->refused++;
+  /* One line per burst, not one per client: a flood must not flood the log. */
+  if (s->refused == 1 || s->refused % 1000 == 0)
+    mgc_log(MGC_LOG_WARN, "refused a client (%s; %lu so far)", why, s->refused);
+}
+
+/* Out of descriptors, a pending connection would keep the socket readable
+ * and the loop spinning: let go of the spare to take it and close it (the
+ * libuv/libev remedy), then hold a spare again. */
+static void refuse_without_fd(mgc_server *s) {
+  if (s->spare < 0) return;
+  close(s->spare);
+  int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd >= 0) refuse(s, fd, "mgcd is out of file descriptors");
+  s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void accept_clients(mgc_server *s) {
   for (;;) {
     int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) refuse_without_fd(s);
+      return;
+    }
     if (s->n >= s->p.max_clients) {
-      static const char msg[] = "{\"reply\":\"error\",\"error\":\"too many clients\"}\n";
-      (void)!send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-      close(fd);
-      mgc_log(MGC_LOG_WARN, "refused a client: already %d (socket.max_clients)", s->n);
+      refuse(s, fd, "too many clients");
       continue;
     }
     if (s->n == s->cap) {
@@ -207,8 +232,12 @@ static void accept_clients(mgc_server *s) {
     c->subscribed = 1;
     c->cap = s->p.client_buffer;
     c->out = malloc(c->cap);
-    if (!c->out) {
-      close(fd);
+    c->in_cap = s->p.max_line;
+    c->in = malloc(c->in_cap + 1);
+    if (!c->out || !c->in) {
+      free(c->out);
+      free(c->in);
+      refuse(s, fd, "mgcd is out of memory");
       continue;
     }
     s->n++;
@@ -287,11 +316,12 @@ static int read_client(mgc_server *s, int i) {
       if (command(s, i, c->in) < 0) return -1;
     } else if (c->discarding) {
       continue;
-    } else if (ch == 0 || c->in_len == LINE_MAX_BYTES) {
+    } else if (ch == 0 || c->in_len == c->in_cap) {
       c->discarding = 1;
       c->in_len = 0;
-      if (reply_error(s, i, ch == 0 ? "NUL byte in command" : "command line too long (max 1024 bytes)") < 0)
-        return -1;
+      char msg[64];
+      snprintf(msg, sizeof msg, "command line too long (max %zu bytes)", c->in_cap);
+      if (reply_error(s, i, ch == 0 ? "NUL byte in command" : msg) < 0) return -1;
     } else {
       c->in[c->in_len++] = ch;
     }
@@ -369,6 +399,7 @@ void mgc_server_broadcast(mgc_server *s, const char *line, size_t len, double no
 int mgc_server_clients(const mgc_server *s) { return s->n; }
 unsigned long mgc_server_cut(const mgc_server *s) { return s->cut; }
 unsigned long mgc_server_skipped(const mgc_server *s) { return s->skipped; }
+unsigned long mgc_server_refused(const mgc_server *s) { return s->refused; }
 
 void mgc_server_drain(mgc_server *s, double timeout_s) {
   for (int waited = 0; waited < (int)(timeout_s * 100); waited++) {
@@ -386,6 +417,7 @@ void mgc_server_free(mgc_server *s) {
   if (!s) return;
   while (s->n) drop(s, s->n - 1, "shutdown");
   free(s->c);
+  if (s->spare >= 0) close(s->spare);
   close(s->fd);
   unlink(s->path);
   free(s);

@@ -15,12 +15,20 @@
 
 #include "mgc/util/error.h"
 
+/* The most clients socket.max_clients may allow: mgcd polls them all from
+ * one fixed array, and each costs a descriptor of the process's ~1024. */
+#define MGC_SERVER_MAX_CLIENTS 1000
+/* Bounds of socket.max_line (a command line's bytes, its newline excluded). */
+#define MGC_SERVER_MIN_LINE 64
+#define MGC_SERVER_MAX_LINE 65536
+
 typedef struct mgc_server_params {
   const char *path;       /* socket path */
   unsigned mode;          /* permission bits of the socket file (0660) */
   const char *group;      /* group owning it; NULL or "" keeps the default */
-  int max_clients;
+  int max_clients;        /* 1..MGC_SERVER_MAX_CLIENTS; the next one gets an error line */
   size_t client_buffer;   /* output bytes queued per client */
+  size_t max_line;        /* a longer command line is refused whole, the client kept */
   double client_timeout_s;
 } mgc_server_params;
 
@@ -51,7 +59,8 @@ void mgc_server_service(mgc_server *s, const struct pollfd *fds, int n, double n
  * client and try to send it at once. */
 void mgc_server_broadcast(mgc_server *s, const char *line, size_t len, double now);
 
-/* Apply new buffer size, timeout and client limit (SIGHUP); the socket path,
+/* Apply new buffer size, timeout, line and client limits (SIGHUP) to the
+ * clients that connect from now on (the timeout to all); the socket path,
  * mode and group stay as created. */
 void mgc_server_set_limits(mgc_server *s, const mgc_server_params *p);
 
@@ -59,6 +68,8 @@ int mgc_server_clients(const mgc_server *s);
 /* Clients dropped for not reading, and events skipped, since start. */
 unsigned long mgc_server_cut(const mgc_server *s);
 unsigned long mgc_server_skipped(const mgc_server *s);
+/* Clients refused at connect (too many, no descriptor left) since start. */
+unsigned long mgc_server_refused(const mgc_server *s);
 
 /* Try for up to timeout_s to deliver queued output (before exiting). */
 void mgc_server_drain(mgc_server *s, double timeout_s);

@@ -67,6 +67,7 @@ static void test_defaults(void **st) {
   assert_int_equal(c.socket_mode, 0660);
   assert_string_equal(c.socket_group, "");
   assert_int_equal(c.max_clients, 64);
+  assert_int_equal(c.max_line, 1024);
   assert_int_equal(c.client_buffer, 262144);
   assert_true(c.client_timeout_s == 5.0);
   assert_int_equal(c.log_level, MGC_LOG_INFO);
@@ -152,6 +153,7 @@ static void test_every_key(void **st) {
            "  mode: \"0640\"\n"
            "  group: audio\n"
            "  max_clients: 8\n"
+           "  max_line: 4K\n"
            "  client_buffer: 65536\n"
            "  client_timeout: 2.5\n"
            "log: {level: debug}\n",
@@ -182,6 +184,7 @@ static void test_every_key(void **st) {
   assert_int_equal(c.socket_mode, 0640);
   assert_string_equal(c.socket_group, "audio");
   assert_int_equal(c.max_clients, 8);
+  assert_int_equal(c.max_line, 4096);
   assert_int_equal(c.client_buffer, 65536);
   assert_true(c.client_timeout_s == 2.5);
   assert_int_equal(c.log_level, MGC_LOG_DEBUG);
@@ -297,7 +300,10 @@ static void test_errors(void **st) {
       {"window: {hop: 6.5}\n", "t.yaml:1:15: ", "'hop' must be an integer"},
       {"? [a, b]\n: 1\n", "t.yaml:1:3: ", "keys must be plain words"},
       /* out of range */
-      {"socket:\n  max_clients: 0\n", "t.yaml:2:16: ", "'max_clients' must be in [1, 65536]"},
+      {"socket:\n  max_clients: 0\n", "t.yaml:2:16: ", "'max_clients' must be in [1, 1000]"},
+      {"socket:\n  max_clients: 1001\n", "t.yaml:2:16: ", "'max_clients' must be in [1, 1000]"},
+      {"socket: {max_line: 63}\n", "t.yaml:1:20: ", "'max_line' must be in [64"},
+      {"socket: {max_line: 65K}\n", "t.yaml:1:20: ", "'max_line' must be in [64"},
       {"socket: {client_buffer: 1000}\n", "t.yaml:1:25: ", "'client_buffer' must be in [4096"},
       {"socket: {client_buffer: 12 parsecs}\n", "t.yaml:1:25: ", "size in bytes"},
       {"input: {rate: 500}\n", "t.yaml:1:15: ", "'rate' must be 0 (the model's rate) or in"},

@@ -545,6 +545,65 @@ static void test_malformed_commands(void **st) {
   assert_int_equal(finish(&d, 5, NULL), 0);
 }
 
+/* socket.max_clients: the next client gets an error line and is closed,
+ * the others keep being served; socket.max_line bounds a command line. */
+static void test_client_and_line_limits(void **st) {
+  (void)st;
+  char cfg[300];
+  snprintf(cfg, sizeof cfg, "%s/limits.yaml", g_dir);
+  FILE *f = fopen(cfg, "w");
+  fprintf(f, "socket:\n  max_clients: 2\n  max_line: 64\n");
+  fclose(f);
+  daemon_proc d;
+  start(&d, "limits", 1, 1, "--config", cfg, "--model", MODEL, "--input", "-", "--raw", "22050", NULL);
+  client *a = client_new(d.sock);
+  json_decref(wait_for(a, "event", "hello", 5));
+  /* start() probed the socket: wait until that probe has been let go. */
+  for (int clients = 0; clients != 1;) {
+    send_line(a, "status\n");
+    json_t *r = wait_for(a, "reply", "status", 5);
+    assert_non_null(r);
+    clients = (int)json_integer_value(json_object_get(r, "clients"));
+    json_decref(r);
+  }
+  client *b = client_new(d.sock);
+  json_t *hello = wait_for(b, "event", "hello", 5);
+  assert_non_null(hello);
+  json_decref(hello);
+  client *third = client_new(d.sock);
+  json_t *r = next_line(third, 5);
+  assert_non_null(r);
+  assert_string_equal(str(r, "error"), "too many clients");
+  json_decref(r);
+  assert_null(next_line(third, 5)); /* then EOF */
+  client_free(third);
+  /* 64 bytes are a line; 65 are too long, and say the limit. */
+  char line[80];
+  memset(line, ' ', 64);
+  memcpy(line + 58, "status", 6);
+  line[64] = '\n';
+  assert_int_equal(write(a->fd, line, 65), 65);
+  r = wait_for(a, "reply", "status", 5);
+  assert_non_null(r);
+  assert_int_equal(json_integer_value(json_object_get(r, "clients")), 2);
+  assert_int_equal(json_integer_value(json_object_get(r, "clients_refused")), 1);
+  json_decref(r);
+  line[64] = ' ';
+  line[65] = '\n';
+  assert_int_equal(write(a->fd, line, 66), 66);
+  r = wait_for(a, "reply", "error", 5);
+  assert_string_equal(str(r, "error"), "command line too long (max 64 bytes)");
+  json_decref(r);
+  send_line(b, "version\n");
+  r = wait_for(b, "reply", "version", 5);
+  assert_non_null(r);
+  json_decref(r);
+  client_free(a);
+  client_free(b);
+  kill(d.pid, SIGTERM);
+  assert_int_equal(finish(&d, 5, NULL), 0);
+}
+
 /* Bad configuration: exit non-zero, file:line:col on stderr. */
 static void test_bad_config(void **st) {
   (void)st;
@@ -1057,7 +1116,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_file_fast),          cmocka_unit_test(test_bad_file),
       cmocka_unit_test(test_stdin_wav_20_clients), cmocka_unit_test(test_slow_client),
-      cmocka_unit_test(test_malformed_commands), cmocka_unit_test(test_bad_config),
+      cmocka_unit_test(test_malformed_commands), cmocka_unit_test(test_client_and_line_limits),
+      cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
       cmocka_unit_test(test_ensemble),           cmocka_unit_test(test_default_ensemble_end),
