@@ -651,6 +651,16 @@ mgc_status mgc_model_load(const char *path, mgc_model **out) {
   return st;
 }
 
+mgc_status mgc_model_parse(const void *bytes, size_t len, const char *origin, mgc_model **out) {
+  *out = NULL;
+  mgc_st_file *f;
+  mgc_status st = mgc_st_parse(bytes, len, origin, &f);
+  if (st) return st;
+  st = load_file(origin, f, out);
+  mgc_st_free(f);
+  return st;
+}
+
 mgc_status mgc_model_import(const char *arch_path, const char *state_path,
                             const char *const *classes, int n_classes, mgc_model **out) {
   *out = NULL;

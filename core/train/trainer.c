@@ -11,7 +11,7 @@
 #include "mgc/train/metrics.h"
 #include "mgc/nn/parallel.h"
 #include "mgc/model/predict.h"
-#include "mgc/model/safetensors.h"
+#include "mgc/train/checkpoint.h"
 
 void mgc_train_config_default(mgc_train_config *c) {
   memset(c, 0, sizeof *c);
@@ -262,139 +262,6 @@ static void restore(mgc_net *net, const float *buf) {
   }
 }
 
-/* ---- checkpoints --------------------------------------------------------- */
-
-typedef struct train_state {
-  int epoch; /* epochs completed */
-  int best_epoch, bad_epochs;
-  double best_val_loss, best_val_acc, best_val_track_acc;
-  mgc_schedule sched;
-  mgc_rng rng;
-  int64_t steps;
-} train_state;
-
-static void ckpt_path(char *buf, size_t cap, const char *prefix, const char *what) {
-  snprintf(buf, cap, "%s.%s.safetensors", prefix, what);
-}
-
-/* The optimiser's moments, the best weights so far and the loop's state in
- * one safetensors file next to the last weights (a model file). */
-static mgc_status save_checkpoint(const trainer *t, mgc_optim *opt, const float *best,
-                                  const train_state *s) {
-  char path[1024];
-  ckpt_path(path, sizeof path, t->cfg->checkpoint, "last");
-  mgc_status st = mgc_model_save(t->model, path);
-  if (st) return st;
-  int np = mgc_net_n_params(t->net);
-  mgc_st_entry *e = calloc((size_t)np * 3 + 1, sizeof *e);
-  char (*names)[128] = calloc((size_t)np * 3 + 1, sizeof *names);
-  if (!e || !names) {
-    free(e);
-    free(names);
-    return mgc_error_set(MGC_ENOMEM, "out of memory");
-  }
-  int n = 0, k = 0;
-  size_t off = 0;
-  for (int i = 0; i < np; i++) {
-    mgc_param *p = mgc_net_param(t->net, i);
-    const float *src[3] = {best ? best + off : NULL, NULL, NULL};
-    if (p->grad) {
-      src[1] = mgc_optim_slot(opt, k, 0);
-      src[2] = mgc_optim_slot(opt, k, 1);
-      k++;
-    }
-    static const char *tag[3] = {"best", "m", "v"};
-    for (int j = 0; j < 3; j++) {
-      if (!src[j]) continue;
-      snprintf(names[n], sizeof names[n], "%s.%s", tag[j], p->name);
-      e[n] = (mgc_st_entry){.name = names[n], .dtype = MGC_ST_F32, .ndim = 1,
-                            .shape = {p->size}, .data = src[j]};
-      n++;
-    }
-    off += p->size;
-  }
-  char state[1024];
-  snprintf(state, sizeof state,
-           "{\"epoch\": %d, \"best_epoch\": %d, \"bad_epochs\": %d, \"best_val_loss\": %.17g, "
-           "\"best_val_acc\": %.17g, \"best_val_track_acc\": %.17g, \"steps\": %lld, "
-           "\"lr\": %.17g, \"sched_best\": %.17g, \"sched_bad\": %d, \"sched_cooldown\": %d, "
-           "\"rng\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]}",
-           s->epoch, s->best_epoch, s->bad_epochs, s->best_val_loss, s->best_val_acc,
-           s->best_val_track_acc, (long long)s->steps, s->sched.lr, s->sched.best,
-           s->sched.bad_epochs, s->sched.cooldown_left, (unsigned long long)s->rng.s[0],
-           (unsigned long long)s->rng.s[1], (unsigned long long)s->rng.s[2],
-           (unsigned long long)s->rng.s[3]);
-  mgc_st_meta_entry meta[2] = {{"format", "mgc-train-state"}, {"state", state}};
-  ckpt_path(path, sizeof path, t->cfg->checkpoint, "opt");
-  st = mgc_st_write(path, meta, 2, e, n);
-  free(e);
-  free(names);
-  return st;
-}
-
-static mgc_status load_checkpoint(trainer *t, mgc_optim *opt, float *best, train_state *s) {
-  char path[1024];
-  ckpt_path(path, sizeof path, t->cfg->checkpoint, "last");
-  mgc_model *last;
-  mgc_status st = mgc_model_load(path, &last);
-  if (st) return mgc_error_prefix(st, "resuming: ");
-  for (int i = 0; i < mgc_net_n_params(t->net); i++) {
-    mgc_param *p = mgc_net_param(t->net, i), *q = mgc_net_find_param(last->net, p->name);
-    if (!q || q->size != p->size) {
-      mgc_model_free(last);
-      return mgc_error_set(MGC_EINVAL, "resuming: %s does not match this architecture", path);
-    }
-    memcpy(p->value, q->value, p->size * sizeof(float));
-  }
-  mgc_model_free(last);
-  ckpt_path(path, sizeof path, t->cfg->checkpoint, "opt");
-  mgc_st_file *f;
-  if ((st = mgc_st_read(path, &f))) return mgc_error_prefix(st, "resuming: ");
-  const char *js = mgc_st_meta(f, "state");
-  unsigned long long r[4];
-  long long steps;
-  if (!js || sscanf(js,
-                    "{\"epoch\": %d, \"best_epoch\": %d, \"bad_epochs\": %d, \"best_val_loss\": "
-                    "%lf, \"best_val_acc\": %lf, \"best_val_track_acc\": %lf, \"steps\": %lld, "
-                    "\"lr\": %lf, \"sched_best\": %lf, \"sched_bad\": %d, \"sched_cooldown\": "
-                    "%d, \"rng\": [\"%llu\", \"%llu\", \"%llu\", \"%llu\"]}",
-                    &s->epoch, &s->best_epoch, &s->bad_epochs, &s->best_val_loss,
-                    &s->best_val_acc, &s->best_val_track_acc, &steps, &s->sched.lr,
-                    &s->sched.best, &s->sched.bad_epochs, &s->sched.cooldown_left, &r[0], &r[1],
-                    &r[2], &r[3]) != 15) {
-    mgc_st_free(f);
-    return mgc_error_set(MGC_EFORMAT, "resuming: %s has no readable training state", path);
-  }
-  for (int i = 0; i < 4; i++) s->rng.s[i] = r[i];
-  s->steps = steps;
-  int k = 0;
-  size_t off = 0;
-  for (int i = 0; i < mgc_net_n_params(t->net); i++) {
-    mgc_param *p = mgc_net_param(t->net, i);
-    char name[160];
-    const mgc_st_tensor *tb;
-    snprintf(name, sizeof name, "best.%s", p->name);
-    if (best && (tb = mgc_st_find(f, name)) && tb->count == p->size) mgc_st_to_f32(tb, best + off);
-    if (p->grad) {
-      for (int j = 0; j < 2; j++) {
-        float *slot = mgc_optim_slot(opt, k, j);
-        snprintf(name, sizeof name, "%s.%s", j ? "v" : "m", p->name);
-        const mgc_st_tensor *tm = mgc_st_find(f, name);
-        if (slot && (!tm || tm->count != p->size)) {
-          mgc_st_free(f);
-          return mgc_error_set(MGC_EFORMAT, "resuming: %s lacks %s", path, name);
-        }
-        if (slot) mgc_st_to_f32(tm, slot);
-      }
-      k++;
-    }
-    off += p->size;
-  }
-  mgc_st_free(f);
-  mgc_optim_set_steps(opt, s->steps);
-  return MGC_OK;
-}
-
 /* ---- the frozen body ------------------------------------------------------ */
 
 /* The layers up to the last one whose tensors are all frozen (learning-rate
@@ -599,11 +466,11 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     st = mgc_error_set(MGC_ENOMEM, "out of memory");
     goto done;
   }
-  train_state s = {.best_val_loss = INFINITY, .sched = cfg->schedule};
+  mgc_train_state s = {.best_val_loss = INFINITY, .sched = cfg->schedule};
   s.sched.base_lr = s.sched.lr = cfg->optim.lr;
   if (s.sched.kind == MGC_SCHED_PLATEAU && isnan(s.sched.best)) s.sched.best = INFINITY;
   if (cfg->resume) {
-    if ((st = load_checkpoint(&t, opt, best, &s))) goto done;
+    if ((st = mgc_checkpoint_load(cfg->checkpoint, model, opt, best, &s))) goto done;
     t.rng = s.rng;
     logf_(cfg, "resuming after epoch %d (best so far: epoch %d, val loss %.4f)", s.epoch,
           s.best_epoch, s.best_val_loss);
@@ -651,7 +518,8 @@ mgc_status mgc_train_run(const mgc_train_config *cfg, mgc_model *model, const mg
     s.epoch = epoch + 1;
     s.rng = t.rng;
     s.steps = mgc_optim_steps(opt);
-    if (cfg->checkpoint && (st = save_checkpoint(&t, opt, best, &s))) goto done;
+    if (cfg->checkpoint && (st = mgc_checkpoint_save(cfg->checkpoint, model, opt, best, &s)))
+      goto done;
     if (valid && cfg->patience > 0 && s.bad_epochs >= cfg->patience) {
       logf_(cfg, "early stop: no better validation loss for %d epochs", cfg->patience);
       break;

@@ -16,4 +16,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * the text parsers take C strings. */
 char *fuzz_text(const uint8_t *data, size_t size);
 
+/* The bytes written to the file `name` (may name sub-folders) in this
+ * process's scratch folder (in /dev/shm when there is one; removed at
+ * exit), for the readers that take a path; returns the path, NULL on
+ * failure. */
+const char *fuzz_file(const uint8_t *data, size_t size, const char *name);
+/* The path `name` will have there, without writing it (it is removed at
+ * exit all the same). */
+const char *fuzz_path(const char *name);
+/* That folder (created on first use); NULL when it cannot be made. */
+const char *fuzz_dir(void);
+
 #endif

@@ -64,6 +64,8 @@ mgc_status mgc_model_save(const mgc_model *m, const char *path);
 
 /* Read a model file; every refusal names the file and the reason. */
 mgc_status mgc_model_load(const char *path, mgc_model **out);
+/* The same from a file held in memory; `origin` names it in messages. */
+mgc_status mgc_model_parse(const void *bytes, size_t len, const char *origin, mgc_model **out);
 
 /* A model from an architecture file and a PyTorch state dict saved with
  * safetensors.torch.save_file(model.state_dict(), ...): tensors F32, F64,
