@@ -7,6 +7,9 @@
 /* pipe2 is a Linux extension. */
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -434,6 +437,26 @@ static void reload_failed(mgcd *d, const char *why) {
   send_event(d);
 }
 
+/* For a while a reload holds two engines. What the old one freed stays in
+ * malloc's heap, scattered, and reloads left the daemon bigger each time
+ * (bench/soak: RSS 53 MB, then 77, 81 and 98 MB after four reloads). Two
+ * glibc settings keep it flat: a fixed mmap threshold, so that the large
+ * buffers of an engine are mapped on their own and unmapped when freed
+ * (glibc otherwise raises the threshold after such a free, and the next
+ * engine's buffers land in the heap), and a trim after each reload for the
+ * rest. The same soak then stays within about 1 MB. */
+static void memory_settings(void) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
+static void give_back_memory(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 /* SIGHUP: everything new is built before anything old is let go, so a
  * bad file or model leaves the daemon exactly as it was. */
 static void reload(mgcd *d) {
@@ -490,6 +513,7 @@ static void reload(mgcd *d) {
   d->cfg = nc;
   snprintf(d->cfg.socket_path, sizeof d->cfg.socket_path, "%s", keep_sock);
   mgc_log_set_level(nc.log_level);
+  give_back_memory();
   mgc_log(MGC_LOG_INFO, "reloaded: model %s", nc.model);
   begin(d, "reloaded");
   put_str(d, "model", nc.model);
@@ -725,6 +749,7 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   int check = 0, rc0 = parse_options(argc, argv, &d.ov, &check);
   if (rc0 >= 0) return rc0;
+  memory_settings();
   if (d.ov.config && access(d.ov.config, R_OK) != 0) {
     fprintf(stderr, "mgcd: cannot read %s: %s\n", d.ov.config, strerror(errno));
     return 1;
