@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -604,6 +605,73 @@ static void test_client_and_line_limits(void **st) {
   assert_int_equal(finish(&d, 5, NULL), 0);
 }
 
+/* CPU seconds a process has used (user + system). */
+static double cpu_of(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  unsigned long ut = 0, st = 0;
+  if (f) {
+    if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+      ut = st = 0;
+    fclose(f);
+  }
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Out of file descriptors: a client beyond them is told so and closed, the
+ * daemon neither spins on the pending connections nor stops serving, and
+ * takes clients again once descriptors are free. */
+static void test_out_of_descriptors(void **st) {
+  (void)st;
+  struct rlimit keep, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &keep), 0);
+  low = keep;
+  low.rlim_cur = 32; /* mgcd needs about 16 of its own */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  daemon_proc d;
+  start(&d, "nofile", 1, 1, "--model", MODEL, "--input", "-", "--raw", "22050", NULL);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &keep), 0);
+  client *first = client_new(d.sock);
+  json_t *r = wait_for(first, "event", "hello", 5);
+  assert_non_null(r);
+  json_decref(r);
+  enum { N = 40 };
+  client *c[N];
+  int served = 0, refused = 0;
+  for (int i = 0; i < N; i++) {
+    c[i] = client_new(d.sock);
+    json_t *o = next_line(c[i], 5);
+    assert_non_null(o);
+    if (is(o, "event", "hello")) served++;
+    else if (str(o, "error") && !strcmp(str(o, "error"), "mgcd is out of file descriptors")) refused++;
+    else fail_msg("unexpected first line for client %d", i);
+    json_decref(o);
+  }
+  assert_true(served > 0);
+  assert_true(refused > 0);
+  assert_int_equal(served + refused, N);
+  /* Not spinning, and still answering. */
+  double cpu0 = cpu_of(d.pid);
+  usleep(1000000);
+  assert_true(cpu_of(d.pid) - cpu0 < 0.3);
+  send_line(first, "status\n");
+  r = wait_for(first, "reply", "status", 5);
+  assert_non_null(r);
+  assert_int_equal(json_integer_value(json_object_get(r, "clients_refused")), refused);
+  json_decref(r);
+  for (int i = 0; i < N; i++) client_free(c[i]);
+  usleep(200000);
+  client *again = client_new(d.sock);
+  r = wait_for(again, "event", "hello", 5);
+  assert_non_null(r);
+  json_decref(r);
+  client_free(again);
+  client_free(first);
+  kill(d.pid, SIGTERM);
+  assert_int_equal(finish(&d, 5, NULL), 0);
+}
+
 /* Bad configuration: exit non-zero, file:line:col on stderr. */
 static void test_bad_config(void **st) {
   (void)st;
@@ -1117,6 +1185,7 @@ int main(void) {
       cmocka_unit_test(test_file_fast),          cmocka_unit_test(test_bad_file),
       cmocka_unit_test(test_stdin_wav_20_clients), cmocka_unit_test(test_slow_client),
       cmocka_unit_test(test_malformed_commands), cmocka_unit_test(test_client_and_line_limits),
+      cmocka_unit_test(test_out_of_descriptors),
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_sigterm),            cmocka_unit_test(test_sighup),
       cmocka_unit_test(test_portaudio_capture),  cmocka_unit_test(test_input_lost_regained),
