@@ -173,6 +173,26 @@ static void test_bad_files(void **st) {
   write_bytes(tmp(path, sizeof path, "truncated.aiff"), buf, 20000);
   free(buf);
   expect_error(path, MGC_EFORMAT, "truncated");
+  /* AU (Sun .snd), 8-bit mu-law, 8000 Hz: its header declares 1000 bytes, 100 are there */
+  unsigned char au[24 + 1000];
+  static const unsigned char au_head[24] = {'.', 's', 'n', 'd', 0, 0, 0, 24, 0, 0, 0x03, 0xe8,
+                                            0, 0, 0, 1, 0, 0, 0x1f, 0x40, 0, 0, 0, 1};
+  memcpy(au, au_head, 24);
+  for (int i = 0; i < 1000; i++) au[24 + i] = (unsigned char)(i * 37);
+  write_bytes(tmp(path, sizeof path, "whole.au"), au, sizeof au);
+  mgc_audio a;
+  assert_int_equal(mgc_audio_load(path, 0, &a), MGC_OK); /* the control: whole, it loads */
+  assert_int_equal(a.n, 1000);
+  mgc_audio_free(&a);
+  write_bytes(tmp(path, sizeof path, "truncated.au"), au, 24 + 100);
+  expect_error(path, MGC_EFORMAT, "truncated");
+  /* the same at 64 Hz, and at 1 MHz: no audio has such a rate */
+  au[18] = 0, au[19] = 64;
+  write_bytes(tmp(path, sizeof path, "64hz.au"), au, sizeof au);
+  expect_error(path, MGC_EFORMAT, "64 Hz");
+  au[17] = 0x0f, au[18] = 0x42, au[19] = 0x40;
+  write_bytes(tmp(path, sizeof path, "1mhz.au"), au, sizeof au);
+  expect_error(path, MGC_EFORMAT, "1000000 Hz");
   /* a valid WAV with zero frames */
   SF_INFO info = {.samplerate = 22050, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
   SNDFILE *sf = sf_open(tmp(path, sizeof path, "zero.wav"), SFM_WRITE, &info);

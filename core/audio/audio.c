@@ -75,9 +75,11 @@ mgc_status mgc_audio_resample(const float *in, size_t n, int in_rate, int out_ra
   return MGC_OK;
 }
 
-/* libsndfile accepts a WAV whose data chunk claims more bytes than the file
- * holds and quietly reads what is there; its parser log says so. A truncated
- * file is a damaged file: refuse it rather than train on half a track. */
+/* libsndfile accepts a WAV, AIFF or AU file whose data claims more bytes
+ * than the file holds and quietly reads what is there; its parser log says
+ * so ("data : N (should be M)", "Data Size : N (should be M)" for AU). A
+ * truncated file is a damaged file: refuse it rather than train on half a
+ * track. */
 static int log_says_truncated(SNDFILE *sf) {
   char log[4096];
   sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
@@ -87,7 +89,8 @@ static int log_says_truncated(SNDFILE *sf) {
     while (*line == ' ' || *line == '\t') line++;
     const char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (len >= 4 && (!strncmp(line, "data", 4) || !strncmp(line, "SSND", 4)))
+    if ((len >= 4 && (!strncmp(line, "data", 4) || !strncmp(line, "SSND", 4))) ||
+        (len >= 9 && !strncmp(line, "Data Size", 9)))
       for (size_t i = 0; i + 9 <= len; i++)
         if (!strncmp(line + i, "should be", 9)) return 1;
     if (len >= 15 && !strncmp(line, "*** Data length", 15)) return 1;
@@ -126,10 +129,12 @@ mgc_status mgc_audio_load(const char *path, int rate, mgc_audio *out) {
   memset(&info, 0, sizeof info);
   SNDFILE *sf = sf_open(path, SFM_READ, &info);
   if (!sf) return mgc_error_set(MGC_EFORMAT, "%s: not a readable audio file: %s", path, sf_strerror(NULL));
-  if (info.channels < 1 || info.samplerate < 1) {
+  /* Below 1 kHz no file is audio, and resampling it up is an amplifier: a
+   * few kB at 1 Hz would become hundreds of MB at 22050 Hz. */
+  if (info.channels < 1 || info.samplerate < MGC_AUDIO_MIN_RATE || info.samplerate > MGC_AUDIO_MAX_RATE) {
     sf_close(sf);
-    return mgc_error_set(MGC_EFORMAT, "%s: invalid header (%d channels, %d Hz)", path, info.channels,
-                         info.samplerate);
+    return mgc_error_set(MGC_EFORMAT, "%s: invalid header (%d channels, %d Hz; audio is %d to %d Hz)", path,
+                         info.channels, info.samplerate, MGC_AUDIO_MIN_RATE, MGC_AUDIO_MAX_RATE);
   }
   if (log_says_truncated(sf)) {
     sf_close(sf);

@@ -16,6 +16,10 @@ typedef struct mgc_audio {
   int source_channels;
 } mgc_audio;
 
+/* The sample rates a file may have; others are refused as damaged. */
+#define MGC_AUDIO_MIN_RATE 1000
+#define MGC_AUDIO_MAX_RATE 768000
+
 /* Decode `path` to mono at `rate` Hz (rate <= 0: keep the file's rate).
  * Output length is ceil(frames * rate / source_rate), as librosa.load.
  * Unreadable, empty, truncated or silent-by-absence (0 frames) files fail with
