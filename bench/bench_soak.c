@@ -222,7 +222,7 @@ typedef struct reader {
   long long windows, out_of_order, skipped;
   long long last_index;
   int reloaded_since; /* a `reloaded` came after the last window: the index restarts */
-  double last_t_end, hop_s, last_window_at;
+  double last_t_end, hop_s;
   int n_reloaded, n_reload_failed;
 } reader;
 

@@ -184,7 +184,7 @@ class Client:
             if self._sock is None:
                 yield self._reconnect()
                 continue
-            obj = self._read_line(timeout if timeout is not None else None, eof_ok=True)
+            obj = self._read_line(timeout, eof_ok=True)
             if obj is None:
                 if self._sock is not None:  # a timeout, not a hang-up
                     return
